@@ -1,0 +1,78 @@
+//! Placing the guest ELF (the Hermit kernel linked with the application) in memory.
+//!
+//! The kernel treats all RAM from the end of its image upwards as free, so the guest goes
+//! ABOVE everything the loader leaves behind for it (device tree, boot information, stack,
+//! page tables).
+
+use core::mem::MaybeUninit;
+use core::ops::Range;
+use core::slice;
+
+use hermit_entry::elf::{KernelObject, LoadedKernel};
+
+/// Alignment of the guest image: the kernel maps its image with 2 MiB pages.
+pub const GUEST_ALIGN: u64 = 0x20_0000;
+
+/// Parses `elf`, copies its segments to their place in RAM and relocates them.
+///
+/// `ram` lists the usable RAM regions; `lowest` is the first address above the loader's
+/// own memory. A relocatable guest goes to the first `GUEST_ALIGN`ed address at or above
+/// `lowest`, or, if the ELF file lies there, above the ELF file; a fixed-position guest must
+/// fit where it wants to be.
+pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> LoadedKernel {
+    let object = KernelObject::parse(elf)
+        .unwrap_or_else(|err| panic!("the guest ELF cannot be booted: {err}"));
+    if let Some(version) = object.hermit_version() {
+        println!("[LOADER] guest built with Hermit {version}");
+    }
+
+    let size = u64::try_from(object.mem_size()).unwrap();
+    let elf_range = elf.as_ptr_range();
+    let elf_range = elf_range.start as u64..elf_range.end as u64;
+    let fits = |start: u64| {
+        let end = start + size;
+        start >= lowest
+            && (end <= elf_range.start || elf_range.end <= start)
+            && ram
+                .iter()
+                .any(|region| region.start <= start && end <= region.end)
+    };
+
+    let start = match object.start_addr() {
+        Some(start) => {
+            assert!(
+                fits(start),
+                "the guest must sit at {:#x?}, which is not free RAM above the loader \
+                 ({lowest:#x}) and apart from the ELF file ({elf_range:#x?})",
+                start..start + size
+            );
+            start
+        }
+        None => [lowest, elf_range.end]
+            .map(|start| start.next_multiple_of(GUEST_ALIGN))
+            .into_iter()
+            .find(|&start| fits(start))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no room for the guest ({size:#x} bytes) in RAM above the loader \
+                     ({lowest:#x}) apart from the ELF file ({elf_range:#x?}); \
+                     give the machine more memory"
+                )
+            }),
+    };
+
+    // SAFETY: the target range is RAM above the loader and apart from the ELF file, so
+    // nothing else refers to it.
+    let memory = unsafe {
+        slice::from_raw_parts_mut(
+            start as *mut MaybeUninit<u8>,
+            usize::try_from(size).unwrap(),
+        )
+    };
+    let loaded = object.load_kernel(memory, start);
+    println!(
+        "[LOADER] guest loaded at {:#x?}, entry point {:#x}",
+        loaded.load_info.kernel_image_addr_range, loaded.entry_point
+    );
+    loaded
+}

@@ -1,0 +1,26 @@
+//! Hermit-WASM loader: boots a Hermit kernel ELF (a std application linked with
+//! `libhermit.a`) on a bare QEMU machine.
+//!
+//! The architecture module takes over from the firmware or QEMU, gathers what the machine
+//! offers (memory map, command line, the guest ELF), and calls back into the shared code here
+//! to place the guest in memory. It then describes the machine to the kernel in a flattened
+//! device tree and jumps to the kernel entry point.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+#[macro_use]
+mod console;
+
+mod allocator;
+mod arch;
+#[cfg(not(target_arch = "x86_64"))]
+mod board_dtb;
+#[cfg(target_arch = "x86_64")]
+mod fdt_writer;
+mod guest;
+mod handoff;
+mod logger;
+mod panic;

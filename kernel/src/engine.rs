@@ -1,0 +1,55 @@
+//! The one place that sets Wasmtime's engine configuration. The xtask precompiles modules on
+//! the host with it (plus the board's target) and the guest loads them with it; Wasmtime
+//! refuses a precompiled module whose settings differ, so both sides must call this.
+
+use wasmtime::Config;
+
+/// Settings as `(name, value)`, recorded in every image's manifest.
+pub const SETTINGS: [(&str, &str); 7] = [
+    // Hermit has no signal handlers: Wasmtime emits explicit checks instead of relying on
+    // faults, and so needs neither reservations nor guard pages.
+    ("signals_based_traps", "false"),
+    ("memory_reservation", "0"),
+    ("memory_guard_size", "0"),
+    ("memory_reservation_for_growth", "0"),
+    // Copy-on-write memory images need mmap of files; Hermit has none.
+    ("memory_init_cow", "false"),
+    // Nothing registers unwind tables in the guest.
+    ("native_unwind_info", "false"),
+    ("wasm_backtrace", "true"),
+];
+
+/// The engine configuration of every module we run.
+pub fn config() -> Config {
+    let mut config = Config::new();
+    config
+        .signals_based_traps(false)
+        .memory_reservation(0)
+        .memory_guard_size(0)
+        .memory_reservation_for_growth(0)
+        .memory_init_cow(false)
+        .native_unwind_info(false)
+        .wasm_backtrace(true);
+    config
+}
+
+/// The Wasmtime release the guest embeds (checked again by `Module::deserialize`).
+pub const WASMTIME_VERSION: &str = "36";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_can_be_built_from_the_settings() {
+        wasmtime::Engine::new(&config()).expect("engine from our settings");
+    }
+
+    #[test]
+    fn every_setting_is_recorded_once() {
+        let mut names: Vec<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SETTINGS.len());
+    }
+}

@@ -1,0 +1,110 @@
+//! The guest kernel's entry point. In the Hermit guest it runs the payload the xtask
+//! embedded (`HERMIT_WASM_PAYLOAD` at build time) and ends the VM with the module's status.
+//! On the host the same runner takes a payload file, precompiled for the host:
+//! `hermit-wasm-kernel PAYLOAD [ARGS...]`.
+
+use anyhow::{Context, Result};
+use hermit_wasm_kernel::manifest::Manifest;
+use hermit_wasm_kernel::wasi::{Stdio, WasiConfig};
+use hermit_wasm_kernel::{engine, payload, run};
+use wasmtime::{Engine, Module};
+
+/// Status when the runner itself fails before or around the module (as `wasmtime` does).
+const RUNNER_FAILURE: i32 = 1;
+
+/// Runs the module in `blob` with launch-time `extra_args`; returns its exit status.
+fn run_payload(
+    blob: &[u8],
+    extra_args: Vec<String>,
+    stdio: Stdio,
+    stderr: &mut dyn std::io::Write,
+) -> Result<i32> {
+    let payload = payload::decode(blob)?;
+    let manifest =
+        Manifest::from_json(payload.manifest).context("reading the embedded manifest")?;
+    let engine = Engine::new(&engine::config()).context("creating the engine")?;
+    // SAFETY: the payload was produced by our xtask with `Engine::precompile_module` and the
+    // same engine settings; Wasmtime still checks its version, target and settings.
+    let module = unsafe { Module::deserialize(&engine, payload.module) }
+        .context("loading the precompiled module")?;
+    let mut args = vec![format!("{}.wasm", manifest.module.name)];
+    args.extend(manifest.run.args.iter().cloned());
+    args.extend(extra_args);
+    let config = WasiConfig {
+        args,
+        env: manifest.run.env.clone(),
+        preopens: Vec::new(),
+    };
+    let outcome = run::run(
+        &engine,
+        &module,
+        config,
+        stdio,
+        manifest.run.entrypoint.as_deref(),
+    )?;
+    Ok(outcome.status(stderr))
+}
+
+#[cfg(target_os = "hermit")]
+mod guest {
+    use hermit_wasm_kernel::platform::Host;
+
+    const PAYLOAD_LEN: usize = include_bytes!(env!("HERMIT_WASM_PAYLOAD")).len();
+
+    /// 16-byte aligned so that the precompiled module inside stays aligned.
+    #[repr(C, align(16))]
+    pub struct Aligned(pub [u8; PAYLOAD_LEN]);
+
+    /// The payload, in a section of its own so that `cargo xtask inspect` finds it.
+    #[used]
+    #[unsafe(link_section = ".hermit_wasm")]
+    pub static PAYLOAD: Aligned = Aligned(*include_bytes!(env!("HERMIT_WASM_PAYLOAD")));
+
+    pub fn main() -> ! {
+        let host = Host::detect();
+        let mut stderr = host.stdio().stderr;
+        let args = std::env::args().skip(1).collect();
+        let status = match super::run_payload(&PAYLOAD.0, args, host.stdio(), &mut stderr) {
+            Ok(status) => status,
+            Err(err) => {
+                let _ = writeln!(stderr, "Error: {err:?}");
+                super::RUNNER_FAILURE
+            }
+        };
+        host.exit(status)
+    }
+
+    use std::io::Write;
+}
+
+#[cfg(target_os = "hermit")]
+fn main() {
+    guest::main()
+}
+
+#[cfg(not(target_os = "hermit"))]
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let Some(path) = args.next() else {
+        eprintln!(
+            "usage: hermit-wasm-kernel PAYLOAD [ARGS...]  (the payload precompiled for this host)"
+        );
+        std::process::exit(2);
+    };
+    let stdio = Stdio {
+        stdin: Box::new(std::io::stdin()),
+        stdout: Box::new(std::io::stdout()),
+        stderr: Box::new(std::io::stderr()),
+    };
+    let mut stderr = std::io::stderr();
+    let status = std::fs::read(&path)
+        .with_context(|| format!("reading {path}"))
+        .and_then(|blob| run_payload(&blob, args.collect(), stdio, &mut stderr));
+    match status {
+        Ok(status) => std::process::exit(status),
+        Err(err) => {
+            eprintln!("Error: {err:?}");
+            std::process::exit(RUNNER_FAILURE);
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The image manifest: what an image holds and how its module runs. The xtask writes it to
+//! `manifest.json` and embeds the same JSON in the guest, which reads its run settings.
+
+use serde::{Deserialize, Serialize};
+
+/// Format version of the manifest.
+pub const FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub image: String,
+    pub board: String,
+    pub arch: String,
+    pub module: ModuleInfo,
+    pub run: RunConfig,
+    pub toolchain: String,
+    pub kernel: KernelInfo,
+    pub engine: EngineInfo,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleInfo {
+    pub name: String,
+    /// Of the `.wasm` file as given.
+    pub sha256: String,
+    pub size: u64,
+    /// Of the precompiled module embedded in the guest.
+    pub precompiled_size: u64,
+}
+
+/// How the guest runs the module: everything it may touch is granted here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Arguments baked into the image, before those given at launch (argv[0] excluded).
+    pub args: Vec<String>,
+    /// Environment variables, in order.
+    pub env: Vec<(String, String)>,
+    /// The export to call; `_start` when absent.
+    pub entrypoint: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelInfo {
+    pub version: String,
+    pub target: String,
+    pub features: Vec<String>,
+    pub log_level: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    pub wasmtime: String,
+    /// The target the module was precompiled for.
+    pub target: String,
+    /// Cranelift ISA flags the precompiled code relies on.
+    pub cpu_features: Vec<String>,
+    pub settings: Vec<(String, String)>,
+}
+
+impl Manifest {
+    pub fn from_json(json: &[u8]) -> anyhow::Result<Manifest> {
+        let manifest: Manifest = serde_json::from_slice(json)?;
+        if manifest.format != FORMAT {
+            anyhow::bail!(
+                "manifest format {} (this guest reads {FORMAT})",
+                manifest.format
+            );
+        }
+        Ok(manifest)
+    }
+}

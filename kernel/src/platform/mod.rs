@@ -1,0 +1,60 @@
+//! What the guest needs from Hermit beyond std: the hooks Wasmtime's custom platform calls
+//! (memory, TLS, setjmp/longjmp), and the consoles and exit device of the machine it runs
+//! on. Under QEMU the launch script says so (`HERMIT_WASM_PLATFORM=qemu` in the kernel's
+//! environment); otherwise (uhyve) std's own I/O and exit carry everything.
+
+mod jump;
+mod qemu;
+mod wasmtime_hooks;
+
+use crate::wasi::Stdio;
+
+/// The kernel environment variable the QEMU launch scripts set.
+pub const PLATFORM_VAR: &str = "HERMIT_WASM_PLATFORM";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// QEMU: the module's stdout and stderr go to devices of their own, the kernel's
+    /// console (and our status line) to the serial port.
+    Qemu,
+    /// uhyve: std's stdio and exit are forwarded to the host process.
+    Uhyve,
+}
+
+impl Host {
+    pub fn detect() -> Host {
+        match std::env::var(PLATFORM_VAR).as_deref() {
+            Ok("qemu") => Host::Qemu,
+            _ => Host::Uhyve,
+        }
+    }
+
+    /// The module's stdio.
+    pub fn stdio(self) -> Stdio {
+        match self {
+            Host::Qemu => Stdio {
+                stdin: Box::new(std::io::empty()),
+                stdout: Box::new(qemu::Console::stdout()),
+                stderr: Box::new(qemu::Console::stderr()),
+            },
+            Host::Uhyve => Stdio {
+                stdin: Box::new(std::io::stdin()),
+                stdout: Box::new(std::io::stdout()),
+                stderr: Box::new(std::io::stderr()),
+            },
+        }
+    }
+
+    /// Ends the VM with `status`.
+    pub fn exit(self, status: i32) -> ! {
+        match self {
+            Host::Qemu => {
+                // The launch script reads the status from this line of the serial log; the
+                // exit device itself carries fewer bits on some machines.
+                eprintln!("\nhermit-wasm: exit status {status}");
+                qemu::exit(status)
+            }
+            Host::Uhyve => std::process::exit(status),
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! The wasi_snapshot_preview1 ABI: constants (rights, flags, types) and byte layouts of
+//! the structures exchanged through guest memory, with bounds-checked accessors.
+//!
+//! Layouts follow the witx definitions (little-endian, natural alignment):
+//! `fdstat` 24 bytes, `filestat` 64, `dirent` 24 (+ name), `prestat` 8, `iovec` 8,
+//! `subscription` 48, `event` 32.
+
+use super::errno::{Errno, WasiResult};
+
+/// `$rights` bits.
+pub mod rights {
+    pub const FD_DATASYNC: u64 = 1 << 0;
+    pub const FD_READ: u64 = 1 << 1;
+    pub const FD_SEEK: u64 = 1 << 2;
+    pub const FD_FDSTAT_SET_FLAGS: u64 = 1 << 3;
+    pub const FD_SYNC: u64 = 1 << 4;
+    pub const FD_TELL: u64 = 1 << 5;
+    pub const FD_WRITE: u64 = 1 << 6;
+    pub const FD_ADVISE: u64 = 1 << 7;
+    pub const FD_ALLOCATE: u64 = 1 << 8;
+    pub const PATH_CREATE_DIRECTORY: u64 = 1 << 9;
+    pub const PATH_CREATE_FILE: u64 = 1 << 10;
+    pub const PATH_LINK_SOURCE: u64 = 1 << 11;
+    pub const PATH_LINK_TARGET: u64 = 1 << 12;
+    pub const PATH_OPEN: u64 = 1 << 13;
+    pub const FD_READDIR: u64 = 1 << 14;
+    pub const PATH_READLINK: u64 = 1 << 15;
+    pub const PATH_RENAME_SOURCE: u64 = 1 << 16;
+    pub const PATH_RENAME_TARGET: u64 = 1 << 17;
+    pub const PATH_FILESTAT_GET: u64 = 1 << 18;
+    pub const PATH_FILESTAT_SET_SIZE: u64 = 1 << 19;
+    pub const PATH_FILESTAT_SET_TIMES: u64 = 1 << 20;
+    pub const FD_FILESTAT_GET: u64 = 1 << 21;
+    pub const FD_FILESTAT_SET_SIZE: u64 = 1 << 22;
+    pub const FD_FILESTAT_SET_TIMES: u64 = 1 << 23;
+    pub const PATH_SYMLINK: u64 = 1 << 24;
+    pub const PATH_REMOVE_DIRECTORY: u64 = 1 << 25;
+    pub const PATH_UNLINK_FILE: u64 = 1 << 26;
+    pub const POLL_FD_READWRITE: u64 = 1 << 27;
+    pub const SOCK_SHUTDOWN: u64 = 1 << 28;
+    pub const SOCK_ACCEPT: u64 = 1 << 29;
+
+    /// Every right defined by preview1.
+    pub const ALL: u64 = (1 << 30) - 1;
+
+    /// Rights that make sense on a regular file.
+    pub const FILE: u64 = FD_DATASYNC
+        | FD_READ
+        | FD_SEEK
+        | FD_FDSTAT_SET_FLAGS
+        | FD_SYNC
+        | FD_TELL
+        | FD_WRITE
+        | FD_ADVISE
+        | FD_ALLOCATE
+        | FD_FILESTAT_GET
+        | FD_FILESTAT_SET_SIZE
+        | FD_FILESTAT_SET_TIMES
+        | POLL_FD_READWRITE;
+
+    /// Rights that make sense on a directory.
+    pub const DIRECTORY: u64 = FD_FDSTAT_SET_FLAGS
+        | FD_SYNC
+        | FD_ADVISE
+        | PATH_CREATE_DIRECTORY
+        | PATH_CREATE_FILE
+        | PATH_LINK_SOURCE
+        | PATH_LINK_TARGET
+        | PATH_OPEN
+        | FD_READDIR
+        | PATH_READLINK
+        | PATH_RENAME_SOURCE
+        | PATH_RENAME_TARGET
+        | PATH_FILESTAT_GET
+        | PATH_FILESTAT_SET_SIZE
+        | PATH_FILESTAT_SET_TIMES
+        | FD_FILESTAT_GET
+        | FD_FILESTAT_SET_TIMES
+        | PATH_SYMLINK
+        | PATH_REMOVE_DIRECTORY
+        | PATH_UNLINK_FILE;
+
+    /// Rights of a stdio stream.
+    pub const STDIO: u64 =
+        FD_READ | FD_WRITE | FD_FDSTAT_SET_FLAGS | FD_FILESTAT_GET | POLL_FD_READWRITE;
+
+    /// Rights whose presence on `path_open` means write access to the opened file.
+    pub const WRITE_ACCESS: u64 = FD_DATASYNC | FD_WRITE | FD_ALLOCATE | FD_FILESTAT_SET_SIZE;
+}
+
+/// `$filetype` values.
+pub mod filetype {
+    pub const UNKNOWN: u8 = 0;
+    pub const BLOCK_DEVICE: u8 = 1;
+    pub const CHARACTER_DEVICE: u8 = 2;
+    pub const DIRECTORY: u8 = 3;
+    pub const REGULAR_FILE: u8 = 4;
+    pub const SOCKET_DGRAM: u8 = 5;
+    pub const SOCKET_STREAM: u8 = 6;
+    pub const SYMBOLIC_LINK: u8 = 7;
+}
+
+/// `$fdflags` bits.
+pub mod fdflags {
+    pub const APPEND: u16 = 1 << 0;
+    pub const DSYNC: u16 = 1 << 1;
+    pub const NONBLOCK: u16 = 1 << 2;
+    pub const RSYNC: u16 = 1 << 3;
+    pub const SYNC: u16 = 1 << 4;
+    pub const ALL: u16 = APPEND | DSYNC | NONBLOCK | RSYNC | SYNC;
+}
+
+/// `$oflags` bits.
+pub mod oflags {
+    pub const CREAT: u16 = 1 << 0;
+    pub const DIRECTORY: u16 = 1 << 1;
+    pub const EXCL: u16 = 1 << 2;
+    pub const TRUNC: u16 = 1 << 3;
+    pub const ALL: u16 = CREAT | DIRECTORY | EXCL | TRUNC;
+}
+
+/// `$lookupflags` bits.
+pub mod lookupflags {
+    pub const SYMLINK_FOLLOW: u32 = 1 << 0;
+}
+
+/// `$fstflags` bits.
+pub mod fstflags {
+    pub const ATIM: u16 = 1 << 0;
+    pub const ATIM_NOW: u16 = 1 << 1;
+    pub const MTIM: u16 = 1 << 2;
+    pub const MTIM_NOW: u16 = 1 << 3;
+    pub const ALL: u16 = ATIM | ATIM_NOW | MTIM | MTIM_NOW;
+}
+
+/// `$whence` values.
+pub mod whence {
+    pub const SET: u8 = 0;
+    pub const CUR: u8 = 1;
+    pub const END: u8 = 2;
+}
+
+/// `$advice` values (the largest valid one).
+pub const ADVICE_MAX: u8 = 5;
+
+/// `$clockid` values.
+pub mod clockid {
+    pub const REALTIME: u32 = 0;
+    pub const MONOTONIC: u32 = 1;
+    pub const PROCESS_CPUTIME_ID: u32 = 2;
+    pub const THREAD_CPUTIME_ID: u32 = 3;
+}
+
+/// `$eventtype` values.
+pub mod eventtype {
+    pub const CLOCK: u8 = 0;
+    pub const FD_READ: u8 = 1;
+    pub const FD_WRITE: u8 = 2;
+}
+
+/// `$subclockflags`: the timeout is an absolute time of the clock.
+pub const SUBSCRIPTION_CLOCK_ABSTIME: u16 = 1 << 0;
+
+/// `$eventrwflags`: the peer hung up.
+pub const EVENT_FD_READWRITE_HANGUP: u16 = 1 << 0;
+
+/// `$preopentype`: a preopened directory.
+pub const PREOPENTYPE_DIR: u8 = 0;
+
+/// `$sdflags` bits (sock_shutdown).
+pub const SDFLAGS_ALL: u8 = 0b11;
+
+/// Size of a `dirent` header (the name follows it).
+pub const DIRENT_SIZE: usize = 24;
+/// Size of a `subscription`.
+pub const SUBSCRIPTION_SIZE: u32 = 48;
+/// Size of an `event`.
+pub const EVENT_SIZE: u32 = 32;
+
+/// `$fdstat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fdstat {
+    pub filetype: u8,
+    pub flags: u16,
+    pub rights_base: u64,
+    pub rights_inheriting: u64,
+}
+
+impl Fdstat {
+    /// Encodes the 24-byte witx layout.
+    pub fn to_bytes(&self) -> [u8; 24] {
+        let mut b = [0u8; 24];
+        b[0] = self.filetype;
+        b[2..4].copy_from_slice(&self.flags.to_le_bytes());
+        b[8..16].copy_from_slice(&self.rights_base.to_le_bytes());
+        b[16..24].copy_from_slice(&self.rights_inheriting.to_le_bytes());
+        b
+    }
+}
+
+/// `$filestat`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filestat {
+    pub dev: u64,
+    pub ino: u64,
+    pub filetype: u8,
+    pub nlink: u64,
+    pub size: u64,
+    pub atim: u64,
+    pub mtim: u64,
+    pub ctim: u64,
+}
+
+impl Filestat {
+    /// Encodes the 64-byte witx layout.
+    pub fn to_bytes(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[0..8].copy_from_slice(&self.dev.to_le_bytes());
+        b[8..16].copy_from_slice(&self.ino.to_le_bytes());
+        b[16] = self.filetype;
+        b[24..32].copy_from_slice(&self.nlink.to_le_bytes());
+        b[32..40].copy_from_slice(&self.size.to_le_bytes());
+        b[40..48].copy_from_slice(&self.atim.to_le_bytes());
+        b[48..56].copy_from_slice(&self.mtim.to_le_bytes());
+        b[56..64].copy_from_slice(&self.ctim.to_le_bytes());
+        b
+    }
+}
+
+/// Encodes a `dirent` header followed by its name.
+pub fn dirent_bytes(next: u64, ino: u64, filetype: u8, name: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; DIRENT_SIZE];
+    b[0..8].copy_from_slice(&next.to_le_bytes());
+    b[8..16].copy_from_slice(&ino.to_le_bytes());
+    b[16..20].copy_from_slice(&(name.len() as u32).to_le_bytes());
+    b[20] = filetype;
+    b.extend_from_slice(name);
+    b
+}
+
+/// The contents of a `subscription`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriptionKind {
+    Clock {
+        id: u32,
+        timeout: u64,
+        precision: u64,
+        flags: u16,
+    },
+    FdRead(u32),
+    FdWrite(u32),
+}
+
+/// A decoded `subscription`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub userdata: u64,
+    pub kind: SubscriptionKind,
+}
+
+impl Subscription {
+    /// Decodes the 48-byte witx layout; an unknown tag is `EINVAL`.
+    pub fn from_bytes(b: &[u8]) -> WasiResult<Subscription> {
+        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+        let kind = match b[8] {
+            eventtype::CLOCK => SubscriptionKind::Clock {
+                id: u32_at(16),
+                timeout: u64_at(24),
+                precision: u64_at(32),
+                flags: u16::from_le_bytes([b[40], b[41]]),
+            },
+            eventtype::FD_READ => SubscriptionKind::FdRead(u32_at(16)),
+            eventtype::FD_WRITE => SubscriptionKind::FdWrite(u32_at(16)),
+            _ => return Err(Errno::Inval),
+        };
+        Ok(Subscription {
+            userdata: u64_at(0),
+            kind,
+        })
+    }
+}
+
+/// An `event` to report from `poll_oneoff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub userdata: u64,
+    pub error: Errno,
+    pub kind: u8,
+    pub nbytes: u64,
+    pub flags: u16,
+}
+
+impl Event {
+    /// Encodes the 32-byte witx layout.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        b[0..8].copy_from_slice(&self.userdata.to_le_bytes());
+        b[8..10].copy_from_slice(&(self.error as u16).to_le_bytes());
+        b[10] = self.kind;
+        b[16..24].copy_from_slice(&self.nbytes.to_le_bytes());
+        b[24..26].copy_from_slice(&self.flags.to_le_bytes());
+        b
+    }
+}
+
+/// Bounds-checked view of the guest's linear memory. Out-of-bounds accesses are `EFAULT`.
+pub struct Mem<'a> {
+    bytes: &'a mut [u8],
+}
+
+impl<'a> Mem<'a> {
+    /// Wraps the bytes of a linear memory.
+    pub fn new(bytes: &'a mut [u8]) -> Mem<'a> {
+        Mem { bytes }
+    }
+
+    fn range(&self, ptr: u32, len: u32) -> WasiResult<std::ops::Range<usize>> {
+        let start = ptr as usize;
+        let end = start.checked_add(len as usize).ok_or(Errno::Fault)?;
+        if end > self.bytes.len() {
+            return Err(Errno::Fault);
+        }
+        Ok(start..end)
+    }
+
+    /// `len` bytes at `ptr`.
+    pub fn slice(&self, ptr: u32, len: u32) -> WasiResult<&[u8]> {
+        let r = self.range(ptr, len)?;
+        Ok(&self.bytes[r])
+    }
+
+    /// `len` writable bytes at `ptr`.
+    pub fn slice_mut(&mut self, ptr: u32, len: u32) -> WasiResult<&mut [u8]> {
+        let r = self.range(ptr, len)?;
+        Ok(&mut self.bytes[r])
+    }
+
+    /// Copies `data` to `ptr`.
+    pub fn write(&mut self, ptr: u32, data: &[u8]) -> WasiResult<()> {
+        let len = u32::try_from(data.len()).map_err(|_| Errno::Fault)?;
+        self.slice_mut(ptr, len)?.copy_from_slice(data);
+        Ok(())
+    }
+
+    pub fn read_u8(&self, ptr: u32) -> WasiResult<u8> {
+        Ok(self.slice(ptr, 1)?[0])
+    }
+
+    pub fn read_u16(&self, ptr: u32) -> WasiResult<u16> {
+        Ok(u16::from_le_bytes(
+            self.slice(ptr, 2)?.try_into().expect("2 bytes"),
+        ))
+    }
+
+    pub fn read_u32(&self, ptr: u32) -> WasiResult<u32> {
+        Ok(u32::from_le_bytes(
+            self.slice(ptr, 4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    pub fn read_u64(&self, ptr: u32) -> WasiResult<u64> {
+        Ok(u64::from_le_bytes(
+            self.slice(ptr, 8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    pub fn write_u8(&mut self, ptr: u32, v: u8) -> WasiResult<()> {
+        self.write(ptr, &[v])
+    }
+
+    pub fn write_u16(&mut self, ptr: u32, v: u16) -> WasiResult<()> {
+        self.write(ptr, &v.to_le_bytes())
+    }
+
+    pub fn write_u32(&mut self, ptr: u32, v: u32) -> WasiResult<()> {
+        self.write(ptr, &v.to_le_bytes())
+    }
+
+    pub fn write_u64(&mut self, ptr: u32, v: u64) -> WasiResult<()> {
+        self.write(ptr, &v.to_le_bytes())
+    }
+
+    /// A UTF-8 string of `len` bytes at `ptr` (`EILSEQ` when not UTF-8).
+    pub fn read_str(&self, ptr: u32, len: u32) -> WasiResult<String> {
+        let bytes = self.slice(ptr, len)?;
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| Errno::Ilseq)
+    }
+
+    /// The `(buf, buf_len)` pairs of an iovec/ciovec array, each checked against memory.
+    pub fn iovecs(&self, ptr: u32, count: u32) -> WasiResult<Vec<(u32, u32)>> {
+        let size = count.checked_mul(8).ok_or(Errno::Fault)?;
+        let raw = self.slice(ptr, size)?;
+        let mut out = Vec::with_capacity(count as usize);
+        for chunk in raw.chunks_exact(8) {
+            let buf = u32::from_le_bytes(chunk[0..4].try_into().expect("4 bytes"));
+            let len = u32::from_le_bytes(chunk[4..8].try_into().expect("4 bytes"));
+            self.range(buf, len)?;
+            out.push((buf, len));
+        }
+        Ok(out)
+    }
+
+    /// Concatenates the bytes named by a ciovec array (for writes).
+    pub fn gather(&self, iovs: &[(u32, u32)]) -> WasiResult<Vec<u8>> {
+        let total: usize = iovs.iter().map(|&(_, len)| len as usize).sum();
+        let mut out = Vec::with_capacity(total);
+        for &(buf, len) in iovs {
+            out.extend_from_slice(self.slice(buf, len)?);
+        }
+        Ok(out)
+    }
+
+    /// Spreads `data` over an iovec array (for reads); returns the bytes placed.
+    pub fn scatter(&mut self, iovs: &[(u32, u32)], data: &[u8]) -> WasiResult<usize> {
+        let mut done = 0;
+        for &(buf, len) in iovs {
+            if done == data.len() {
+                break;
+            }
+            let n = (len as usize).min(data.len() - done);
+            self.write(buf, &data[done..done + n])?;
+            done += n;
+        }
+        Ok(done)
+    }
+}
+
+/// Total length of an iovec array, refusing totals over `u32::MAX` (`EINVAL`).
+pub fn iovecs_len(iovs: &[(u32, u32)]) -> WasiResult<usize> {
+    let total: u64 = iovs.iter().map(|&(_, len)| u64::from(len)).sum();
+    if total > u64::from(u32::MAX) {
+        return Err(Errno::Inval);
+    }
+    Ok(total as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_have_witx_offsets() {
+        let f = Fdstat {
+            filetype: 4,
+            flags: 0x11,
+            rights_base: 0x0102,
+            rights_inheriting: 0x0304,
+        }
+        .to_bytes();
+        assert_eq!(
+            (f[0], f[2], f[8], f[9], f[16], f[17]),
+            (4, 0x11, 2, 1, 4, 3)
+        );
+
+        let s = Filestat {
+            dev: 1,
+            ino: 2,
+            filetype: 3,
+            nlink: 4,
+            size: 5,
+            atim: 6,
+            mtim: 7,
+            ctim: 8,
+        }
+        .to_bytes();
+        for (offset, value) in [
+            (0, 1),
+            (8, 2),
+            (16, 3),
+            (24, 4),
+            (32, 5),
+            (40, 6),
+            (48, 7),
+            (56, 8),
+        ] {
+            assert_eq!(s[offset], value, "offset {offset}");
+        }
+
+        let d = dirent_bytes(9, 10, 4, b"ab");
+        assert_eq!(
+            (d[0], d[8], d[16], d[20], &d[24..]),
+            (9, 10, 2, 4, &b"ab"[..])
+        );
+
+        let e = Event {
+            userdata: 7,
+            error: Errno::Badf,
+            kind: eventtype::FD_READ,
+            nbytes: 3,
+            flags: 1,
+        }
+        .to_bytes();
+        assert_eq!((e[0], e[8], e[10], e[16], e[24]), (7, 8, 1, 3, 1));
+    }
+
+    #[test]
+    fn subscription_decodes_clock_and_fd() {
+        let mut b = [0u8; 48];
+        b[0] = 42;
+        b[8] = eventtype::CLOCK;
+        b[16] = 1;
+        b[24..32].copy_from_slice(&1000u64.to_le_bytes());
+        b[40] = 1;
+        let s = Subscription::from_bytes(&b).unwrap();
+        assert_eq!(s.userdata, 42);
+        assert_eq!(
+            s.kind,
+            SubscriptionKind::Clock {
+                id: 1,
+                timeout: 1000,
+                precision: 0,
+                flags: 1
+            }
+        );
+        b[8] = eventtype::FD_WRITE;
+        assert_eq!(
+            Subscription::from_bytes(&b).unwrap().kind,
+            SubscriptionKind::FdWrite(1)
+        );
+        b[8] = 9;
+        assert_eq!(Subscription::from_bytes(&b), Err(Errno::Inval));
+    }
+
+    #[test]
+    fn memory_accesses_are_bounds_checked() {
+        let mut bytes = vec![0u8; 16];
+        let mut mem = Mem::new(&mut bytes);
+        mem.write_u32(12, 0xdead_beef).unwrap();
+        assert_eq!(mem.read_u32(12).unwrap(), 0xdead_beef);
+        assert_eq!(mem.write_u32(13, 1), Err(Errno::Fault));
+        assert_eq!(mem.read_u64(u32::MAX), Err(Errno::Fault));
+        assert_eq!(mem.slice(16, 0).map(<[u8]>::len), Ok(0));
+        // An iovec pointing outside memory is refused up front.
+        mem.write_u32(0, 8).unwrap();
+        mem.write_u32(4, 100).unwrap();
+        assert_eq!(mem.iovecs(0, 1), Err(Errno::Fault));
+    }
+}

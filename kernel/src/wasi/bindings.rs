@@ -1,0 +1,616 @@
+//! The Wasmtime host functions: one `func_wrap` per wasi_snapshot_preview1 import.
+//!
+//! Each function decodes its arguments from guest memory, calls the operation on the
+//! [`WasiCtx`], encodes the results back and returns the errno. Core wasm signatures
+//! follow the witx: pointers, sizes, fds and flags are `i32`, 64-bit values `i64`.
+
+use anyhow::anyhow;
+use wasmtime::{Caller, Extern, Linker};
+
+use super::abi::{self, Mem, Subscription, EVENT_SIZE, PREOPENTYPE_DIR, SUBSCRIPTION_SIZE};
+use super::errno::{Errno, WasiResult};
+use super::{Exit, WasiCtx, MODULE};
+
+/// Largest number of bytes one `fd_read`/`fd_pread` moves (reads may be short).
+const MAX_READ: usize = 16 << 20;
+
+type Getter<T> = fn(&mut T) -> &mut WasiCtx;
+
+/// Runs `op` with the guest memory and the context; returns the errno code.
+fn call<T>(
+    caller: &mut Caller<'_, T>,
+    get: Getter<T>,
+    op: impl FnOnce(&mut Mem<'_>, &mut WasiCtx) -> WasiResult<()>,
+) -> anyhow::Result<i32> {
+    let memory = caller
+        .get_export("memory")
+        .and_then(Extern::into_memory)
+        .ok_or_else(|| {
+            anyhow!("a WASI function was called but the module exports no \"memory\"")
+        })?;
+    let (bytes, data) = memory.data_and_store_mut(caller);
+    let mut mem = Mem::new(bytes);
+    Ok(match op(&mut mem, get(data)) {
+        Ok(()) => Errno::Success.code(),
+        Err(errno) => errno.code(),
+    })
+}
+
+/// Writes NUL-terminated strings to `buf` and their addresses to `ptrs`.
+fn write_strings(mem: &mut Mem<'_>, ptrs: u32, buf: u32, strings: &[String]) -> WasiResult<()> {
+    let mut at = buf;
+    for (i, s) in strings.iter().enumerate() {
+        mem.write_u32(ptrs + 4 * i as u32, at)?;
+        mem.write(at, s.as_bytes())?;
+        at = at.checked_add(s.len() as u32).ok_or(Errno::Fault)?;
+        mem.write_u8(at, 0)?;
+        at += 1;
+    }
+    Ok(())
+}
+
+/// Writes the count and total NUL-terminated size of `strings`.
+fn write_sizes(
+    mem: &mut Mem<'_>,
+    count_ptr: u32,
+    size_ptr: u32,
+    strings: &[String],
+) -> WasiResult<()> {
+    let size: usize = strings.iter().map(|s| s.len() + 1).sum();
+    mem.write_u32(
+        count_ptr,
+        u32::try_from(strings.len()).map_err(|_| Errno::Overflow)?,
+    )?;
+    mem.write_u32(size_ptr, u32::try_from(size).map_err(|_| Errno::Overflow)?)
+}
+
+/// Registers every function. The order follows [`super::FUNCTIONS`].
+pub(super) fn add<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<()> {
+    add_process(linker, get)?;
+    add_fd(linker, get)?;
+    add_path(linker, get)?;
+    add_misc(linker, get)?;
+    Ok(())
+}
+
+/// args, environ, clocks, proc_*, sched_yield, random_get.
+fn add_process<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "args_get",
+        move |mut c: Caller<'_, T>, argv: i32, buf: i32| {
+            call(&mut c, get, |mem, ctx| {
+                write_strings(mem, argv as u32, buf as u32, &ctx.args)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "args_sizes_get",
+        move |mut c: Caller<'_, T>, count: i32, size: i32| {
+            call(&mut c, get, |mem, ctx| {
+                write_sizes(mem, count as u32, size as u32, &ctx.args)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "environ_get",
+        move |mut c: Caller<'_, T>, envp: i32, buf: i32| {
+            call(&mut c, get, |mem, ctx| {
+                write_strings(mem, envp as u32, buf as u32, &ctx.env)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "environ_sizes_get",
+        move |mut c: Caller<'_, T>, count: i32, size: i32| {
+            call(&mut c, get, |mem, ctx| {
+                write_sizes(mem, count as u32, size as u32, &ctx.env)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "clock_res_get",
+        move |mut c: Caller<'_, T>, id: i32, out: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let res = ctx.clocks.resolution(id as u32)?;
+                mem.write_u64(out as u32, res)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "clock_time_get",
+        move |mut c: Caller<'_, T>, id: i32, _precision: i64, out: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let now = ctx.clocks.now(id as u32)?;
+                mem.write_u64(out as u32, now)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "proc_exit",
+        move |_c: Caller<'_, T>, code: i32| -> anyhow::Result<()> {
+            Err(anyhow::Error::new(Exit(code)))
+        },
+    )?;
+    // Signals are not part of this runtime: nothing can be raised.
+    linker.func_wrap(
+        MODULE,
+        "proc_raise",
+        move |_c: Caller<'_, T>, _sig: i32| -> i32 { Errno::Nosys.code() },
+    )?;
+    linker.func_wrap(MODULE, "sched_yield", move |_c: Caller<'_, T>| -> i32 {
+        std::thread::yield_now();
+        Errno::Success.code()
+    })?;
+    linker.func_wrap(
+        MODULE,
+        "random_get",
+        move |mut c: Caller<'_, T>, buf: i32, len: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let out = mem.slice_mut(buf as u32, len as u32)?;
+                ctx.random.fill(out);
+                Ok(())
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// fd_* functions.
+fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "fd_advise",
+        move |mut c: Caller<'_, T>, fd: i32, offset: i64, len: i64, advice: i32| {
+            call(&mut c, get, |_mem, ctx| {
+                ctx.fd_advise(fd as u32, offset as u64, len as u64, advice as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_allocate",
+        move |mut c: Caller<'_, T>, fd: i32, offset: i64, len: i64| {
+            call(&mut c, get, |_mem, ctx| {
+                ctx.fd_allocate(fd as u32, offset as u64, len as u64)
+            })
+        },
+    )?;
+    linker.func_wrap(MODULE, "fd_close", move |mut c: Caller<'_, T>, fd: i32| {
+        call(&mut c, get, |_mem, ctx| ctx.fd_close(fd as u32))
+    })?;
+    linker.func_wrap(
+        MODULE,
+        "fd_datasync",
+        move |mut c: Caller<'_, T>, fd: i32| {
+            call(&mut c, get, |_mem, ctx| ctx.fd_datasync(fd as u32))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_fdstat_get",
+        move |mut c: Caller<'_, T>, fd: i32, out: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let stat = ctx.fd_fdstat_get(fd as u32)?;
+                mem.write(out as u32, &stat.to_bytes())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_fdstat_set_flags",
+        move |mut c: Caller<'_, T>, fd: i32, flags: i32| {
+            call(&mut c, get, |_mem, ctx| {
+                ctx.fd_fdstat_set_flags(fd as u32, flags as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_fdstat_set_rights",
+        move |mut c: Caller<'_, T>, fd: i32, base: i64, inheriting: i64| {
+            call(&mut c, get, |_mem, ctx| {
+                ctx.fd_fdstat_set_rights(fd as u32, base as u64, inheriting as u64)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_filestat_get",
+        move |mut c: Caller<'_, T>, fd: i32, out: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let stat = ctx.fd_filestat_get(fd as u32)?;
+                mem.write(out as u32, &stat.to_bytes())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_filestat_set_size",
+        move |mut c: Caller<'_, T>, fd: i32, size: i64| {
+            call(&mut c, get, |_mem, ctx| {
+                ctx.fd_filestat_set_size(fd as u32, size as u64)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_filestat_set_times",
+        move |mut c: Caller<'_, T>, fd: i32, atim: i64, mtim: i64, flags: i32| {
+            call(&mut c, get, |_mem, ctx| {
+                ctx.fd_filestat_set_times(fd as u32, atim as u64, mtim as u64, flags as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_pread",
+        move |mut c: Caller<'_, T>, fd: i32, iovs: i32, iovs_len: i32, offset: i64, nread: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
+                let want = abi::iovecs_len(&iovs)?.min(MAX_READ);
+                let data = ctx.fd_pread(fd as u32, want, offset as u64)?;
+                let n = mem.scatter(&iovs, &data)?;
+                mem.write_u32(nread as u32, n as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_prestat_get",
+        move |mut c: Caller<'_, T>, fd: i32, out: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let name = ctx.fd_prestat_name(fd as u32)?;
+                let len = u32::try_from(name.len()).map_err(|_| Errno::Overflow)?;
+                let mut b = [0u8; 8];
+                b[0] = PREOPENTYPE_DIR;
+                b[4..8].copy_from_slice(&len.to_le_bytes());
+                mem.write(out as u32, &b)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_prestat_dir_name",
+        move |mut c: Caller<'_, T>, fd: i32, path: i32, path_len: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let name = ctx.fd_prestat_name(fd as u32)?;
+                if name.len() > path_len as u32 as usize {
+                    return Err(Errno::Nametoolong);
+                }
+                mem.write(path as u32, name.as_bytes())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_pwrite",
+        move |mut c: Caller<'_, T>,
+              fd: i32,
+              iovs: i32,
+              iovs_len: i32,
+              offset: i64,
+              nwritten: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
+                abi::iovecs_len(&iovs)?;
+                let data = mem.gather(&iovs)?;
+                let n = ctx.fd_pwrite(fd as u32, &data, offset as u64)?;
+                mem.write_u32(nwritten as u32, n as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_read",
+        move |mut c: Caller<'_, T>, fd: i32, iovs: i32, iovs_len: i32, nread: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
+                let want = abi::iovecs_len(&iovs)?.min(MAX_READ);
+                let data = ctx.fd_read(fd as u32, want)?;
+                let n = mem.scatter(&iovs, &data)?;
+                mem.write_u32(nread as u32, n as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_readdir",
+        move |mut c: Caller<'_, T>, fd: i32, buf: i32, buf_len: i32, cookie: i64, used: i32| {
+            call(&mut c, get, |mem, ctx| {
+                mem.slice(buf as u32, buf_len as u32)?;
+                let data = ctx.fd_readdir(fd as u32, cookie as u64, buf_len as u32 as usize)?;
+                mem.write(buf as u32, &data)?;
+                mem.write_u32(used as u32, data.len() as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_renumber",
+        move |mut c: Caller<'_, T>, fd: i32, to: i32| {
+            call(&mut c, get, |_mem, ctx| {
+                ctx.fd_renumber(fd as u32, to as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_seek",
+        move |mut c: Caller<'_, T>, fd: i32, offset: i64, whence: i32, out: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let pos = ctx.fd_seek(fd as u32, offset, whence as u32)?;
+                mem.write_u64(out as u32, pos)
+            })
+        },
+    )?;
+    linker.func_wrap(MODULE, "fd_sync", move |mut c: Caller<'_, T>, fd: i32| {
+        call(&mut c, get, |_mem, ctx| ctx.fd_sync(fd as u32))
+    })?;
+    linker.func_wrap(
+        MODULE,
+        "fd_tell",
+        move |mut c: Caller<'_, T>, fd: i32, out: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let pos = ctx.fd_tell(fd as u32)?;
+                mem.write_u64(out as u32, pos)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_write",
+        move |mut c: Caller<'_, T>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
+                abi::iovecs_len(&iovs)?;
+                let data = mem.gather(&iovs)?;
+                let n = ctx.fd_write(fd as u32, &data)?;
+                mem.write_u32(nwritten as u32, n as u32)
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// path_* functions.
+fn add_path<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "path_create_directory",
+        move |mut c: Caller<'_, T>, fd: i32, path: i32, path_len: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let path = mem.read_str(path as u32, path_len as u32)?;
+                ctx.path_create_directory(fd as u32, &path)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_filestat_get",
+        move |mut c: Caller<'_, T>, fd: i32, flags: i32, path: i32, path_len: i32, out: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let path = mem.read_str(path as u32, path_len as u32)?;
+                let stat = ctx.path_filestat_get(fd as u32, flags as u32, &path)?;
+                mem.write(out as u32, &stat.to_bytes())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_filestat_set_times",
+        move |mut c: Caller<'_, T>,
+              fd: i32,
+              flags: i32,
+              path: i32,
+              path_len: i32,
+              atim: i64,
+              mtim: i64,
+              fst: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let path = mem.read_str(path as u32, path_len as u32)?;
+                ctx.path_filestat_set_times(
+                    fd as u32,
+                    flags as u32,
+                    &path,
+                    atim as u64,
+                    mtim as u64,
+                    fst as u32,
+                )
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_link",
+        move |mut c: Caller<'_, T>,
+              old_fd: i32,
+              old_flags: i32,
+              old_path: i32,
+              old_len: i32,
+              new_fd: i32,
+              new_path: i32,
+              new_len: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let old_path = mem.read_str(old_path as u32, old_len as u32)?;
+                let new_path = mem.read_str(new_path as u32, new_len as u32)?;
+                ctx.path_link(
+                    old_fd as u32,
+                    old_flags as u32,
+                    &old_path,
+                    new_fd as u32,
+                    &new_path,
+                )
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_open",
+        move |mut c: Caller<'_, T>,
+              fd: i32,
+              dirflags: i32,
+              path: i32,
+              path_len: i32,
+              oflags: i32,
+              base: i64,
+              inheriting: i64,
+              fdflags: i32,
+              out: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let path = mem.read_str(path as u32, path_len as u32)?;
+                let new_fd = ctx.path_open(
+                    fd as u32,
+                    dirflags as u32,
+                    &path,
+                    oflags as u32,
+                    base as u64,
+                    inheriting as u64,
+                    fdflags as u32,
+                )?;
+                mem.write_u32(out as u32, new_fd)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_readlink",
+        move |mut c: Caller<'_, T>,
+              fd: i32,
+              path: i32,
+              path_len: i32,
+              buf: i32,
+              buf_len: i32,
+              used: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let path = mem.read_str(path as u32, path_len as u32)?;
+                let target = ctx.path_readlink(fd as u32, &path)?;
+                let n = target.len().min(buf_len as u32 as usize);
+                mem.write(buf as u32, &target[..n])?;
+                mem.write_u32(used as u32, n as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_remove_directory",
+        move |mut c: Caller<'_, T>, fd: i32, path: i32, path_len: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let path = mem.read_str(path as u32, path_len as u32)?;
+                ctx.path_remove_directory(fd as u32, &path)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_rename",
+        move |mut c: Caller<'_, T>,
+              fd: i32,
+              old: i32,
+              old_len: i32,
+              new_fd: i32,
+              new: i32,
+              new_len: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let old = mem.read_str(old as u32, old_len as u32)?;
+                let new = mem.read_str(new as u32, new_len as u32)?;
+                ctx.path_rename(fd as u32, &old, new_fd as u32, &new)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_symlink",
+        move |mut c: Caller<'_, T>, old: i32, old_len: i32, fd: i32, new: i32, new_len: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let old = mem.read_str(old as u32, old_len as u32)?;
+                let new = mem.read_str(new as u32, new_len as u32)?;
+                ctx.path_symlink(&old, fd as u32, &new)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_unlink_file",
+        move |mut c: Caller<'_, T>, fd: i32, path: i32, path_len: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let path = mem.read_str(path as u32, path_len as u32)?;
+                ctx.path_unlink_file(fd as u32, &path)
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// poll_oneoff and the socket functions.
+fn add_misc<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "poll_oneoff",
+        move |mut c: Caller<'_, T>, subs: i32, events: i32, count: i32, nevents: i32| {
+            call(&mut c, get, |mem, ctx| {
+                let count = count as u32;
+                if count == 0 {
+                    return Err(Errno::Inval);
+                }
+                let size = count.checked_mul(SUBSCRIPTION_SIZE).ok_or(Errno::Fault)?;
+                let raw = mem.slice(subs as u32, size)?;
+                let subs = raw
+                    .chunks_exact(SUBSCRIPTION_SIZE as usize)
+                    .map(Subscription::from_bytes)
+                    .collect::<WasiResult<Vec<_>>>()?;
+                mem.slice(
+                    events as u32,
+                    count.checked_mul(EVENT_SIZE).ok_or(Errno::Fault)?,
+                )?;
+                let out = ctx.poll_oneoff(&subs)?;
+                for (i, event) in out.iter().enumerate() {
+                    mem.write(events as u32 + i as u32 * EVENT_SIZE, &event.to_bytes())?;
+                }
+                mem.write_u32(nevents as u32, out.len() as u32)
+            })
+        },
+    )?;
+    // No socket is ever granted: an open fd is not a socket, anything else is EBADF.
+    linker.func_wrap(
+        MODULE,
+        "sock_accept",
+        move |mut c: Caller<'_, T>, fd: i32, _flags: i32, _out: i32| {
+            call(&mut c, get, |_mem, ctx| ctx.not_a_socket(fd as u32))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "sock_recv",
+        move |mut c: Caller<'_, T>,
+              fd: i32,
+              _ri: i32,
+              _ri_len: i32,
+              _flags: i32,
+              _len_out: i32,
+              _flags_out: i32| {
+            call(&mut c, get, |_mem, ctx| ctx.not_a_socket(fd as u32))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "sock_send",
+        move |mut c: Caller<'_, T>, fd: i32, _si: i32, _si_len: i32, _flags: i32, _len_out: i32| {
+            call(&mut c, get, |_mem, ctx| ctx.not_a_socket(fd as u32))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "sock_shutdown",
+        move |mut c: Caller<'_, T>, fd: i32, _how: i32| {
+            call(&mut c, get, |_mem, ctx| ctx.not_a_socket(fd as u32))
+        },
+    )?;
+    Ok(())
+}

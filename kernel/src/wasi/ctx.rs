@@ -1,0 +1,107 @@
+//! The per-instance WASI state: arguments, environment, descriptors, clocks, randomness.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+
+use super::abi::rights;
+use super::clock::Clocks;
+use super::fd_table::{FdEntry, FdTable, Handle, OpenDir};
+use super::random::Random;
+use super::sandbox::{DirRef, Root};
+use super::stdio::Stream;
+use super::{Stdio, WasiConfig};
+
+/// Everything one WASI instance owns.
+pub struct WasiCtx {
+    pub(crate) args: Vec<String>,
+    /// `KEY=VALUE` strings.
+    pub(crate) env: Vec<String>,
+    pub(crate) fds: FdTable,
+    pub(crate) clocks: Clocks,
+    pub(crate) random: Random,
+}
+
+impl std::fmt::Debug for WasiCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasiCtx")
+            .field("args", &self.args)
+            .field("env", &self.env)
+            .field("fds", &self.fds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasiCtx {
+    /// Builds the context: fds 0-2 are the given streams, preopens follow from fd 3 in
+    /// the order given. Fails if a string holds a NUL byte, an environment name holds
+    /// `=`, or a preopen is not an existing host directory.
+    pub fn new(config: WasiConfig, stdio: Stdio) -> anyhow::Result<WasiCtx> {
+        for arg in &config.args {
+            if arg.contains('\0') {
+                bail!("argument {arg:?} contains a NUL byte");
+            }
+        }
+        let mut env = Vec::with_capacity(config.env.len());
+        for (key, value) in &config.env {
+            if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+                bail!("environment variable {key:?}={value:?} is not representable");
+            }
+            env.push(format!("{key}={value}"));
+        }
+
+        let mut fds = FdTable::new();
+        let stream = |handle: Stream, base: u64| FdEntry {
+            handle: Handle::Stream(handle),
+            rights_base: base,
+            rights_inheriting: 0,
+            flags: 0,
+        };
+        let input = rights::STDIO & !rights::FD_WRITE;
+        let output = rights::STDIO & !rights::FD_READ;
+        fds.insert(stream(Stream::Input(stdio.stdin), input))?;
+        fds.insert(stream(Stream::Output(stdio.stdout), output))?;
+        fds.insert(stream(Stream::Output(stdio.stderr), output))?;
+
+        for preopen in config.preopens {
+            let meta = std::fs::metadata(&preopen.host).with_context(|| {
+                format!(
+                    "preopen {:?}: cannot stat host directory {}",
+                    preopen.guest,
+                    preopen.host.display()
+                )
+            })?;
+            if !meta.is_dir() {
+                bail!(
+                    "preopen {:?}: host path {} is not a directory",
+                    preopen.guest,
+                    preopen.host.display()
+                );
+            }
+            if preopen.guest.contains('\0') {
+                bail!("preopen name {:?} contains a NUL byte", preopen.guest);
+            }
+            let root = Arc::new(Root {
+                host: preopen.host,
+                read_only: preopen.read_only,
+            });
+            fds.insert(FdEntry {
+                handle: Handle::Dir(OpenDir {
+                    dir: DirRef::root(root),
+                    preopen: Some(preopen.guest),
+                }),
+                rights_base: rights::DIRECTORY,
+                rights_inheriting: rights::DIRECTORY | rights::FILE,
+                flags: 0,
+            })?;
+        }
+
+        Ok(WasiCtx {
+            args: config.args,
+            env,
+            fds,
+            clocks: Clocks::new(),
+            random: Random::new(),
+        })
+    }
+}

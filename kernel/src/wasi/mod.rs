@@ -1,0 +1,135 @@
+//! Our implementation of WASI preview1 (`wasi_snapshot_preview1`) over Rust std.
+//!
+//! The same code runs natively (unit and integration tests on Linux) and in the Hermit
+//! guest. Host directories are exposed only through preopens, and every guest path is
+//! resolved inside its preopen by [`sandbox`]; read-only preopens refuse every change.
+//!
+//! Modules: [`errno`] (error numbers), [`abi`] (constants, layouts, memory access),
+//! [`ctx`] (per-instance state), [`fd_table`] (descriptors), [`sandbox`] (path
+//! resolution), [`fs`] (descriptor operations), [`path`] (path operations), [`hostfs`]
+//! (host file-system primitives per platform), [`clock`], [`poll`], [`random`],
+//! [`stdio`], and `bindings` (the Wasmtime host functions).
+
+pub mod abi;
+mod bindings;
+pub mod clock;
+pub mod ctx;
+pub mod errno;
+pub mod fd_table;
+pub mod fs;
+pub mod hostfs;
+pub mod path;
+pub mod poll;
+pub mod random;
+pub mod sandbox;
+pub mod stdio;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use ctx::WasiCtx;
+pub use errno::Errno;
+
+/// The import module name of every function provided here.
+pub const MODULE: &str = "wasi_snapshot_preview1";
+
+/// Names of every function we provide (all 46 of wasi_snapshot_preview1).
+pub const FUNCTIONS: &[&str] = &[
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_res_get",
+    "clock_time_get",
+    "fd_advise",
+    "fd_allocate",
+    "fd_close",
+    "fd_datasync",
+    "fd_fdstat_get",
+    "fd_fdstat_set_flags",
+    "fd_fdstat_set_rights",
+    "fd_filestat_get",
+    "fd_filestat_set_size",
+    "fd_filestat_set_times",
+    "fd_pread",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "fd_pwrite",
+    "fd_read",
+    "fd_readdir",
+    "fd_renumber",
+    "fd_seek",
+    "fd_sync",
+    "fd_tell",
+    "fd_write",
+    "path_create_directory",
+    "path_filestat_get",
+    "path_filestat_set_times",
+    "path_link",
+    "path_open",
+    "path_readlink",
+    "path_remove_directory",
+    "path_rename",
+    "path_symlink",
+    "path_unlink_file",
+    "poll_oneoff",
+    "proc_exit",
+    "proc_raise",
+    "sched_yield",
+    "random_get",
+    "sock_accept",
+    "sock_recv",
+    "sock_send",
+    "sock_shutdown",
+];
+
+/// A host directory made visible to the guest.
+#[derive(Clone, Debug)]
+pub struct Preopen {
+    /// The directory on the host (or in the guest kernel's file system).
+    pub host: PathBuf,
+    /// The name the guest sees (`fd_prestat_dir_name`), e.g. `"/"` or `"/data"`.
+    pub guest: String,
+    /// Refuse every write, creation, deletion, rename, link, truncation and time change.
+    pub read_only: bool,
+}
+
+/// What the guest is started with.
+#[derive(Clone, Debug, Default)]
+pub struct WasiConfig {
+    /// argv, including argv[0].
+    pub args: Vec<String>,
+    /// Environment variables, in order.
+    pub env: Vec<(String, String)>,
+    /// Preopened directories, given fds 3, 4, ... in this order.
+    pub preopens: Vec<Preopen>,
+}
+
+/// The guest's standard streams.
+pub struct Stdio {
+    pub stdin: Box<dyn std::io::Read + Send>,
+    pub stdout: Box<dyn std::io::Write + Send>,
+    pub stderr: Box<dyn std::io::Write + Send>,
+}
+
+/// `proc_exit(code)` ends the call with `Err(anyhow::Error::new(Exit(code)))`; the runner
+/// downcasts it to learn the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit(pub i32);
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the guest called proc_exit({})", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Defines every function of [`FUNCTIONS`] in `linker` under [`MODULE`]. `get` finds the
+/// [`WasiCtx`] in the store's data. The module must export its memory as `"memory"`.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut wasmtime::Linker<T>,
+    get: fn(&mut T) -> &mut WasiCtx,
+) -> anyhow::Result<()> {
+    bindings::add(linker, get)
+}

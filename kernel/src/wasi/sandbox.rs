@@ -1,0 +1,386 @@
+//! Path resolution confined to a preopened directory.
+//!
+//! Guest paths are never handed to the host as they are. They are resolved here, one
+//! component at a time, against a [`DirRef`] (a directory inside a preopen, named by
+//! the components leading to it from the preopen's root). As with capabilities, the
+//! directory descriptor is the boundary, not just the preopen:
+//!
+//! - absolute paths and `..` above the directory are refused (`ENOTCAPABLE`);
+//! - every intermediate component is examined with `symlink_metadata`; a symlink is
+//!   read and its target spliced into the remaining path, relative to the directory
+//!   holding it (absolute targets are refused, `..` in targets obeys the same bound);
+//! - more than [`MAX_SYMLINKS`] expansions is `ELOOP`;
+//! - the final component is followed only when the caller asks for it.
+//!
+//! The result names an entry by root + components that contain no symlink, so the host
+//! path built from it cannot leave the root unless the host tree changes between the
+//! check and the use (the guest is the only user of its preopens).
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::errno::{Errno, WasiResult};
+
+/// How many symlinks one resolution may expand before giving up with `ELOOP`.
+pub const MAX_SYMLINKS: usize = 40;
+
+/// A preopened host directory.
+#[derive(Debug)]
+pub struct Root {
+    /// The host directory.
+    pub host: PathBuf,
+    /// When set, nothing below this root may be modified.
+    pub read_only: bool,
+}
+
+impl Root {
+    /// Fails with `EROFS` when the root is read-only (call before any mutation).
+    pub fn check_writable(&self) -> WasiResult<()> {
+        if self.read_only {
+            Err(Errno::Rofs)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A directory inside a root, named by symlink-free components from the root.
+#[derive(Clone, Debug)]
+pub struct DirRef {
+    pub root: Arc<Root>,
+    pub rel: Vec<String>,
+}
+
+impl DirRef {
+    /// The root directory itself.
+    pub fn root(root: Arc<Root>) -> DirRef {
+        DirRef {
+            root,
+            rel: Vec::new(),
+        }
+    }
+
+    /// The host path of this directory.
+    pub fn host_path(&self) -> PathBuf {
+        join(&self.root, &self.rel)
+    }
+}
+
+/// The outcome of resolving a guest path.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The root the entry lives under.
+    pub root: Arc<Root>,
+    /// The directory holding the final component (symlink-free).
+    pub parent: Vec<String>,
+    /// The final component, or `None` when the path names `parent` itself
+    /// (e.g. `"."`, `"a/.."`).
+    pub name: Option<String>,
+    /// Whether the guest path ended with a slash.
+    pub trailing_slash: bool,
+}
+
+impl Resolved {
+    /// The host path of the entry (the final component is not followed by this module;
+    /// it is a symlink only when the caller did not ask to follow it).
+    pub fn host_path(&self) -> PathBuf {
+        let mut path = join(&self.root, &self.parent);
+        if let Some(name) = &self.name {
+            path.push(name);
+        }
+        path
+    }
+
+    /// The directory holding the entry.
+    pub fn parent_ref(&self) -> DirRef {
+        DirRef {
+            root: self.root.clone(),
+            rel: self.parent.clone(),
+        }
+    }
+
+    /// The entry as a directory reference (valid when the entry is a directory).
+    pub fn as_dir_ref(&self) -> DirRef {
+        let mut rel = self.parent.clone();
+        rel.extend(self.name.clone());
+        DirRef {
+            root: self.root.clone(),
+            rel,
+        }
+    }
+
+    /// `symlink_metadata` of the entry (`None` when it does not exist).
+    pub fn lstat(&self) -> WasiResult<Option<fs::Metadata>> {
+        lstat(&self.host_path())
+    }
+}
+
+fn join(root: &Root, rel: &[String]) -> PathBuf {
+    let mut path = root.host.clone();
+    path.extend(rel);
+    path
+}
+
+/// `symlink_metadata`, with "does not exist" as `None`.
+pub fn lstat(path: &std::path::Path) -> WasiResult<Option<fs::Metadata>> {
+    match fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Splits a guest path into components; `Err` for paths the sandbox refuses outright.
+fn components(path: &str) -> WasiResult<VecDeque<String>> {
+    if path.is_empty() {
+        return Err(Errno::Noent);
+    }
+    if path.contains('\0') {
+        return Err(Errno::Inval);
+    }
+    if path.starts_with('/') {
+        return Err(Errno::Notcapable);
+    }
+    Ok(path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Resolves `path` relative to `dir`, following the final component when it is a
+/// symlink and `follow_final` is set.
+pub fn resolve(dir: &DirRef, path: &str, follow_final: bool) -> WasiResult<Resolved> {
+    let mut queue = components(path)?;
+    let mut trailing_slash = path.ends_with('/');
+    // Components below `dir`; never popped past its start.
+    let base = dir.rel.len();
+    let mut stack = dir.rel.clone();
+    let mut expansions = 0usize;
+
+    while let Some(component) = queue.pop_front() {
+        if component == ".." {
+            if stack.len() == base {
+                return Err(Errno::Notcapable);
+            }
+            stack.pop();
+            continue;
+        }
+        let is_last = queue.is_empty();
+        if is_last && !follow_final {
+            return Ok(Resolved {
+                root: dir.root.clone(),
+                parent: stack,
+                name: Some(component),
+                trailing_slash,
+            });
+        }
+        let mut host = join(&dir.root, &stack);
+        host.push(&component);
+        let meta = match lstat(&host)? {
+            Some(meta) => meta,
+            None if is_last => {
+                return Ok(Resolved {
+                    root: dir.root.clone(),
+                    parent: stack,
+                    name: Some(component),
+                    trailing_slash,
+                });
+            }
+            None => return Err(Errno::Noent),
+        };
+        if meta.file_type().is_symlink() {
+            expansions += 1;
+            if expansions > MAX_SYMLINKS {
+                return Err(Errno::Loop);
+            }
+            let target = fs::read_link(&host)?;
+            let target = target.to_str().ok_or(Errno::Ilseq)?.to_owned();
+            if target.is_empty() {
+                return Err(Errno::Noent);
+            }
+            if is_last && target.ends_with('/') {
+                trailing_slash = true;
+            }
+            let mut expanded = components(&target)?;
+            expanded.append(&mut queue);
+            queue = expanded;
+            continue;
+        }
+        if is_last {
+            return Ok(Resolved {
+                root: dir.root.clone(),
+                parent: stack,
+                name: Some(component),
+                trailing_slash,
+            });
+        }
+        if !meta.is_dir() {
+            return Err(Errno::Notdir);
+        }
+        stack.push(component);
+    }
+
+    Ok(Resolved {
+        root: dir.root.clone(),
+        parent: stack,
+        name: None,
+        trailing_slash,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox(read_only: bool) -> (tempfile::TempDir, DirRef) {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("root");
+        fs::create_dir_all(root.join("dir/nested")).unwrap();
+        fs::write(root.join("dir/nested/file"), b"x").unwrap();
+        fs::write(outer.path().join("secret"), b"s").unwrap();
+        let root = Arc::new(Root {
+            host: root,
+            read_only,
+        });
+        (outer, DirRef::root(root))
+    }
+
+    #[test]
+    fn plain_and_dotted_paths_resolve_inside() {
+        let (_t, dir) = sandbox(false);
+        let r = resolve(
+            &dir,
+            "dir/.//nested/../../dir/nested/../nested///./file",
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.parent, ["dir", "nested"]);
+        assert_eq!(r.name.as_deref(), Some("file"));
+        assert!(!r.trailing_slash);
+
+        let r = resolve(&dir, "dir/nested/", false).unwrap();
+        assert_eq!(r.name.as_deref(), Some("nested"));
+        assert!(r.trailing_slash);
+
+        let r = resolve(&dir, ".", false).unwrap();
+        assert!(r.parent.is_empty() && r.name.is_none());
+        let r = resolve(&dir, "dir/..", false).unwrap();
+        assert!(r.parent.is_empty() && r.name.is_none());
+    }
+
+    #[test]
+    fn escapes_are_refused() {
+        let (_t, dir) = sandbox(false);
+        for path in [
+            "..",
+            "../secret",
+            "dir/../../secret",
+            "dir/nested/../../../root/dir",
+        ] {
+            assert_eq!(
+                resolve(&dir, path, true).unwrap_err(),
+                Errno::Notcapable,
+                "{path}"
+            );
+        }
+        for path in ["/etc/passwd", "/", "//dir"] {
+            assert_eq!(
+                resolve(&dir, path, false).unwrap_err(),
+                Errno::Notcapable,
+                "{path}"
+            );
+        }
+        // The directory fd is the boundary, even below the preopen's root.
+        let nested = DirRef {
+            root: dir.root.clone(),
+            rel: vec!["dir".into()],
+        };
+        assert_eq!(
+            resolve(&nested, "nested/../nested/file", false)
+                .unwrap()
+                .parent,
+            ["dir", "nested"]
+        );
+        assert_eq!(
+            resolve(&nested, "nested/../../dir/nested", false).unwrap_err(),
+            Errno::Notcapable
+        );
+        assert_eq!(
+            resolve(&nested, "../../secret", false).unwrap_err(),
+            Errno::Notcapable
+        );
+    }
+
+    #[test]
+    fn bad_paths_are_errors() {
+        let (_t, dir) = sandbox(false);
+        assert_eq!(resolve(&dir, "", false).unwrap_err(), Errno::Noent);
+        assert_eq!(
+            resolve(&dir, "dir/nested/file\0", false).unwrap_err(),
+            Errno::Inval
+        );
+        assert_eq!(
+            resolve(&dir, "missing/file", false).unwrap_err(),
+            Errno::Noent
+        );
+        assert_eq!(
+            resolve(&dir, "dir/nested/file/x", false).unwrap_err(),
+            Errno::Notdir
+        );
+        // A missing final component is fine (it may be created).
+        let r = resolve(&dir, "dir/new", true).unwrap();
+        assert_eq!(r.name.as_deref(), Some("new"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_followed_inside_and_refused_outside() {
+        use std::os::unix::fs::symlink;
+        let (t, dir) = sandbox(false);
+        let root = dir.root.host.clone();
+        symlink("dir/nested", root.join("inside")).unwrap();
+        symlink("../secret", root.join("up")).unwrap();
+        symlink(t.path().join("secret"), root.join("abs")).unwrap();
+        symlink("/etc", root.join("etc")).unwrap();
+        symlink("nested/../../../secret", root.join("dir/sneaky")).unwrap();
+        symlink("loop", root.join("loop")).unwrap();
+        symlink("ping", root.join("pong")).unwrap();
+        symlink("pong", root.join("ping")).unwrap();
+
+        let r = resolve(&dir, "inside/file", false).unwrap();
+        assert_eq!(r.parent, ["dir", "nested"]);
+        let r = resolve(&dir, "inside", true).unwrap();
+        assert_eq!(r.as_dir_ref().rel, ["dir", "nested"]);
+        // Not following the final component leaves the link itself.
+        let r = resolve(&dir, "up", false).unwrap();
+        assert_eq!(r.name.as_deref(), Some("up"));
+
+        for path in ["up", "abs", "etc/passwd", "etc", "dir/sneaky"] {
+            assert_eq!(
+                resolve(&dir, path, true).unwrap_err(),
+                Errno::Notcapable,
+                "{path}"
+            );
+        }
+        for path in ["loop", "ping", "loop/x"] {
+            assert_eq!(
+                resolve(&dir, path, true).unwrap_err(),
+                Errno::Loop,
+                "{path}"
+            );
+        }
+        assert_eq!(resolve(&dir, "pong/x", false).unwrap_err(), Errno::Loop);
+    }
+
+    #[test]
+    fn read_only_roots_refuse_writes() {
+        let (_t, dir) = sandbox(true);
+        assert_eq!(dir.root.check_writable(), Err(Errno::Rofs));
+        let (_t, dir) = sandbox(false);
+        assert_eq!(dir.root.check_writable(), Ok(()));
+    }
+}

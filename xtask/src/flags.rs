@@ -1,0 +1,97 @@
+//! The command line: subcommands and their options (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build and boot Hermit-WASM images",
+    version
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Build an image: kernel, loader, guest with the module embedded, launch scripts.
+    Image(ImageArgs),
+    /// Build what is missing and boot it under QEMU; exits with the module's status.
+    Qemu(QemuArgs),
+    /// Show what is inside an image, read back from its ELF files.
+    Inspect(InspectArgs),
+    /// List the board profiles and what each needs.
+    Boards(BoardsArgs),
+    /// Run the unit tests and the end-to-end tests (boots images under QEMU).
+    Test(TestArgs),
+    /// Measure boot-to-exit times and write them to docs/benchmarks.md.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct ImageArgs {
+    /// Board profile (boards/<BOARD>.toml).
+    #[arg(long, default_value = "x86_64-kvm")]
+    pub board: String,
+    /// A .wasm file, or the name of an example under modules/ [default: hello].
+    #[arg(long)]
+    pub module: Option<String>,
+    /// Image name: images/<board>/<NAME>/ [default: the module's name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Kernel log level compiled into the kernel (off, error, warn, info, debug, trace)
+    /// [default: the board's].
+    #[arg(long, value_name = "LEVEL")]
+    pub kernel_log: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct QemuArgs {
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Stop the guest after this many seconds (exit status 124).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Arguments for the module.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The image folder (images/<board>/<name>).
+    pub image: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BoardsArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Boards to boot in the end-to-end tests [default: all].
+    #[arg(long = "board")]
+    pub boards: Vec<String>,
+    /// Only the unit tests (no QEMU needed).
+    #[arg(long)]
+    pub unit_only: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Boards to measure [default: all].
+    #[arg(long = "board")]
+    pub boards: Vec<String>,
+    /// Runs per measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+}

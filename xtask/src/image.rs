@@ -1,0 +1,258 @@
+//! `cargo xtask image`: executes the build plan. Kernel (cached), loader, module,
+//! precompilation, payload, guest link, ELF checks, then the image folder with its
+//! manifest and launch scripts.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use hermit_wasm_kernel::manifest::{
+    EngineInfo, KernelInfo, Manifest, ModuleInfo, RunConfig, FORMAT,
+};
+use hermit_wasm_kernel::{engine, payload};
+use xshell::Shell;
+
+use crate::cargo_cmd::cargo;
+use crate::flags::ImageArgs;
+use crate::launch_script::{self, ScriptInfo};
+use crate::plan::{self, BuildPlan, ModuleBuild, ModuleSource, Request};
+use crate::project::Project;
+use crate::{elf_info, kernel_build, precompile, profile, toolchain};
+
+/// Builds the image `args` ask for; returns its plan (paths included).
+pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan> {
+    let board = profile::find(&project.boards(), &args.board)?;
+    let request = Request {
+        module: ModuleSource::from_arg(args.module.as_deref().unwrap_or(plan::DEFAULT_MODULE)),
+        name: args.name.clone(),
+        kernel_log: args.kernel_log.clone(),
+    };
+    check_module_source(project, &request.module)?;
+    let channel = toolchain::channel(&project.root)?;
+    let plan = plan::plan(project, &board, &request, &channel);
+    build(sh, project, &plan)?;
+    Ok(plan)
+}
+
+fn check_module_source(project: &Project, module: &ModuleSource) -> Result<()> {
+    match module {
+        ModuleSource::File(path) => {
+            if !path.is_file() {
+                bail!("module {} not found", path.display());
+            }
+        }
+        ModuleSource::Example(name) => {
+            if !project.modules().join(name).join("Cargo.toml").is_file() {
+                let mut known: Vec<String> = std::fs::read_dir(project.modules())?
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().join("Cargo.toml").is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                known.sort();
+                bail!(
+                    "no example module {name:?} in modules/ (known: {}); give a .wasm file by its path",
+                    known.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
+    let board = &plan.board;
+    let machine = board.arch.elf_machine();
+
+    // The module first: bad input fails in seconds, before any kernel is built.
+    let wasm_path = build_module(sh, project, &plan.module)?;
+    let wasm =
+        std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+    eprintln!(
+        "precompiling {} for {}",
+        wasm_path.display(),
+        plan.guest.target
+    );
+    let name = wasm_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let precompiled =
+        precompile::precompile(&name, &wasm, &plan.guest.target, &board.guest.cpu_features)?;
+
+    let archive = kernel_build::ensure(sh, project, &plan.kernel)?;
+    let loader = build_loader(sh, project, plan)?;
+    elf_info::read_checked(&loader, machine)?;
+
+    let manifest = Manifest {
+        format: FORMAT,
+        image: plan.name.clone(),
+        board: board.name.clone(),
+        arch: board.arch.name().to_string(),
+        module: ModuleInfo {
+            name: plan.module_name.clone(),
+            sha256: precompiled.sha256.clone(),
+            size: precompiled.wasm_size,
+            precompiled_size: precompiled.cwasm.len() as u64,
+        },
+        run: RunConfig {
+            args: plan.baked_args.clone(),
+            env: Vec::new(),
+            entrypoint: None,
+        },
+        toolchain: toolchain::rustc_version(sh)?,
+        kernel: KernelInfo {
+            version: plan.kernel.version.clone(),
+            target: plan.kernel.target.clone(),
+            features: plan.kernel.features.clone(),
+            log_level: plan.kernel.log_level.clone(),
+        },
+        engine: EngineInfo {
+            wasmtime: engine::WASMTIME_VERSION.to_string(),
+            target: plan.guest.target.clone(),
+            cpu_features: board.guest.cpu_features.clone(),
+            settings: engine::SETTINGS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        },
+    };
+    let manifest_json = serde_json::to_vec_pretty(&manifest)?;
+    let blob = payload::encode(&manifest_json, &precompiled.cwasm);
+    write_if_changed(&plan.guest.payload, &blob)?;
+
+    build_guest(
+        sh,
+        project,
+        plan,
+        archive.parent().context("archive folder")?,
+    )?;
+    elf_info::read_checked(&plan.guest.elf, machine)?;
+    let guest_bytes = std::fs::read(&plan.guest.elf)?;
+    let embedded = elf_info::section(&guest_bytes, payload::SECTION)?.with_context(|| {
+        format!(
+            "{} has no {} section",
+            plan.guest.elf.display(),
+            payload::SECTION
+        )
+    })?;
+    // The section is the payload padded to the guest's 16-byte alignment.
+    let (head, padding) = embedded.split_at(embedded.len().min(blob.len()));
+    if head != blob.as_slice() || padding.iter().any(|&b| b != 0) {
+        bail!(
+            "the guest's embedded payload differs from {}: stale build?",
+            plan.guest.payload.display()
+        );
+    }
+
+    let image = &plan.image;
+    sh.create_dir(&image.dir)?;
+    std::fs::copy(&plan.guest.elf, &image.guest)?;
+    std::fs::copy(&loader, &image.loader)?;
+    std::fs::write(&image.manifest, &manifest_json)?;
+    let info = ScriptInfo {
+        image: &plan.name,
+        module: &name,
+    };
+    write_script(&image.run_qemu, &launch_script::qemu_script(board, &info))?;
+    if let (Some(path), Some(script)) =
+        (&image.run_uhyve, launch_script::uhyve_script(board, &info))
+    {
+        write_script(path, &script)?;
+    }
+    eprintln!(
+        "image {}: guest {} KiB, loader {} KiB, module {} KiB precompiled",
+        image.dir.display(),
+        std::fs::metadata(&image.guest)?.len() / 1024,
+        std::fs::metadata(&image.loader)?.len() / 1024,
+        precompiled.cwasm.len() / 1024
+    );
+    Ok(())
+}
+
+fn build_loader(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<PathBuf> {
+    let loader = &plan.loader;
+    cargo(sh, &project.root)?
+        .args(["build", "--release", "--locked", "--quiet"])
+        .arg("--manifest-path")
+        .arg(&loader.manifest)
+        .arg(format!("--target={}", loader.target))
+        .args([
+            "-Zbuild-std=core,alloc",
+            "-Zbuild-std-features=compiler-builtins-mem",
+        ])
+        .arg("--target-dir")
+        .arg(&loader.cargo_target_dir)
+        .run()
+        .context("building the loader")?;
+    Ok(loader.elf.clone())
+}
+
+fn build_module(sh: &Shell, project: &Project, module: &ModuleBuild) -> Result<PathBuf> {
+    match module {
+        ModuleBuild::File { wasm } => Ok(wasm.clone()),
+        ModuleBuild::Crate { package, wasm } => {
+            let _dir = sh.push_dir(&project.root);
+            let target_dir = wasm
+                .ancestors()
+                .nth(3)
+                .context("module output path")?
+                .to_path_buf();
+            cargo(sh, &project.root)?
+                .args([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "--quiet",
+                    "--target=wasm32-wasip1",
+                ])
+                .arg(format!("--package={package}"))
+                .arg("--target-dir")
+                .arg(&target_dir)
+                .run()
+                .with_context(|| {
+                    format!("building module {package} (rustup target add wasm32-wasip1?)")
+                })?;
+            Ok(wasm.clone())
+        }
+    }
+}
+
+fn build_guest(
+    sh: &Shell,
+    project: &Project,
+    plan: &BuildPlan,
+    libhermit_dir: &Path,
+) -> Result<()> {
+    let _dir = sh.push_dir(&project.root);
+    let guest = &plan.guest;
+    cargo(sh, &project.root)?
+        .args(["build", "--release", "--locked", "--quiet"])
+        .args(["--package=hermit-wasm-kernel", "--bin=hermit-wasm-kernel"])
+        .arg(format!("--target={}", guest.target))
+        .arg("-Zbuild-std=std,panic_abort")
+        .arg("--target-dir")
+        .arg(&guest.cargo_target_dir)
+        .env("HERMIT_WASM_LIBHERMIT_DIR", libhermit_dir)
+        .env("HERMIT_WASM_PAYLOAD", &guest.payload)
+        .run()
+        .context("building the guest kernel")?;
+    Ok(())
+}
+
+/// Writes `bytes` unless the file holds them already (an unchanged payload must not
+/// trigger a relink).
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).ok().as_deref() == Some(bytes) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn write_script(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}

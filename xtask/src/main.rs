@@ -1,0 +1,48 @@
+//! Hermit-WASM's build system (`cargo xtask`). One module per subcommand (image, qemu,
+//! inspect, boards, test, bench); `plan.rs` turns arguments and a board profile into a
+//! build plan, which `image.rs` executes with the builders (`kernel_build.rs`, ...).
+
+mod bench;
+mod boards;
+mod cargo_cmd;
+mod elf_info;
+mod flags;
+mod image;
+mod inspect;
+mod kernel_build;
+mod launch_script;
+mod plan;
+mod precompile;
+mod profile;
+mod project;
+mod qemu;
+mod symbols;
+mod test;
+mod toolchain;
+
+use clap::Parser;
+
+use crate::flags::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let project = project::Project::locate();
+    let result = (|| -> anyhow::Result<i32> {
+        let sh = xshell::Shell::new()?;
+        match &cli.command {
+            Command::Image(args) => image::run(&sh, &project, args).map(|_| 0),
+            Command::Qemu(args) => qemu::run(&sh, &project, args),
+            Command::Inspect(args) => inspect::run(&project, args).map(|_| 0),
+            Command::Boards(args) => boards::run(&project, args).map(|_| 0),
+            Command::Test(args) => test::run(&sh, &project, args).map(|_| 0),
+            Command::Bench(args) => bench::run(&sh, &project, args).map(|_| 0),
+        }
+    })();
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(1);
+        }
+    }
+}

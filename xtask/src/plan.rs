@@ -1,0 +1,385 @@
+//! The build plan: a pure function from what the user asked for and a board profile to
+//! every artifact, folder, cache key and compiler setting the image needs. Nothing here
+//! touches the disk or runs a process; `image.rs` executes the plan.
+
+#[cfg(test)]
+use std::path::Path;
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use crate::profile::Board;
+use crate::project::Project;
+
+/// The Hermit kernel release we build (its source comes from crates.io).
+pub const KERNEL_VERSION: &str = "0.11.0";
+
+/// The module that `cargo xtask qemu` boots when none is named.
+pub const DEFAULT_MODULE: &str = "hello";
+
+/// What the user asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// A crate under `modules/` (built for wasm32-wasip1) or a `.wasm` file.
+    pub module: ModuleSource,
+    /// Image name: `images/<board>/<name>/`. Defaults to the module's name.
+    pub name: Option<String>,
+    /// Overrides the board's compiled-in kernel log level.
+    pub kernel_log: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// `modules/<name>`, a Rust crate.
+    Example(String),
+    /// A `.wasm` file.
+    File(PathBuf),
+}
+
+impl ModuleSource {
+    /// `--module` takes either a path to a `.wasm` file or the name of an example module.
+    pub fn from_arg(arg: &str) -> ModuleSource {
+        if arg.ends_with(".wasm") || arg.contains('/') {
+            ModuleSource::File(PathBuf::from(arg))
+        } else {
+            ModuleSource::Example(arg.to_string())
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            ModuleSource::Example(name) => name.clone(),
+            ModuleSource::File(path) => path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("module")
+                .to_string(),
+        }
+    }
+}
+
+/// Building `libhermit.a` for one board and feature set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelBuild {
+    pub version: String,
+    pub target: String,
+    pub features: Vec<String>,
+    /// Rustflags, in the order given to `CARGO_ENCODED_RUSTFLAGS`.
+    pub rustflags: Vec<String>,
+    pub log_level: String,
+    /// Hash of everything above and the toolchain: the cache folder's name.
+    pub key: String,
+    /// Where cargo builds the kernel (shared by all keys; cargo's own caching applies).
+    pub cargo_target_dir: PathBuf,
+    /// Our builtins crate and its target (the board's Hermit target).
+    pub builtins_manifest: PathBuf,
+    pub builtins_target: String,
+    /// Holds the finished `libhermit.a`; its presence means "built".
+    pub out_dir: PathBuf,
+}
+
+impl KernelBuild {
+    pub fn archive(&self) -> PathBuf {
+        self.out_dir.join("libhermit.a")
+    }
+}
+
+/// Building the loader for QEMU boards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoaderBuild {
+    pub manifest: PathBuf,
+    pub target: String,
+    pub cargo_target_dir: PathBuf,
+    pub elf: PathBuf,
+}
+
+/// Building (or taking) the module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModuleBuild {
+    /// `cargo build -p <package> --target wasm32-wasip1 --release`, output `wasm`.
+    Crate {
+        package: String,
+        wasm: PathBuf,
+    },
+    File {
+        wasm: PathBuf,
+    },
+}
+
+/// Building the guest kernel with the module embedded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestBuild {
+    pub target: String,
+    pub cargo_target_dir: PathBuf,
+    /// The payload (manifest + precompiled module) the guest embeds.
+    pub payload: PathBuf,
+    pub elf: PathBuf,
+}
+
+/// The finished image's files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageLayout {
+    pub dir: PathBuf,
+    pub guest: PathBuf,
+    pub loader: PathBuf,
+    pub manifest: PathBuf,
+    pub run_qemu: PathBuf,
+    /// Only on boards that uhyve can boot.
+    pub run_uhyve: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildPlan {
+    pub board: Board,
+    pub name: String,
+    pub module_name: String,
+    pub kernel: KernelBuild,
+    pub loader: LoaderBuild,
+    pub module: ModuleBuild,
+    /// Arguments baked into the image, before those given at launch.
+    pub baked_args: Vec<String>,
+    pub guest: GuestBuild,
+    pub image: ImageLayout,
+}
+
+/// Turns a request and a board into a plan. `toolchain` names the pinned toolchain (it is
+/// part of the kernel's cache key).
+pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str) -> BuildPlan {
+    let target = project.target();
+    let module_name = request.module.name();
+    let name = request.name.clone().unwrap_or_else(|| module_name.clone());
+
+    let log_level = request
+        .kernel_log
+        .clone()
+        .unwrap_or_else(|| board.kernel.log_level.clone());
+    let mut rustflags = vec!["-Zmutable-noalias=no".to_string()];
+    rustflags.extend(board.kernel.rustflags.iter().cloned());
+    let key = cache_key(&[
+        KERNEL_VERSION,
+        toolchain,
+        &board.kernel.target,
+        &board.kernel.features.join(","),
+        &rustflags.join(" "),
+        &log_level,
+    ]);
+    let kernel = KernelBuild {
+        version: KERNEL_VERSION.to_string(),
+        target: board.kernel.target.clone(),
+        features: board.kernel.features.clone(),
+        rustflags,
+        log_level,
+        out_dir: target.join("hermit-kernel").join(&board.name).join(&key),
+        key,
+        cargo_target_dir: target.join("hermit-kernel/cargo"),
+        builtins_manifest: project.builtins().join("Cargo.toml"),
+        builtins_target: board.guest.target.clone(),
+    };
+
+    let loader_dir = target.join("loader");
+    let loader = LoaderBuild {
+        manifest: project.loader().join("Cargo.toml"),
+        target: board.loader.target.clone(),
+        elf: loader_dir
+            .join(&board.loader.target)
+            .join("release/hermit-wasm-loader"),
+        cargo_target_dir: loader_dir,
+    };
+
+    let module = match &request.module {
+        ModuleSource::Example(package) => ModuleBuild::Crate {
+            package: package.clone(),
+            // A target folder of its own: `cargo test` holds the lock on `target/`.
+            wasm: target
+                .join("modules/wasm32-wasip1/release")
+                .join(format!("{package}.wasm")),
+        },
+        ModuleSource::File(path) => ModuleBuild::File { wasm: path.clone() },
+    };
+
+    // The default module says where it runs: the board's architecture is its first argument.
+    let baked_args = match &request.module {
+        ModuleSource::Example(package) if package == DEFAULT_MODULE => {
+            vec![board.arch.name().to_string()]
+        }
+        _ => Vec::new(),
+    };
+
+    let guest_dir = target.join("guest");
+    let guest = GuestBuild {
+        target: board.guest.target.clone(),
+        payload: target
+            .join("payload")
+            .join(&board.name)
+            .join(format!("{name}.payload")),
+        elf: guest_dir
+            .join(&board.guest.target)
+            .join("release/hermit-wasm-kernel"),
+        cargo_target_dir: guest_dir,
+    };
+
+    let dir = project.images().join(&board.name).join(&name);
+    let image = ImageLayout {
+        guest: dir.join("guest.elf"),
+        loader: dir.join("loader.elf"),
+        manifest: dir.join("manifest.json"),
+        run_qemu: dir.join("run-qemu.sh"),
+        run_uhyve: board.uhyve.as_ref().map(|_| dir.join("run-uhyve.sh")),
+        dir,
+    };
+
+    BuildPlan {
+        board: board.clone(),
+        name,
+        module_name,
+        kernel,
+        loader,
+        module,
+        baked_args,
+        guest,
+        image,
+    }
+}
+
+fn cache_key(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile;
+
+    fn project() -> Project {
+        Project {
+            root: PathBuf::from("/repo"),
+        }
+    }
+
+    fn board(name: &str) -> Board {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards");
+        profile::find(&dir, name).unwrap()
+    }
+
+    fn request(module: &str) -> Request {
+        Request {
+            module: ModuleSource::from_arg(module),
+            name: None,
+            kernel_log: None,
+        }
+    }
+
+    #[test]
+    fn the_default_module_is_an_example_crate_with_the_architecture_baked_in() {
+        let plan = plan(
+            &project(),
+            &board("x86_64-kvm"),
+            &request("hello"),
+            "nightly-x",
+        );
+        assert_eq!(plan.name, "hello");
+        assert_eq!(plan.baked_args, vec!["x86_64".to_string()]);
+        assert_eq!(
+            plan.module,
+            ModuleBuild::Crate {
+                package: "hello".into(),
+                wasm: "/repo/target/modules/wasm32-wasip1/release/hello.wasm".into()
+            }
+        );
+        assert_eq!(plan.image.dir, Path::new("/repo/images/x86_64-kvm/hello"));
+        assert_eq!(
+            plan.image.run_uhyve,
+            Some("/repo/images/x86_64-kvm/hello/run-uhyve.sh".into())
+        );
+    }
+
+    #[test]
+    fn a_wasm_file_is_taken_as_it_is_and_named_by_the_user() {
+        let mut req = request("path/to/app.wasm");
+        req.name = Some("app".into());
+        let plan = plan(&project(), &board("x86_64-kvm"), &req, "nightly-x");
+        assert_eq!(
+            plan.module,
+            ModuleBuild::File {
+                wasm: "path/to/app.wasm".into()
+            }
+        );
+        assert!(plan.baked_args.is_empty());
+        assert_eq!(plan.image.dir, Path::new("/repo/images/x86_64-kvm/app"));
+        assert_eq!(
+            plan.guest.payload,
+            Path::new("/repo/target/payload/x86_64-kvm/app.payload")
+        );
+    }
+
+    #[test]
+    fn another_module_reuses_the_kernel_build() {
+        let a = plan(
+            &project(),
+            &board("x86_64-kvm"),
+            &request("hello"),
+            "nightly-x",
+        );
+        let b = plan(
+            &project(),
+            &board("x86_64-kvm"),
+            &request("exit-code"),
+            "nightly-x",
+        );
+        assert_eq!(a.kernel, b.kernel);
+        assert_eq!(a.guest.elf, b.guest.elf);
+        assert_ne!(a.guest.payload, b.guest.payload);
+    }
+
+    #[test]
+    fn the_kernel_key_follows_features_log_level_and_toolchain() {
+        let base = plan(
+            &project(),
+            &board("x86_64-kvm"),
+            &request("hello"),
+            "nightly-x",
+        );
+        let mut featured = board("x86_64-kvm");
+        featured.kernel.features.push("fuse".into());
+        let with_fuse = plan(&project(), &featured, &request("hello"), "nightly-x");
+        assert_ne!(base.kernel.key, with_fuse.kernel.key);
+        assert_ne!(base.kernel.out_dir, with_fuse.kernel.out_dir);
+
+        let mut req = request("hello");
+        req.kernel_log = Some("info".into());
+        let verbose = plan(&project(), &board("x86_64-kvm"), &req, "nightly-x");
+        assert_eq!(verbose.kernel.log_level, "info");
+        assert_ne!(base.kernel.key, verbose.kernel.key);
+
+        let other_toolchain = plan(
+            &project(),
+            &board("x86_64-kvm"),
+            &request("hello"),
+            "nightly-y",
+        );
+        assert_ne!(base.kernel.key, other_toolchain.kernel.key);
+    }
+
+    #[test]
+    fn kernel_rustflags_start_with_the_recipes_noalias_flag() {
+        let plan = plan(
+            &project(),
+            &board("x86_64-kvm"),
+            &request("hello"),
+            "nightly-x",
+        );
+        assert_eq!(plan.kernel.rustflags[0], "-Zmutable-noalias=no");
+        assert_eq!(plan.kernel.target, "x86_64-unknown-none");
+        assert_eq!(plan.kernel.builtins_target, "x86_64-unknown-hermit");
+        assert_eq!(
+            plan.loader.elf,
+            Path::new("/repo/target/loader/x86_64-unknown-none/release/hermit-wasm-loader")
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! Board profiles: the data in `boards/<name>.toml` that tells the xtask how to build and
+//! boot an image for one board. A board is data; this module parses and validates it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The architectures we build for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    Aarch64,
+    Riscv64,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+            Arch::Riscv64 => "riscv64",
+        }
+    }
+
+    /// The ELF `e_machine` every artifact for this architecture must carry.
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => goblin::elf::header::EM_X86_64,
+            Arch::Aarch64 => goblin::elf::header::EM_AARCH64,
+            Arch::Riscv64 => goblin::elf::header::EM_RISCV,
+        }
+    }
+}
+
+/// How QEMU is handed the loader and the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootProtocol {
+    /// x86_64: the loader is a PVH ELF (`-kernel`), the guest its `-initrd`.
+    Pvh,
+    /// aarch64: the loader is the `-kernel` ELF, the guest comes through `-device guest-loader`.
+    GuestLoader,
+    /// riscv64: firmware (OpenSBI) enters the loader in S-mode; the guest through `-initrd`.
+    Sbi,
+}
+
+/// How the guest hands its exit status to QEMU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExitDevice {
+    /// x86 `isa-debug-exit` at port 0xf4: QEMU exits with `(status << 1) | 1`.
+    IsaDebugExit,
+    /// Arm / RISC-V semihosting `SYS_EXIT_EXTENDED`: QEMU exits with the status itself.
+    Semihosting,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KernelProfile {
+    /// Rust target the Hermit kernel is compiled for (`x86_64-unknown-none`, ...).
+    pub target: String,
+    /// Cargo features of `hermit-kernel`, default features off.
+    pub features: Vec<String>,
+    /// Extra rustflags beyond `-Zmutable-noalias=no`.
+    #[serde(default)]
+    pub rustflags: Vec<String>,
+    /// Compiled-in log level (`off`, `error`, `warn`, `info`, `debug`, `trace`).
+    pub log_level: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GuestProfile {
+    /// Rust target of the guest kernel (`x86_64-unknown-hermit`, ...); also the target the
+    /// modules are precompiled for.
+    pub target: String,
+    /// Cranelift ISA flags the precompiled modules may use (`has_sse41`, ...); the guest's
+    /// CPU must have them, which Wasmtime checks when it loads a module.
+    #[serde(default)]
+    pub cpu_features: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LoaderProfile {
+    /// Bare-metal Rust target of `boards/loader`.
+    pub target: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct QemuProfile {
+    /// `qemu-system-*` executable.
+    pub binary: String,
+    /// Debian package that provides `binary`.
+    pub package: String,
+    pub boot: BootProtocol,
+    pub machine: String,
+    /// CPU model under the emulator (TCG).
+    pub cpu: String,
+    /// CPU model under KVM; absent where the board never uses KVM.
+    #[serde(default)]
+    pub kvm_cpu: Option<String>,
+    pub memory: String,
+    pub smp: u32,
+    pub exit: ExitDevice,
+    /// Firmware passed with `-bios` (`default` = QEMU's own), if the board needs one.
+    #[serde(default)]
+    pub firmware: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UhyveProfile {
+    pub memory: String,
+    pub cpus: u32,
+}
+
+/// One board, as `boards/<name>.toml` describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Board {
+    /// File stem of the profile; not part of the TOML.
+    #[serde(skip)]
+    pub name: String,
+    pub description: String,
+    pub arch: Arch,
+    pub kernel: KernelProfile,
+    pub guest: GuestProfile,
+    pub loader: LoaderProfile,
+    pub qemu: QemuProfile,
+    /// Present where the board can also boot under uhyve (x86_64 with KVM).
+    #[serde(default)]
+    pub uhyve: Option<UhyveProfile>,
+}
+
+impl Board {
+    /// Parses and checks one profile.
+    pub fn parse(name: &str, text: &str) -> Result<Board> {
+        let mut board: Board =
+            toml::from_str(text).with_context(|| format!("board profile {name}.toml"))?;
+        board.name = name.to_string();
+        board.check()?;
+        Ok(board)
+    }
+
+    fn check(&self) -> Result<()> {
+        let arch = self.arch.name();
+        let expect = |what: &str, target: &str| -> Result<()> {
+            if !target.starts_with(arch) {
+                bail!(
+                    "board {}: {what} target {target} is not for {arch}",
+                    self.name
+                );
+            }
+            Ok(())
+        };
+        expect("kernel", &self.kernel.target)?;
+        expect("guest", &self.guest.target)?;
+        expect("loader", &self.loader.target)?;
+        if !self.guest.target.ends_with("-unknown-hermit") {
+            bail!(
+                "board {}: guest target {} is not a Hermit target",
+                self.name,
+                self.guest.target
+            );
+        }
+        const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+        if !LEVELS.contains(&self.kernel.log_level.as_str()) {
+            bail!(
+                "board {}: kernel log-level {:?} is not one of {}",
+                self.name,
+                self.kernel.log_level,
+                LEVELS.join(", ")
+            );
+        }
+        Ok(())
+    }
+}
+
+/// All board profiles in `dir`, by name.
+pub fn load_all(dir: &Path) -> Result<BTreeMap<String, Board>> {
+    let mut boards = BTreeMap::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        boards.insert(name.clone(), Board::parse(&name, &text)?);
+    }
+    Ok(boards)
+}
+
+/// The board called `name`, or an error listing the known boards.
+pub fn find(dir: &Path, name: &str) -> Result<Board> {
+    let mut boards = load_all(dir)?;
+    match boards.remove(name) {
+        Some(board) => Ok(board),
+        None => {
+            let known: Vec<&str> = boards.keys().map(String::as_str).collect();
+            bail!("unknown board {name:?}; known boards: {}", known.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_boards() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards")
+    }
+
+    #[test]
+    fn every_profile_in_the_repository_parses() {
+        let boards = load_all(&repo_boards()).unwrap();
+        assert!(boards.contains_key("x86_64-kvm"), "{:?}", boards.keys());
+        for (name, board) in &boards {
+            assert_eq!(&board.name, name);
+        }
+    }
+
+    #[test]
+    fn unknown_board_lists_the_known_ones() {
+        let err = find(&repo_boards(), "pdp11").unwrap_err().to_string();
+        assert!(err.contains("unknown board \"pdp11\""), "{err}");
+        assert!(err.contains("x86_64-kvm"), "{err}");
+    }
+
+    #[test]
+    fn a_target_of_another_architecture_is_refused() {
+        let text = std::fs::read_to_string(repo_boards().join("x86_64-kvm.toml")).unwrap();
+        let text = text.replace(
+            "target = \"x86_64-unknown-hermit\"",
+            "target = \"aarch64-unknown-hermit\"",
+        );
+        let err = Board::parse("x86_64-kvm", &text).unwrap_err().to_string();
+        assert!(err.contains("not for x86_64"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let text = std::fs::read_to_string(repo_boards().join("x86_64-kvm.toml")).unwrap();
+        let text = format!("colour = \"blue\"\n{text}");
+        let err = format!("{:#}", Board::parse("x86_64-kvm", &text).unwrap_err());
+        assert!(err.contains("colour"), "{err}");
+    }
+}

@@ -1,0 +1,288 @@
+//! `cargo xtask test`: the unit tests of the whole workspace, then the end-to-end tests:
+//! images built for each board and booted under QEMU through their launch scripts, as a
+//! user would. Prints one line per test and ends with `N passed, M failed`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use anyhow::{bail, ensure, Context, Result};
+use xshell::Shell;
+
+use crate::cargo_cmd::cargo;
+use crate::flags::{ImageArgs, TestArgs};
+use crate::plan::BuildPlan;
+use crate::project::Project;
+use crate::{image, profile};
+
+pub fn run(sh: &Shell, project: &Project, args: &TestArgs) -> Result<()> {
+    {
+        let _dir = sh.push_dir(&project.root);
+        cargo(sh, &project.root)?
+            .args(["test", "--workspace", "--locked"])
+            .run()
+            .context("unit tests failed")?;
+    }
+    if args.unit_only {
+        return Ok(());
+    }
+    let boards: Vec<String> = if args.boards.is_empty() {
+        profile::load_all(&project.boards())?.into_keys().collect()
+    } else {
+        args.boards.clone()
+    };
+    let mut results = Vec::new();
+    for board in &boards {
+        results.extend(run_board(sh, project, board));
+    }
+    results.extend(run_cli_checks(project));
+
+    let failed: Vec<&(String, Result<()>)> = results.iter().filter(|(_, r)| r.is_err()).collect();
+    for (name, result) in &results {
+        if let Err(err) = result {
+            println!("FAIL {name}: {err:#}");
+        }
+    }
+    let passed = results.len() - failed.len();
+    println!("end-to-end: {passed} passed, {} failed", failed.len());
+    if !failed.is_empty() {
+        bail!("{} end-to-end tests failed", failed.len());
+    }
+    Ok(())
+}
+
+type Results = Vec<(String, Result<()>)>;
+
+fn record(results: &mut Results, name: String, result: Result<()>) {
+    match &result {
+        Ok(()) => println!("ok   {name}"),
+        Err(err) => println!("FAIL {name}: {err:#}"),
+    }
+    results.push((name, result));
+}
+
+fn build(sh: &Shell, project: &Project, board: &str, module: &str) -> Result<BuildPlan> {
+    let args = ImageArgs {
+        board: board.to_string(),
+        module: Some(module.to_string()),
+        name: None,
+        kernel_log: None,
+    };
+    image::run(sh, project, &args)
+        .with_context(|| format!("building the {module} image for {board}"))
+}
+
+/// Runs a launch script with `args`; a 120 s timeout keeps a hung guest from hanging CI.
+fn boot(script: &Path, args: &[&str]) -> Result<Output> {
+    let mut command = Command::new(script);
+    command.arg("--timeout=120").arg("--").args(args);
+    eprintln!("$ {command:?}");
+    command
+        .output()
+        .with_context(|| format!("running {}", script.display()))
+}
+
+fn expect_status(out: &Output, want: i32) -> Result<()> {
+    let got = out.status.code();
+    ensure!(
+        got == Some(want),
+        "exit status {got:?}, expected {want}; stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn expect_stdout(out: &Output, want: &str) -> Result<()> {
+    let got = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        got == want,
+        "stdout {got:?}, expected {want:?}; stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn run_board(sh: &Shell, project: &Project, board: &str) -> Results {
+    let mut results = Vec::new();
+    let name = |test: &str| format!("{board}: {test}");
+
+    match build(sh, project, board, "hello") {
+        Err(err) => record(&mut results, name("build the hello image"), Err(err)),
+        Ok(plan) => {
+            let arch = plan.board.arch.name();
+            let script = &plan.image.run_qemu;
+            record(
+                &mut results,
+                name("hello prints its line, nothing else on stdout"),
+                (|| {
+                    let out = boot(script, &[])?;
+                    expect_status(&out, 0)?;
+                    expect_stdout(&out, &format!("Hello from WebAssembly on {arch}!\n"))
+                })(),
+            );
+            record(
+                &mut results,
+                name("launch arguments reach the module"),
+                (|| {
+                    let out = boot(script, &["two words", "it's", "--flag"])?;
+                    expect_status(&out, 0)?;
+                    expect_stdout(
+                        &out,
+                        &format!(
+                            "Hello from WebAssembly on {arch}!\narguments: two words it's --flag\n"
+                        ),
+                    )
+                })(),
+            );
+            record(
+                &mut results,
+                name("inspect --json names the machine and the guest's entry"),
+                inspect_json(&plan),
+            );
+        }
+    }
+
+    match build(sh, project, board, "exit-code") {
+        Err(err) => record(&mut results, name("build the exit-code image"), Err(err)),
+        Ok(plan) => {
+            for code in ["7", "0", "200"] {
+                record(
+                    &mut results,
+                    name(&format!("exit-code {code} exits {code}")),
+                    (|| {
+                        let out = boot(&plan.image.run_qemu, &[code])?;
+                        expect_status(&out, code.parse()?)?;
+                        expect_stdout(&out, "")
+                    })(),
+                );
+            }
+        }
+    }
+
+    match build(sh, project, board, "trap") {
+        Err(err) => record(&mut results, name("build the trap image"), Err(err)),
+        Ok(plan) => record(
+            &mut results,
+            name("a trap exits 134 with the trap message"),
+            (|| {
+                let out = boot(&plan.image.run_qemu, &[])?;
+                expect_status(&out, 134)?;
+                expect_stdout(&out, "about to trap\n")?;
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                ensure!(
+                    stderr.contains("unreachable"),
+                    "stderr lacks the trap message:\n{stderr}"
+                );
+                Ok(())
+            })(),
+        ),
+    }
+
+    match build(sh, project, board, "hang") {
+        Err(err) => record(&mut results, name("build the hang image"), Err(err)),
+        Ok(plan) => record(
+            &mut results,
+            name("--timeout stops a hung guest"),
+            (|| {
+                let mut command = Command::new(&plan.image.run_qemu);
+                command.arg("--timeout=5");
+                eprintln!("$ {command:?}");
+                let out = command.output()?;
+                expect_status(&out, 124)?;
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                ensure!(
+                    stderr.contains("timed out"),
+                    "stderr does not say it timed out:\n{stderr}"
+                );
+                Ok(())
+            })(),
+        ),
+    }
+    results
+}
+
+/// `cargo xtask inspect --json`, checked against the guest ELF's header read by hand.
+fn inspect_json(plan: &BuildPlan) -> Result<()> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("inspect")
+        .arg(&plan.image.dir)
+        .arg("--json")
+        .output()?;
+    expect_status(&out, 0)?;
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("inspect --json is not JSON")?;
+    ensure!(
+        report["arch"] == plan.board.arch.name(),
+        "arch {}",
+        report["arch"]
+    );
+    let guest = std::fs::read(&plan.image.guest)?;
+    let entry = u64::from_le_bytes(guest[24..32].try_into()?);
+    let machine = u16::from_le_bytes(guest[18..20].try_into()?);
+    let elf = &report["elfs"][0];
+    ensure!(elf["file"] == "guest.elf", "first ELF is {}", elf["file"]);
+    ensure!(
+        elf["entry"] == entry,
+        "entry {} in JSON, {entry:#x} in the file",
+        elf["entry"]
+    );
+    ensure!(
+        machine == plan.board.arch.elf_machine(),
+        "guest machine {machine}"
+    );
+    let want_machine = match plan.board.arch.name() {
+        "x86_64" => "X86_64",
+        "aarch64" => "AARCH64",
+        _ => "RISCV",
+    };
+    ensure!(
+        elf["machine"] == want_machine,
+        "machine {} in JSON",
+        elf["machine"]
+    );
+    Ok(())
+}
+
+/// Bad input through the command line: clear errors, non-zero exits.
+fn run_cli_checks(project: &Project) -> Results {
+    let mut results = Vec::new();
+    let xtask = |args: &[&str]| -> Result<Output> {
+        Ok(Command::new(std::env::current_exe()?)
+            .args(args)
+            .current_dir(&project.root)
+            .output()?)
+    };
+    record(
+        &mut results,
+        "cli: an unknown board lists the known ones".into(),
+        (|| {
+            let out = xtask(&["image", "--board", "pdp11"])?;
+            ensure!(!out.status.success(), "succeeded");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            ensure!(
+                stderr.contains("unknown board") && stderr.contains("x86_64-kvm"),
+                "{stderr}"
+            );
+            Ok(())
+        })(),
+    );
+    record(
+        &mut results,
+        "cli: a file that is not wasm is refused at image time".into(),
+        (|| {
+            let path = project.target().join("e2e-not-wasm.wasm");
+            std::fs::write(&path, "this is text")?;
+            let out = xtask(&[
+                "image",
+                "--module",
+                path.to_str().context("path")?,
+                "--name",
+                "e2e-bad",
+            ])?;
+            ensure!(!out.status.success(), "succeeded");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            ensure!(stderr.contains("not a WebAssembly module"), "{stderr}");
+            Ok(())
+        })(),
+    );
+    results
+}

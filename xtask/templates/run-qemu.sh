@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# run-qemu.sh: boots the Hermit-WASM image "@IMAGE@" (module @MODULE@) for board @BOARD@
+# under QEMU. Written by `cargo xtask image`; self-contained: copy this folder to any
+# machine with QEMU (@PACKAGE@) and run it there.
+#
+# usage: run-qemu.sh [--timeout SECONDS] [--kernel-log] [--] [MODULE ARGUMENTS...]
+#
+# The module's stdout is this script's stdout, byte for byte. Its stderr goes to stderr,
+# and so does the kernel's log with --kernel-log (or HERMIT_WASM_KERNEL_LOG=1) or when the
+# guest fails. Exit status: the module's; 134 if it trapped; 124 when --timeout stopped it;
+# 125 when the VM could not run or ended without a status.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+me=$(basename "$0")
+timeout=
+show_log=${HERMIT_WASM_KERNEL_LOG:-}
+args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --timeout)
+      [ $# -ge 2 ] || { echo "$me: --timeout needs a number of seconds" >&2; exit 125; }
+      timeout=$2; shift 2 ;;
+    --timeout=*) timeout=${1#--timeout=}; shift ;;
+    --kernel-log) show_log=1; shift ;;
+    --) shift; args+=("$@"); break ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+if [ -n "$timeout" ] && ! [[ $timeout =~ ^[0-9]+$ ]]; then
+  echo "$me: --timeout takes whole seconds, not '$timeout'" >&2
+  exit 125
+fi
+
+qemu=@QEMU@
+if ! command -v "$qemu" >/dev/null 2>&1; then
+  echo "$me: $qemu not found: apt-get install @PACKAGE@" >&2
+  exit 125
+fi
+accel=tcg
+cpu='@CPU@'
+@KVM@
+# The kernel parses its command line with shell quoting: quote every module argument.
+cmdline="env=HERMIT_WASM_PLATFORM=qemu --"
+for arg in "${args[@]+"${args[@]}"}"; do
+  cmdline+=" '${arg//\'/\'\\\'\'}'"
+done
+
+log=$(mktemp "${TMPDIR:-/tmp}/hermit-wasm-log.XXXXXX") || exit 125
+trap 'rm -f "$log"' EXIT
+
+run=("$qemu" -accel "$accel" -machine '@MACHINE@' -cpu "$cpu" -m '@MEMORY@' -smp @SMP@
+  -nodefaults -display none -monitor none -no-reboot
+  -chardev "file,id=log,path=$log" -serial chardev:log
+@DEVICES@)
+if [ -n "$timeout" ]; then
+  run=(timeout -k 5 "$timeout" "${run[@]}")
+fi
+"${run[@]}" </dev/null
+rc=$?
+
+status=$(sed -n 's/^hermit-wasm: exit status \(-\{0,1\}[0-9][0-9]*\).*$/\1/p' "$log" | tail -n 1)
+shown=
+if [ -n "$show_log" ]; then
+  echo "$me: kernel log:" >&2
+  sed '/^hermit-wasm: exit status /d' "$log" >&2
+  shown=1
+fi
+if [ -z "$status" ]; then
+  if [ -n "$timeout" ] && [ "$rc" -eq 124 ]; then
+    echo "$me: timed out: the guest ran longer than ${timeout}s and was stopped" >&2
+    rc=124
+  else
+    echo "$me: the guest ended without reporting an exit status (QEMU exit status $rc)" >&2
+    rc=125
+  fi
+  if [ -z "$shown" ]; then
+    echo "$me: kernel log:" >&2
+    cat "$log" >&2
+  fi
+  exit "$rc"
+fi
+exit $((status & 255))

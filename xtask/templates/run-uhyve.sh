@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# run-uhyve.sh: boots the Hermit-WASM image "@IMAGE@" (module @MODULE@) for board @BOARD@
+# under uhyve, which needs real KVM (a CPU with vmx or svm and a usable /dev/kvm). Written
+# by `cargo xtask image`; self-contained: copy this folder to such a machine with uhyve.
+#
+# usage: run-uhyve.sh [--timeout SECONDS] [--] [MODULE ARGUMENTS...]
+#
+# uhyve boots guest.elf itself (no loader) and forwards the guest's stdout, stderr and exit
+# status. Exit status: the module's; 134 if it trapped; 124 when --timeout stopped it;
+# 125 when the VM could not run.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+me=$(basename "$0")
+timeout=
+args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --timeout)
+      [ $# -ge 2 ] || { echo "$me: --timeout needs a number of seconds" >&2; exit 125; }
+      timeout=$2; shift 2 ;;
+    --timeout=*) timeout=${1#--timeout=}; shift ;;
+    --) shift; args+=("$@"); break ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+if [ -n "$timeout" ] && ! [[ $timeout =~ ^[0-9]+$ ]]; then
+  echo "$me: --timeout takes whole seconds, not '$timeout'" >&2
+  exit 125
+fi
+
+if ! command -v uhyve >/dev/null 2>&1; then
+  echo "$me: uhyve not found: cargo install uhyve --version 0.10.0 --locked" >&2
+  exit 125
+fi
+if ! grep -qwE 'vmx|svm' /proc/cpuinfo 2>/dev/null || ! { : <>/dev/kvm; } 2>/dev/null; then
+  echo "$me: uhyve needs KVM (a CPU with vmx/svm and a usable /dev/kvm); this machine has none: use run-qemu.sh" >&2
+  exit 125
+fi
+
+# uhyve's own `--` ends its options; the second one separates kernel from module arguments.
+run=(uhyve -m '@MEMORY@' -c @CPUS@ "$here/guest.elf" -- -- "${args[@]+"${args[@]}"}")
+if [ -n "$timeout" ]; then
+  run=(timeout -k 5 "$timeout" "${run[@]}")
+fi
+"${run[@]}"
+rc=$?
+if [ -n "$timeout" ] && [ "$rc" -eq 124 ]; then
+  echo "$me: timed out: the guest ran longer than ${timeout}s and was stopped" >&2
+fi
+exit "$rc"
