@@ -144,6 +144,8 @@ fn build_kernel(
         .arg(target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", kernel.rustflags.join("\x1f"))
         .env("HERMIT_LOG_LEVEL_FILTER", &kernel.log_level)
+        // Plain text in the kernel log: it ends up in files and CI output.
+        .env("NO_COLOR", "1")
         .run()
         .context("building the Hermit kernel")?;
     Ok(target_dir.join(target).join("release/libhermit.a"))

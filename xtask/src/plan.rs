@@ -162,6 +162,7 @@ pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str
         &board.kernel.features.join(","),
         &rustflags.join(" "),
         &log_level,
+        "NO_COLOR=1",
     ]);
     let kernel = KernelBuild {
         version: KERNEL_VERSION.to_string(),

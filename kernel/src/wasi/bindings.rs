@@ -614,3 +614,109 @@ fn add_misc<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Resul
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{add_to_linker, Stdio, WasiConfig, FUNCTIONS};
+    use super::*;
+    use wasmtime::{Engine, Store, ValType};
+
+    /// Core signatures from the witx of wasi_snapshot_preview1: `i` = i32, `l` = i64;
+    /// every function but proc_exit returns an i32 errno.
+    const SIGNATURES: &[(&str, &str)] = &[
+        ("args_get", "ii"),
+        ("args_sizes_get", "ii"),
+        ("environ_get", "ii"),
+        ("environ_sizes_get", "ii"),
+        ("clock_res_get", "ii"),
+        ("clock_time_get", "ili"),
+        ("fd_advise", "illi"),
+        ("fd_allocate", "ill"),
+        ("fd_close", "i"),
+        ("fd_datasync", "i"),
+        ("fd_fdstat_get", "ii"),
+        ("fd_fdstat_set_flags", "ii"),
+        ("fd_fdstat_set_rights", "ill"),
+        ("fd_filestat_get", "ii"),
+        ("fd_filestat_set_size", "il"),
+        ("fd_filestat_set_times", "illi"),
+        ("fd_pread", "iiili"),
+        ("fd_prestat_get", "ii"),
+        ("fd_prestat_dir_name", "iii"),
+        ("fd_pwrite", "iiili"),
+        ("fd_read", "iiii"),
+        ("fd_readdir", "iiili"),
+        ("fd_renumber", "ii"),
+        ("fd_seek", "ilii"),
+        ("fd_sync", "i"),
+        ("fd_tell", "ii"),
+        ("fd_write", "iiii"),
+        ("path_create_directory", "iii"),
+        ("path_filestat_get", "iiiii"),
+        ("path_filestat_set_times", "iiiilli"),
+        ("path_link", "iiiiiii"),
+        ("path_open", "iiiiillii"),
+        ("path_readlink", "iiiiii"),
+        ("path_remove_directory", "iii"),
+        ("path_rename", "iiiiii"),
+        ("path_symlink", "iiiii"),
+        ("path_unlink_file", "iii"),
+        ("poll_oneoff", "iiii"),
+        ("proc_exit", "i"),
+        ("proc_raise", "i"),
+        ("sched_yield", ""),
+        ("random_get", "ii"),
+        ("sock_accept", "iii"),
+        ("sock_recv", "iiiiii"),
+        ("sock_send", "iiiii"),
+        ("sock_shutdown", "ii"),
+    ];
+
+    #[test]
+    fn every_function_is_defined_with_its_witx_signature() {
+        assert_eq!(FUNCTIONS.len(), 46);
+        assert_eq!(SIGNATURES.len(), 46);
+        let engine = Engine::default();
+        let mut linker: Linker<WasiCtx> = Linker::new(&engine);
+        add_to_linker(&mut linker, |ctx| ctx).unwrap();
+        let ctx = WasiCtx::new(
+            WasiConfig::default(),
+            Stdio {
+                stdin: Box::new(std::io::empty()),
+                stdout: Box::new(std::io::sink()),
+                stderr: Box::new(std::io::sink()),
+            },
+        )
+        .unwrap();
+        let mut store = Store::new(&engine, ctx);
+        for (name, (sig_name, params)) in FUNCTIONS.iter().zip(SIGNATURES) {
+            assert_eq!(
+                name, sig_name,
+                "FUNCTIONS and SIGNATURES are in the same order"
+            );
+            let func = linker
+                .get(&mut store, MODULE, name)
+                .and_then(Extern::into_func)
+                .unwrap_or_else(|| panic!("{name} is not defined"));
+            let ty = func.ty(&store);
+            let got: String = ty
+                .params()
+                .map(|p| match p {
+                    ValType::I32 => 'i',
+                    ValType::I64 => 'l',
+                    other => panic!("{name}: unexpected parameter type {other}"),
+                })
+                .collect();
+            assert_eq!(&got, params, "{name} parameters");
+            let results: Vec<_> = ty.results().collect();
+            if *name == "proc_exit" {
+                assert!(results.is_empty(), "proc_exit returns nothing");
+            } else {
+                assert!(
+                    results.len() == 1 && matches!(results[0], ValType::I32),
+                    "{name} returns one i32 errno"
+                );
+            }
+        }
+    }
+}
