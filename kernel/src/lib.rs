@@ -3,6 +3,7 @@
 //! Hermit-only glue (Wasmtime's platform hooks, consoles, exit devices) is in `platform`.
 
 pub mod engine;
+pub mod launch;
 pub mod manifest;
 pub mod payload;
 pub mod run;

@@ -1,40 +1,41 @@
 //! The guest kernel's entry point. In the Hermit guest it runs the payload the xtask
 //! embedded (`HERMIT_WASM_PAYLOAD` at build time) and ends the VM with the module's status.
 //! On the host the same runner takes a payload file, precompiled for the host:
-//! `hermit-wasm-kernel PAYLOAD [ARGS...]`.
+//! `hermit-wasm-kernel PAYLOAD [RUNNER OPTIONS] -- [ARGS...]` (options: `launch.rs`).
 
 use anyhow::{Context, Result};
+use hermit_wasm_kernel::launch::LaunchOptions;
 use hermit_wasm_kernel::manifest::Manifest;
-use hermit_wasm_kernel::wasi::{Stdio, WasiConfig};
+use hermit_wasm_kernel::wasi::Stdio;
 use hermit_wasm_kernel::{engine, payload, run};
 use wasmtime::{Engine, Module};
 
 /// Status when the runner itself fails before or around the module (as `wasmtime` does).
 const RUNNER_FAILURE: i32 = 1;
 
-/// Runs the module in `blob` with launch-time `extra_args`; returns its exit status.
+/// Runs the module in `blob` with the runner's command line `argv`; returns its exit status.
 fn run_payload(
     blob: &[u8],
-    extra_args: Vec<String>,
+    argv: Vec<String>,
     stdio: Stdio,
     stderr: &mut dyn std::io::Write,
 ) -> Result<i32> {
+    let launch = LaunchOptions::parse(argv)?;
     let payload = payload::decode(blob)?;
     let manifest =
         Manifest::from_json(payload.manifest).context("reading the embedded manifest")?;
+    let config = launch.wasi_config(&format!("{}.wasm", manifest.module.name), &manifest.run);
+    if cfg!(target_os = "hermit") && !config.preopens.is_empty() {
+        anyhow::bail!(
+            "host directories (MAP, --map) are not available inside the VM yet: \
+             they need virtio-fs, which this guest does not have"
+        );
+    }
     let engine = Engine::new(&engine::config()).context("creating the engine")?;
     // SAFETY: the payload was produced by our xtask with `Engine::precompile_module` and the
     // same engine settings; Wasmtime still checks its version, target and settings.
     let module = unsafe { Module::deserialize(&engine, payload.module) }
         .context("loading the precompiled module")?;
-    let mut args = vec![format!("{}.wasm", manifest.module.name)];
-    args.extend(manifest.run.args.iter().cloned());
-    args.extend(extra_args);
-    let config = WasiConfig {
-        args,
-        env: manifest.run.env.clone(),
-        preopens: Vec::new(),
-    };
     let outcome = run::run(
         &engine,
         &module,
@@ -87,7 +88,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next() else {
         eprintln!(
-            "usage: hermit-wasm-kernel PAYLOAD [ARGS...]  (the payload precompiled for this host)"
+            "usage: hermit-wasm-kernel PAYLOAD [--env K=V]... [--map HOST:GUEST[:ro]]... -- [ARGS...]\n\
+             (PAYLOAD precompiled for this host)"
         );
         std::process::exit(2);
     };

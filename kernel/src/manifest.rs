@@ -36,8 +36,25 @@ pub struct RunConfig {
     pub args: Vec<String>,
     /// Environment variables, in order.
     pub env: Vec<(String, String)>,
+    /// PWD = the host's current directory at launch.
+    #[serde(default)]
+    pub env_pwd_is_host_cwd: bool,
+    /// EXE_NAME = the launch script's path.
+    #[serde(default)]
+    pub env_exe_name_is_host_exe_name: bool,
+    /// Host directories preopened for the module.
+    #[serde(default)]
+    pub maps: Vec<Map>,
     /// The export to call; `_start` when absent.
     pub entrypoint: Option<String>,
+}
+
+/// A host directory made visible to the module at `guest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Map {
+    pub host: String,
+    pub guest: String,
+    pub read_only: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

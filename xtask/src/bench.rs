@@ -3,18 +3,15 @@
 //! host, run by the guest kernel's runner natively. Also the re-image time (another module
 //! into an existing board build). Results go to stdout and `docs/benchmarks.md`.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use hermit_wasm_kernel::{engine, payload};
 use xshell::Shell;
 
-use crate::cargo_cmd::cargo;
 use crate::flags::{BenchArgs, ImageArgs};
 use crate::project::Project;
-use crate::{image, profile};
+use crate::{host_runner, image, profile};
 
 struct BoardResult {
     board: String,
@@ -29,24 +26,22 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
     } else {
         args.boards.clone()
     };
-    let baseline = host_baseline(sh, project, args.runs)?;
     let mut results = Vec::new();
     for board in &boards {
         let image_args = |module: &str| ImageArgs {
             board: board.clone(),
             module: Some(module.to_string()),
-            name: Some(format!("bench-{module}")),
+            name: Some("bench".to_string()),
             kernel_log: None,
         };
-        image::run(sh, project, &image_args("exit-code"))?;
-        let plan = image::run(sh, project, &image_args("hello"))?;
-        // Re-image: a different module into the same image name; kernel and Wasmtime stay.
+        image::run(sh, project, &image_args("hello"))?;
+        // Re-image: another module into the same image; kernel and Wasmtime stay built.
         let start = Instant::now();
         image::run(sh, project, &image_args("exit-code"))?;
         let reimage = start.elapsed();
-        let plan_hello = image::run(sh, project, &image_args("hello"))?;
+        let plan = image::run(sh, project, &image_args("hello"))?;
         let boot = median(args.runs, || {
-            let out = Command::new(&plan_hello.image.run_qemu)
+            let out = Command::new(&plan.image.run_qemu)
                 .arg("--timeout=120")
                 .output()?;
             ensure!(
@@ -63,6 +58,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
             guest_size: std::fs::metadata(&plan.image.guest)?.len(),
         });
     }
+    let baseline = host_baseline(sh, project, args.runs)?;
 
     let mut table = String::new();
     table.push_str(
@@ -108,38 +104,16 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
 
 /// The hello module run natively by the guest kernel's host build.
 fn host_baseline(sh: &Shell, project: &Project, runs: usize) -> Result<Duration> {
-    let target_dir = project.target().join("bench");
-    {
-        let _dir = sh.push_dir(&project.root);
-        cargo(sh, &project.root)?
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--quiet",
-                "--package=hermit-wasm-kernel",
-                "--bin=hermit-wasm-kernel",
-            ])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .run()?;
-    }
+    let runner = host_runner::build(sh, project)?;
     let wasm_path = project
         .target()
         .join("modules/wasm32-wasip1/release/hello.wasm");
-    let wasm =
-        std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
-    let engine = wasmtime::Engine::new(&engine::config())?;
-    let cwasm = engine.precompile_module(&wasm)?;
-    let manifest = host_manifest(&wasm_path)?;
-    let blob = payload::encode(manifest.as_bytes(), &cwasm);
-    let payload_path = target_dir.join("hello-host.payload");
-    std::fs::write(&payload_path, blob)?;
-    let runner = target_dir.join("release/hermit-wasm-kernel");
+    let payload_path = project.target().join("host-runner/hello.payload");
+    host_runner::write_payload(&wasm_path, &payload_path)?;
     median(runs, || {
         let out = Command::new(&runner)
             .arg(&payload_path)
-            .arg("host")
+            .args(["--", "host"])
             .output()?;
         ensure!(
             out.status.success(),
@@ -148,37 +122,6 @@ fn host_baseline(sh: &Shell, project: &Project, runs: usize) -> Result<Duration>
         );
         Ok(())
     })
-}
-
-fn host_manifest(wasm: &Path) -> Result<String> {
-    use hermit_wasm_kernel::manifest::*;
-    let manifest = Manifest {
-        format: FORMAT,
-        image: "bench-host".into(),
-        board: "host".into(),
-        arch: std::env::consts::ARCH.into(),
-        module: ModuleInfo {
-            name: "hello".into(),
-            sha256: String::new(),
-            size: std::fs::metadata(wasm)?.len(),
-            precompiled_size: 0,
-        },
-        run: RunConfig::default(),
-        toolchain: String::new(),
-        kernel: KernelInfo {
-            version: String::new(),
-            target: String::new(),
-            features: Vec::new(),
-            log_level: String::new(),
-        },
-        engine: EngineInfo {
-            wasmtime: engine::WASMTIME_VERSION.into(),
-            target: "host".into(),
-            cpu_features: Vec::new(),
-            settings: Vec::new(),
-        },
-    };
-    Ok(serde_json::to_string(&manifest)?)
 }
 
 /// Median wall time of `runs` calls of `f`.

@@ -29,6 +29,8 @@ pub enum Command {
     Test(TestArgs),
     /// Measure boot-to-exit times and write them to docs/benchmarks.md.
     Bench(BenchArgs),
+    /// Run the official WASI preview1 test suite (../shared/wasi-testsuite).
+    WasiTestsuite(WasiTestsuiteArgs),
 }
 
 #[derive(Args, Clone, Debug)]
@@ -94,4 +96,17 @@ pub struct BenchArgs {
     /// Runs per measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct WasiTestsuiteArgs {
+    /// Boot each program on this board [default: run them with the runner built for this host].
+    #[arg(long, conflicts_with = "host")]
+    pub board: Option<String>,
+    /// Run with the runner built for this host, no VM (the default).
+    #[arg(long)]
+    pub host: bool,
+    /// Only the programs whose name (`c/fopen-with-access`, ...) contains this.
+    #[arg(long)]
+    pub filter: Option<String>,
 }

@@ -96,8 +96,7 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
         },
         run: RunConfig {
             args: plan.baked_args.clone(),
-            env: Vec::new(),
-            entrypoint: None,
+            ..RunConfig::default()
         },
         toolchain: toolchain::rustc_version(sh)?,
         kernel: KernelInfo {

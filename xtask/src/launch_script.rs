@@ -29,6 +29,7 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
         .map(|line| format!("  {line}"))
         .collect::<Vec<_>>()
         .join("\n");
+    let (redirections, kernel_env) = streams(board);
     QEMU_TEMPLATE
         .replace("@IMAGE@", info.image)
         .replace("@MODULE@", info.module)
@@ -41,6 +42,8 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
         .replace("@MEMORY@", &qemu.memory)
         .replace("@SMP@", &qemu.smp.to_string())
         .replace("@DEVICES@", &devices)
+        .replace("@REDIRECT@", redirections)
+        .replace("@KERNEL_ENV@", kernel_env)
 }
 
 /// The QEMU arguments that load the image and attach consoles and the exit device, one
@@ -51,10 +54,10 @@ fn qemu_devices(board: &Board) -> Vec<String> {
         BootProtocol::Pvh | BootProtocol::Sbi => {
             lines.push(r#"-kernel "$here/loader.elf" -initrd "$here/guest.elf" -append "$cmdline""#.to_string())
         }
-        BootProtocol::GuestLoader => lines.push(
-            r#"-kernel "$here/loader.elf" -device "guest-loader,addr=0x48000000,initrd=$here/guest.elf" -append "$cmdline""#
-                .to_string(),
-        ),
+        // QEMU splits device options at commas; a comma in the path is written twice.
+        BootProtocol::GuestLoader => lines.push(format!(
+            r#"-kernel "$here/loader.elf" -device "guest-loader,addr={GUEST_LOADER_ADDRESS:#x},initrd=${{here//,/,,}}/guest.elf" -append "$cmdline""#
+        )),
     }
     if let Some(firmware) = &board.qemu.firmware {
         lines.push(format!("-bios '{firmware}'"));
@@ -64,6 +67,7 @@ fn qemu_devices(board: &Board) -> Vec<String> {
             lines.push(r#"-chardev file,id=stdout,path=/dev/fd/1,append=on -device isa-debugcon,iobase=0xe9,chardev=stdout"#.into());
             lines.push(r#"-chardev file,id=stderr,path=/dev/fd/2,append=on -device isa-debugcon,iobase=0xea,chardev=stderr"#.into());
         }
+        // The guest opens ":tt" (QEMU's own stdout and stderr) or a host file by semihosting.
         Arch::Aarch64 | Arch::Riscv64 => {
             lines.push("-semihosting-config enable=on,target=native".into());
         }
@@ -75,6 +79,22 @@ fn qemu_devices(board: &Board) -> Vec<String> {
         ExitDevice::Semihosting => {}
     }
     lines
+}
+
+/// Where the guest ELF goes with `-device guest-loader` (aarch64): 128 MiB into RAM, clear
+/// of the loader, the device tree and the loaded guest.
+const GUEST_LOADER_ADDRESS: u64 = 0x4800_0000;
+
+/// Where the streams go: bash redirections of the QEMU command and kernel environment words
+/// for the guest (each empty or starting with a space). With semihosting on, OpenSBI (riscv64) takes semihosting's
+/// standard output for its console, which carries the kernel's log: QEMU's stdout then goes
+/// to the log file, and the module's stdout to the script's, passed to QEMU as fd 3 and
+/// opened by the guest as a host file.
+fn streams(board: &Board) -> (&'static str, &'static str) {
+    match board.qemu.boot {
+        BootProtocol::Sbi => (r#" 3>&1 >>"$log""#, " env=HERMIT_WASM_STDOUT=/dev/fd/3"),
+        BootProtocol::Pvh | BootProtocol::GuestLoader => ("", ""),
+    }
 }
 
 /// `run-uhyve.sh` for `board`, if uhyve can boot it.
@@ -112,10 +132,19 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled() {
-        let qemu = qemu_script(&board("x86_64-kvm"), &INFO);
-        let uhyve = uhyve_script(&board("x86_64-kvm"), &INFO).unwrap();
-        for script in [&qemu, &uhyve] {
-            assert!(!script.contains('@'), "{script}");
+        let mut scripts: Vec<String> = ["x86_64-kvm", "aarch64-virt", "riscv64-virt"]
+            .iter()
+            .map(|name| qemu_script(&board(name), &INFO))
+            .collect();
+        scripts.push(uhyve_script(&board("x86_64-kvm"), &INFO).unwrap());
+        for script in &scripts {
+            // Placeholders are `@NAME@`; bash's own `${args[@]}` is no placeholder.
+            let inner: Vec<&str> = script.split('@').collect();
+            let inner = &inner[1..inner.len().saturating_sub(1).max(1)];
+            let leftover = inner.iter().find(|word| {
+                !word.is_empty() && word.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            });
+            assert_eq!(leftover, None, "{script}");
         }
     }
 
@@ -128,6 +157,37 @@ mod tests {
         assert!(script.contains("isa-debug-exit,iobase=0xf4"));
         assert!(script.contains("apt-get install qemu-system-x86"));
         assert!(script.contains("accel=kvm"), "x86_64-kvm may use KVM");
+    }
+
+    #[test]
+    fn the_aarch64_script_passes_the_guest_through_guest_loader_and_uses_semihosting() {
+        let script = qemu_script(&board("aarch64-virt"), &INFO);
+        assert!(script.contains("qemu=qemu-system-aarch64"));
+        assert!(script.contains("-machine 'virt,gic-version=3'"));
+        assert!(script.contains("cpu='cortex-a72'"));
+        assert!(script
+            .contains(r#"-device "guest-loader,addr=0x48000000,initrd=${here//,/,,}/guest.elf""#));
+        assert!(script.contains("-semihosting-config enable=on,target=native"));
+        assert!(!script.contains("-bios"));
+        assert!(!script.contains("accel=kvm"), "no KVM for Arm guests");
+        // Semihosting's ":tt" is QEMU's own stdout and stderr: no redirection needed.
+        assert!(script.contains("\"${run[@]}\" </dev/null\n"));
+        assert!(script.contains(r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu --""#));
+    }
+
+    #[test]
+    fn the_riscv64_script_boots_opensbi_and_keeps_its_console_off_stdout() {
+        let script = qemu_script(&board("riscv64-virt"), &INFO);
+        assert!(script.contains("qemu=qemu-system-riscv64"));
+        assert!(script.contains("-bios 'default'"));
+        assert!(script.contains(r#"-kernel "$here/loader.elf" -initrd "$here/guest.elf""#));
+        assert!(script.contains("-semihosting-config enable=on,target=native"));
+        // OpenSBI's console (the kernel log) is QEMU's stdout: that goes to the log, the
+        // module's stdout to fd 3.
+        assert!(script.contains("\"${run[@]}\" </dev/null 3>&1 >>\"$log\"\n"));
+        assert!(script.contains(
+            r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu env=HERMIT_WASM_STDOUT=/dev/fd/3 --""#
+        ));
     }
 
     /// Runs bash's parser over a script: a template error fails here, not on a user's machine.
@@ -147,7 +207,9 @@ mod tests {
 
     #[test]
     fn the_scripts_are_valid_bash() {
-        bash_syntax_ok(&qemu_script(&board("x86_64-kvm"), &INFO));
+        for name in ["x86_64-kvm", "aarch64-virt", "riscv64-virt"] {
+            bash_syntax_ok(&qemu_script(&board(name), &INFO));
+        }
         bash_syntax_ok(&uhyve_script(&board("x86_64-kvm"), &INFO).unwrap());
     }
 
@@ -158,7 +220,7 @@ mod tests {
         let start = script.find("cmdline=").unwrap();
         let end = script[start..].find("\ndone\n").unwrap() + start + 6;
         let snippet = format!(
-            "args=(\"$@\")\n{}printf '%s' \"$cmdline\"\n",
+            "args=(\"$@\")\nrunner=(--env 'A=b c')\n{}printf '%s' \"$cmdline\"\n",
             &script[start..end]
         );
         let out = Command::new("bash")
@@ -169,7 +231,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             String::from_utf8(out.stdout).unwrap(),
-            r#"env=HERMIT_WASM_PLATFORM=qemu -- 'plain' 'two words' 'it'\''s'"#
+            r#"env=HERMIT_WASM_PLATFORM=qemu -- '--env' 'A=b c' '--' 'plain' 'two words' 'it'\''s'"#
         );
     }
 }

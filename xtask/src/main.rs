@@ -7,6 +7,8 @@ mod boards;
 mod cargo_cmd;
 mod elf_info;
 mod flags;
+mod hermitfile;
+mod host_runner;
 mod image;
 mod inspect;
 mod kernel_build;
@@ -19,6 +21,7 @@ mod qemu;
 mod symbols;
 mod test;
 mod toolchain;
+mod wasi_testsuite;
 
 use clap::Parser;
 
@@ -36,6 +39,7 @@ fn main() {
             Command::Boards(args) => boards::run(&project, args).map(|_| 0),
             Command::Test(args) => test::run(&sh, &project, args).map(|_| 0),
             Command::Bench(args) => bench::run(&sh, &project, args).map(|_| 0),
+            Command::WasiTestsuite(args) => wasi_testsuite::run(&sh, &project, args).map(|_| 0),
         }
     })();
     match result {

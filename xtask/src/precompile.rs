@@ -7,6 +7,7 @@ use hermit_wasm_kernel::{engine, run};
 use sha2::{Digest, Sha256};
 
 /// A module ready to embed.
+#[derive(Debug)]
 pub struct Precompiled {
     pub sha256: String,
     pub wasm_size: u64,

@@ -169,6 +169,23 @@ impl Board {
                 self.guest.target
             );
         }
+        let boot_arch = match self.qemu.boot {
+            BootProtocol::Pvh => Arch::X86_64,
+            BootProtocol::GuestLoader => Arch::Aarch64,
+            BootProtocol::Sbi => Arch::Riscv64,
+        };
+        let exit_fits = match self.qemu.exit {
+            ExitDevice::IsaDebugExit => self.arch == Arch::X86_64,
+            ExitDevice::Semihosting => self.arch != Arch::X86_64,
+        };
+        if boot_arch != self.arch || !exit_fits {
+            bail!(
+                "board {}: boot protocol {:?} and exit device {:?} do not fit {arch}",
+                self.name,
+                self.qemu.boot,
+                self.qemu.exit
+            );
+        }
         const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
         if !LEVELS.contains(&self.kernel.log_level.as_str()) {
             bail!(
@@ -248,6 +265,40 @@ mod tests {
         );
         let err = Board::parse("x86_64-kvm", &text).unwrap_err().to_string();
         assert!(err.contains("not for x86_64"), "{err}");
+    }
+
+    #[test]
+    fn the_arm_and_risc_v_boards_boot_our_loader_and_exit_by_semihosting() {
+        let boards = load_all(&repo_boards()).unwrap();
+        let aarch64 = &boards["aarch64-virt"];
+        assert_eq!(aarch64.arch, Arch::Aarch64);
+        assert_eq!(aarch64.qemu.boot, BootProtocol::GuestLoader);
+        assert_eq!(aarch64.qemu.exit, ExitDevice::Semihosting);
+        assert_eq!(aarch64.qemu.firmware, None);
+        assert_eq!(aarch64.qemu.smp, 1);
+        let riscv64 = &boards["riscv64-virt"];
+        assert_eq!(riscv64.arch, Arch::Riscv64);
+        assert_eq!(riscv64.qemu.boot, BootProtocol::Sbi);
+        assert_eq!(riscv64.qemu.exit, ExitDevice::Semihosting);
+        assert_eq!(riscv64.qemu.firmware.as_deref(), Some("default"));
+        assert_eq!(riscv64.qemu.smp, 1);
+        assert!(!riscv64.kernel.features.iter().any(|f| f == "pci"));
+        for board in [aarch64, riscv64] {
+            assert!(board.uhyve.is_none(), "{}", board.name);
+            assert!(board.qemu.kvm_cpu.is_none(), "{}", board.name);
+        }
+    }
+
+    #[test]
+    fn a_boot_protocol_of_another_architecture_is_refused() {
+        let text = std::fs::read_to_string(repo_boards().join("x86_64-kvm.toml")).unwrap();
+        let text = text.replace("boot = \"pvh\"", "boot = \"sbi\"");
+        let err = Board::parse("x86_64-kvm", &text).unwrap_err().to_string();
+        assert!(err.contains("do not fit x86_64"), "{err}");
+        let text = std::fs::read_to_string(repo_boards().join("riscv64-virt.toml")).unwrap();
+        let text = text.replace("exit = \"semihosting\"", "exit = \"isa-debug-exit\"");
+        let err = Board::parse("riscv64-virt", &text).unwrap_err().to_string();
+        assert!(err.contains("do not fit riscv64"), "{err}");
     }
 
     #[test]

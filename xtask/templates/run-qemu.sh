@@ -3,7 +3,8 @@
 # under QEMU. Written by `cargo xtask image`; self-contained: copy this folder to any
 # machine with QEMU (@PACKAGE@) and run it there.
 #
-# usage: run-qemu.sh [--timeout SECONDS] [--kernel-log] [--] [MODULE ARGUMENTS...]
+# usage: run-qemu.sh [--timeout SECONDS] [--kernel-log] [--env KEY=VALUE]...
+#                    [--map HOST:GUEST[:ro]]... [--] [MODULE ARGUMENTS...]
 #
 # The module's stdout is this script's stdout, byte for byte. Its stderr goes to stderr,
 # and so does the kernel's log with --kernel-log (or HERMIT_WASM_KERNEL_LOG=1) or when the
@@ -16,8 +17,14 @@ me=$(basename "$0")
 timeout=
 show_log=${HERMIT_WASM_KERNEL_LOG:-}
 args=()
+# Runner options, as the guest's runner reads them before its own `--` (see launch.rs).
+runner=(--pwd "$PWD" --exe-name "$0")
 while [ $# -gt 0 ]; do
   case $1 in
+    --env|--map)
+      [ $# -ge 2 ] || { echo "$me: $1 needs a value" >&2; exit 125; }
+      runner+=("$1" "$2"); shift 2 ;;
+    --env=*|--map=*) runner+=("${1%%=*}" "${1#*=}"); shift ;;
     --timeout)
       [ $# -ge 2 ] || { echo "$me: --timeout needs a number of seconds" >&2; exit 125; }
       timeout=$2; shift 2 ;;
@@ -40,9 +47,9 @@ fi
 accel=tcg
 cpu='@CPU@'
 @KVM@
-# The kernel parses its command line with shell quoting: quote every module argument.
-cmdline="env=HERMIT_WASM_PLATFORM=qemu --"
-for arg in "${args[@]+"${args[@]}"}"; do
+# The kernel parses its command line with shell quoting: quote every word after its `--`.
+cmdline="env=HERMIT_WASM_PLATFORM=qemu@KERNEL_ENV@ --"
+for arg in "${runner[@]}" -- "${args[@]+"${args[@]}"}"; do
   cmdline+=" '${arg//\'/\'\\\'\'}'"
 done
 
@@ -51,12 +58,12 @@ trap 'rm -f "$log"' EXIT
 
 run=("$qemu" -accel "$accel" -machine '@MACHINE@' -cpu "$cpu" -m '@MEMORY@' -smp @SMP@
   -nodefaults -display none -monitor none -no-reboot
-  -chardev "file,id=log,path=$log" -serial chardev:log
+  -chardev "file,id=log,path=$log,append=on" -serial chardev:log
 @DEVICES@)
 if [ -n "$timeout" ]; then
   run=(timeout -k 5 "$timeout" "${run[@]}")
 fi
-"${run[@]}" </dev/null
+"${run[@]}" </dev/null@REDIRECT@
 rc=$?
 
 status=$(sed -n 's/^hermit-wasm: exit status \(-\{0,1\}[0-9][0-9]*\).*$/\1/p' "$log" | tail -n 1)

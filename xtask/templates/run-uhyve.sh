@@ -3,7 +3,7 @@
 # under uhyve, which needs real KVM (a CPU with vmx or svm and a usable /dev/kvm). Written
 # by `cargo xtask image`; self-contained: copy this folder to such a machine with uhyve.
 #
-# usage: run-uhyve.sh [--timeout SECONDS] [--] [MODULE ARGUMENTS...]
+# usage: run-uhyve.sh [--timeout SECONDS] [--env KEY=VALUE]... [--] [MODULE ARGUMENTS...]
 #
 # uhyve boots guest.elf itself (no loader) and forwards the guest's stdout, stderr and exit
 # status. Exit status: the module's; 134 if it trapped; 124 when --timeout stopped it;
@@ -14,8 +14,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 me=$(basename "$0")
 timeout=
 args=()
+# Runner options, as the guest's runner reads them before its own `--` (see launch.rs).
+runner=(--pwd "$PWD" --exe-name "$0")
 while [ $# -gt 0 ]; do
   case $1 in
+    --env|--map)
+      [ $# -ge 2 ] || { echo "$me: $1 needs a value" >&2; exit 125; }
+      runner+=("$1" "$2"); shift 2 ;;
+    --env=*|--map=*) runner+=("${1%%=*}" "${1#*=}"); shift ;;
     --timeout)
       [ $# -ge 2 ] || { echo "$me: --timeout needs a number of seconds" >&2; exit 125; }
       timeout=$2; shift 2 ;;
@@ -38,8 +44,9 @@ if ! grep -qwE 'vmx|svm' /proc/cpuinfo 2>/dev/null || ! { : <>/dev/kvm; } 2>/dev
   exit 125
 fi
 
-# uhyve's own `--` ends its options; the second one separates kernel from module arguments.
-run=(uhyve -m '@MEMORY@' -c @CPUS@ "$here/guest.elf" -- -- "${args[@]+"${args[@]}"}")
+# uhyve's own `--` ends its options; the second one separates kernel from application
+# arguments; the third separates the runner's options from the module's arguments.
+run=(uhyve -m '@MEMORY@' -c @CPUS@ "$here/guest.elf" -- -- "${runner[@]}" -- "${args[@]+"${args[@]}"}")
 if [ -n "$timeout" ]; then
   run=(timeout -k 5 "$timeout" "${run[@]}")
 fi

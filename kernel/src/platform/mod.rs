@@ -5,6 +5,8 @@
 
 mod jump;
 mod qemu;
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+mod semihosting;
 mod wasmtime_hooks;
 
 use crate::wasi::Stdio;

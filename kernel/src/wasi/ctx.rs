@@ -105,3 +105,42 @@ impl WasiCtx {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_can_move_between_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<WasiCtx>();
+    }
+
+    #[test]
+    fn bad_configuration_is_reported() {
+        let stdio = || Stdio {
+            stdin: Box::new(std::io::empty()),
+            stdout: Box::new(std::io::sink()),
+            stderr: Box::new(std::io::sink()),
+        };
+        let config = |preopen: &str, env: (&str, &str)| WasiConfig {
+            args: vec!["a".into()],
+            env: vec![(env.0.into(), env.1.into())],
+            preopens: vec![super::super::Preopen {
+                host: preopen.into(),
+                guest: "/".into(),
+                read_only: false,
+            }],
+        };
+        let err = WasiCtx::new(config("/definitely/missing", ("K", "V")), stdio()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/definitely/missing"),
+            "{err:#}"
+        );
+        let dir = std::env::temp_dir();
+        let err = WasiCtx::new(config(dir.to_str().unwrap(), ("K=", "V")), stdio()).unwrap_err();
+        assert!(format!("{err:#}").contains("not representable"), "{err:#}");
+        let ctx = WasiCtx::new(config(dir.to_str().unwrap(), ("K", "V")), stdio()).unwrap();
+        assert_eq!(ctx.env, ["K=V"]);
+    }
+}

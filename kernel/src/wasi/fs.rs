@@ -5,7 +5,7 @@
 
 use std::io::{Seek, SeekFrom};
 
-use super::abi::{fdflags, filetype, rights, whence, Fdstat, Filestat, ADVICE_MAX, DIRENT_SIZE};
+use super::abi::{dirent_bytes, fdflags, filetype, rights, whence, Fdstat, Filestat, ADVICE_MAX};
 use super::errno::{Errno, WasiResult};
 use super::fd_table::Handle;
 use super::hostfs::{self, TimeChange};
@@ -159,7 +159,7 @@ impl WasiCtx {
         match &mut entry.handle {
             Handle::Stream(s) => s.flush(),
             Handle::File(f) => Ok(f.file.sync_all()?),
-            Handle::Dir(d) => Ok(hostfs::open_dir(&d.dir.host_path())?.sync_all()?),
+            Handle::Dir(d) => Ok(hostfs::open_dir(&d.dir.checked_path()?)?.sync_all()?),
         }
     }
 
@@ -170,7 +170,7 @@ impl WasiCtx {
         match &mut entry.handle {
             Handle::Stream(s) => s.flush(),
             Handle::File(f) => Ok(f.file.sync_data()?),
-            Handle::Dir(d) => Ok(hostfs::open_dir(&d.dir.host_path())?.sync_data()?),
+            Handle::Dir(d) => Ok(hostfs::open_dir(&d.dir.checked_path()?)?.sync_data()?),
         }
     }
 
@@ -256,7 +256,9 @@ impl WasiCtx {
         match &entry.handle {
             Handle::Stream(_) => Ok(stream_filestat()),
             Handle::File(f) => Ok(hostfs::filestat_of(&f.file.metadata()?)),
-            Handle::Dir(d) => Ok(hostfs::filestat_of(&std::fs::metadata(d.dir.host_path())?)),
+            Handle::Dir(d) => Ok(hostfs::filestat_of(&std::fs::metadata(
+                d.dir.checked_path()?,
+            )?)),
         }
     }
 
@@ -296,7 +298,7 @@ impl WasiCtx {
             }
             Handle::Dir(d) => {
                 d.dir.root.check_writable()?;
-                hostfs::set_path_times(&d.dir.host_path(), change)
+                hostfs::set_path_times(&d.dir.checked_path()?, change)
             }
         }
     }
@@ -319,7 +321,7 @@ impl WasiCtx {
             _ => return Err(Errno::Notdir),
         };
         entry.require(rights::FD_READDIR)?;
-        let host = dir.host_path();
+        let host = dir.checked_path()?;
         let parent = if dir.rel.is_empty() {
             host.clone()
         } else {
@@ -334,9 +336,7 @@ impl WasiCtx {
             if out.len() >= buf_len {
                 break;
             }
-            let bytes = super::abi::dirent_bytes(i as u64 + 1, e.ino, e.filetype, &e.name);
-            debug_assert!(bytes.len() >= DIRENT_SIZE);
-            out.extend_from_slice(&bytes);
+            out.extend(dirent_bytes(i as u64 + 1, e.ino, e.filetype, &e.name));
         }
         out.truncate(buf_len);
         Ok(out)

@@ -65,7 +65,8 @@ impl WasiCtx {
             needed |= rights::PATH_FILESTAT_SET_SIZE;
         }
         let (dir, dir_inheriting) = self.dir_fd(fd, needed)?;
-        let follow = dirflags & lookupflags::SYMLINK_FOLLOW != 0;
+        // A trailing slash asks for the directory a final symlink names, as in POSIX.
+        let follow = dirflags & lookupflags::SYMLINK_FOLLOW != 0 || path.ends_with('/');
         let resolved = sandbox::resolve(&dir, path, follow)?;
         let root = resolved.root.clone();
 
@@ -154,7 +155,7 @@ impl WasiCtx {
 
     /// `path_filestat_get`.
     pub fn path_filestat_get(&mut self, fd: u32, flags: u32, path: &str) -> WasiResult<Filestat> {
-        let follow = flags & lookupflags::SYMLINK_FOLLOW != 0;
+        let follow = flags & lookupflags::SYMLINK_FOLLOW != 0 || path.ends_with('/');
         let resolved = self.resolve_at(fd, rights::PATH_FILESTAT_GET, path, follow)?;
         let meta = resolved.lstat()?.ok_or(Errno::Noent)?;
         if resolved.trailing_slash && !meta.is_dir() {
@@ -538,6 +539,11 @@ mod tests {
         assert_eq!(
             c.path_open(ROOT_FD, 0, "inside", 0, ALL, 0, 0),
             Err(Errno::Loop)
+        );
+        // A trailing slash follows a final symlink: here to a file, so ENOTDIR.
+        assert_eq!(
+            c.path_open(ROOT_FD, 0, "inside/", 0, 0, 0, 0),
+            Err(Errno::Notdir)
         );
         let fd = c
             .path_open(ROOT_FD, follow, "inside", 0, rights::FD_READ, 0, 0)

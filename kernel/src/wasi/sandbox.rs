@@ -63,9 +63,25 @@ impl DirRef {
         }
     }
 
-    /// The host path of this directory.
+    /// The host path of this directory, without checks (see [`DirRef::checked_path`]).
     pub fn host_path(&self) -> PathBuf {
         join(&self.root, &self.rel)
+    }
+
+    /// The host path of this directory after checking that every component below the
+    /// root is still a real directory, not a symlink. A directory descriptor names its
+    /// directory by path, and the guest may since have renamed it and put a symlink in
+    /// its place: the host would follow it. Gone is `ENOENT`, replaced is `ENOTDIR`.
+    pub fn checked_path(&self) -> WasiResult<PathBuf> {
+        let mut path = self.root.host.clone();
+        for component in &self.rel {
+            path.push(component);
+            let meta = lstat(&path)?.ok_or(Errno::Noent)?;
+            if !meta.is_dir() || meta.file_type().is_symlink() {
+                return Err(Errno::Notdir);
+            }
+        }
+        Ok(path)
     }
 }
 
@@ -155,6 +171,7 @@ fn components(path: &str) -> WasiResult<VecDeque<String>> {
 /// symlink and `follow_final` is set.
 pub fn resolve(dir: &DirRef, path: &str, follow_final: bool) -> WasiResult<Resolved> {
     let mut queue = components(path)?;
+    dir.checked_path()?;
     let mut trailing_slash = path.ends_with('/');
     // Components below `dir`; never popped past its start.
     let base = dir.rel.len();
@@ -374,6 +391,22 @@ mod tests {
             );
         }
         assert_eq!(resolve(&dir, "pong/x", false).unwrap_err(), Errno::Loop);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_replaced_by_a_symlink_is_not_followed() {
+        let (t, dir) = sandbox(false);
+        let root = dir.root.host.clone();
+        let held = DirRef {
+            root: dir.root.clone(),
+            rel: vec!["dir".into()],
+        };
+        fs::rename(root.join("dir"), root.join("moved")).unwrap();
+        assert_eq!(held.checked_path().unwrap_err(), Errno::Noent);
+        std::os::unix::fs::symlink(t.path(), root.join("dir")).unwrap();
+        assert_eq!(held.checked_path().unwrap_err(), Errno::Notdir);
+        assert_eq!(resolve(&held, "secret", false).unwrap_err(), Errno::Notdir);
     }
 
     #[test]

@@ -1,0 +1,78 @@
+//! The guest kernel's runner built for this host (no VM), and payloads precompiled for it:
+//! the native baseline of `bench` and the `--host` mode of `wasi-testsuite`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use hermit_wasm_kernel::manifest::{
+    EngineInfo, KernelInfo, Manifest, ModuleInfo, RunConfig, FORMAT,
+};
+use hermit_wasm_kernel::{engine, payload};
+use xshell::Shell;
+
+use crate::cargo_cmd::cargo;
+use crate::project::Project;
+
+/// Builds `hermit-wasm-kernel` for the host (release) and returns its path.
+pub fn build(sh: &Shell, project: &Project) -> Result<PathBuf> {
+    let target_dir = project.target().join("host-runner");
+    let _dir = sh.push_dir(&project.root);
+    cargo(sh, &project.root)?
+        .args(["build", "--release", "--locked", "--quiet"])
+        .args(["--package=hermit-wasm-kernel", "--bin=hermit-wasm-kernel"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .run()
+        .context("building the runner for the host")?;
+    Ok(target_dir.join("release/hermit-wasm-kernel"))
+}
+
+/// Precompiles `wasm` for this host with the guest's engine settings and writes the
+/// payload (with an empty run configuration: launch options supply the rest) to `out`.
+pub fn write_payload(wasm_path: &Path, out: &Path) -> Result<()> {
+    let wasm =
+        std::fs::read(wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+    let engine = wasmtime::Engine::new(&engine::config())?;
+    let cwasm = engine
+        .precompile_module(&wasm)
+        .with_context(|| format!("compiling {}", wasm_path.display()))?;
+    let name = wasm_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("module")
+        .to_string();
+    let manifest = Manifest {
+        format: FORMAT,
+        image: name.clone(),
+        board: "host".into(),
+        arch: std::env::consts::ARCH.into(),
+        module: ModuleInfo {
+            name,
+            sha256: String::new(),
+            size: wasm.len() as u64,
+            precompiled_size: cwasm.len() as u64,
+        },
+        run: RunConfig::default(),
+        toolchain: String::new(),
+        kernel: KernelInfo {
+            version: "none (host)".into(),
+            target: String::new(),
+            features: Vec::new(),
+            log_level: String::new(),
+        },
+        engine: EngineInfo {
+            wasmtime: engine::WASMTIME_VERSION.into(),
+            target: "host".into(),
+            cpu_features: Vec::new(),
+            settings: engine::SETTINGS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        },
+    };
+    let blob = payload::encode(&serde_json::to_vec(&manifest)?, &cwasm);
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, blob).with_context(|| format!("writing {}", out.display()))
+}
