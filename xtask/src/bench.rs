@@ -28,12 +28,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
     };
     let mut results = Vec::new();
     for board in &boards {
-        let image_args = |module: &str| ImageArgs {
-            board: board.clone(),
-            module: Some(module.to_string()),
-            name: Some("bench".to_string()),
-            kernel_log: None,
-        };
+        let image_args = |module: &str| ImageArgs::of_module(board, module, Some("bench"));
         image::run(sh, project, &image_args("hello"))?;
         // Re-image: another module into the same image; kernel and Wasmtime stay built.
         let start = Instant::now();

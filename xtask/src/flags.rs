@@ -39,8 +39,11 @@ pub struct ImageArgs {
     #[arg(long, default_value = "x86_64-kvm")]
     pub board: String,
     /// A .wasm file, or the name of an example under modules/ [default: hello].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "hermitfile")]
     pub module: Option<String>,
+    /// A Hermitfile: the module (FROM) and what it may touch (ENV, ARGS, ENTRYPOINT, MAP).
+    #[arg(long, value_name = "PATH")]
+    pub hermitfile: Option<PathBuf>,
     /// Image name: images/<board>/<NAME>/ [default: the module's name].
     #[arg(long)]
     pub name: Option<String>,
@@ -50,6 +53,19 @@ pub struct ImageArgs {
     pub kernel_log: Option<String>,
 }
 
+impl ImageArgs {
+    /// An image of `module` (a path or an example's name) for `board`.
+    pub fn of_module(board: &str, module: &str, name: Option<&str>) -> ImageArgs {
+        ImageArgs {
+            board: board.to_string(),
+            module: Some(module.to_string()),
+            hermitfile: None,
+            name: name.map(str::to_string),
+            kernel_log: None,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct QemuArgs {
     #[command(flatten)]
@@ -57,6 +73,12 @@ pub struct QemuArgs {
     /// Stop the guest after this many seconds (exit status 124).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+    /// An environment variable for the module, added at launch.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// A host directory for the module, added at launch (not yet available in VMs).
+    #[arg(long = "map", value_name = "HOST:GUEST[:ro]")]
+    pub maps: Vec<String>,
     /// Arguments for the module.
     #[arg(last = true)]
     pub args: Vec<String>,

@@ -31,7 +31,6 @@
 //! Pure: only [`Hermitfile::load`] and [`Hermitfile::check_maps`] touch the file system.
 
 // The image build does not use the Hermitfile yet; remove this once it does.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::fmt;

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
+use hermit_wasm_kernel::manifest::RunConfig;
+
 use crate::profile::Board;
 use crate::project::Project;
 
@@ -26,6 +28,8 @@ pub struct Request {
     pub name: Option<String>,
     /// Overrides the board's compiled-in kernel log level.
     pub kernel_log: Option<String>,
+    /// What the module is granted (from a Hermitfile; nothing by default).
+    pub grants: RunConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,8 +140,9 @@ pub struct BuildPlan {
     pub kernel: KernelBuild,
     pub loader: LoaderBuild,
     pub module: ModuleBuild,
-    /// Arguments baked into the image, before those given at launch.
-    pub baked_args: Vec<String>,
+    /// How the module runs: what it is granted, arguments baked in before those given at
+    /// launch.
+    pub run: RunConfig,
     pub guest: GuestBuild,
     pub image: ImageLayout,
 }
@@ -199,12 +204,10 @@ pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str
     };
 
     // The default module says where it runs: the board's architecture is its first argument.
-    let baked_args = match &request.module {
-        ModuleSource::Example(package) if package == DEFAULT_MODULE => {
-            vec![board.arch.name().to_string()]
-        }
-        _ => Vec::new(),
-    };
+    let mut run = request.grants.clone();
+    if matches!(&request.module, ModuleSource::Example(package) if package == DEFAULT_MODULE) {
+        run.args.insert(0, board.arch.name().to_string());
+    }
 
     let guest_dir = target.join("guest");
     let guest = GuestBuild {
@@ -236,7 +239,7 @@ pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str
         kernel,
         loader,
         module,
-        baked_args,
+        run,
         guest,
         image,
     }
@@ -273,6 +276,7 @@ mod tests {
             module: ModuleSource::from_arg(module),
             name: None,
             kernel_log: None,
+            grants: RunConfig::default(),
         }
     }
 
@@ -285,7 +289,7 @@ mod tests {
             "nightly-x",
         );
         assert_eq!(plan.name, "hello");
-        assert_eq!(plan.baked_args, vec!["x86_64".to_string()]);
+        assert_eq!(plan.run.args, vec!["x86_64".to_string()]);
         assert_eq!(
             plan.module,
             ModuleBuild::Crate {
@@ -311,12 +315,27 @@ mod tests {
                 wasm: "path/to/app.wasm".into()
             }
         );
-        assert!(plan.baked_args.is_empty());
+        assert!(plan.run.args.is_empty());
         assert_eq!(plan.image.dir, Path::new("/repo/images/x86_64-kvm/app"));
         assert_eq!(
             plan.guest.payload,
             Path::new("/repo/target/payload/x86_64-kvm/app.payload")
         );
+    }
+
+    #[test]
+    fn grants_are_kept_and_the_default_module_still_learns_its_place() {
+        let mut req = request("hello");
+        req.grants.args = vec!["given".into()];
+        req.grants.env = vec![("K".into(), "V".into())];
+        req.grants.entrypoint = Some("main".into());
+        let plan = plan(&project(), &board("x86_64-kvm"), &req, "nightly-x");
+        assert_eq!(
+            plan.run.args,
+            vec!["x86_64".to_string(), "given".to_string()]
+        );
+        assert_eq!(plan.run.env, req.grants.env);
+        assert_eq!(plan.run.entrypoint.as_deref(), Some("main"));
     }
 
     #[test]

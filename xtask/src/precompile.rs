@@ -74,6 +74,69 @@ fn imports(wasm: &[u8]) -> Result<Vec<(String, String, bool)>> {
     Ok(imports)
 }
 
+/// Checks that `wasm` exports a function `entry` taking and returning nothing, as an
+/// ENTRYPOINT must.
+pub fn check_entrypoint(name: &str, wasm: &[u8], entry: &str) -> Result<()> {
+    use wasmparser::{CompositeInnerType, ExternalKind, Payload, TypeRef};
+    let mut func_types: Vec<u32> = Vec::new(); // type index of every function, imports first
+    let mut types: Vec<Option<(usize, usize)>> = Vec::new(); // (params, results) of func types
+    let mut export = None;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::TypeSection(section) => {
+                for group in section {
+                    for ty in group?.into_types() {
+                        types.push(match &ty.composite_type.inner {
+                            CompositeInnerType::Func(f) => {
+                                Some((f.params().len(), f.results().len()))
+                            }
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(section) => {
+                for import in section {
+                    if let TypeRef::Func(ty) = import?.ty {
+                        func_types.push(ty);
+                    }
+                }
+            }
+            Payload::FunctionSection(section) => {
+                for ty in section {
+                    func_types.push(ty?);
+                }
+            }
+            Payload::ExportSection(section) => {
+                for e in section {
+                    let e = e?;
+                    if e.name == entry {
+                        export = Some((e.kind, e.index));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match export {
+        None => bail!("{name} exports no `{entry}` (the ENTRYPOINT)"),
+        Some((ExternalKind::Func, index)) => {
+            let ty = func_types
+                .get(index as usize)
+                .and_then(|t| types.get(*t as usize))
+                .copied()
+                .flatten();
+            if ty != Some((0, 0)) {
+                bail!(
+                    "{name}: the ENTRYPOINT `{entry}` must take no parameters and return nothing"
+                );
+            }
+            Ok(())
+        }
+        Some(_) => bail!("{name}: the ENTRYPOINT `{entry}` is not a function"),
+    }
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -112,6 +175,13 @@ mod tests {
                 "{target}: precompiled modules are ELF"
             );
         }
+    }
+
+    #[test]
+    fn an_entrypoint_must_be_an_exported_nullary_function() {
+        check_entrypoint("minimal", MINIMAL, "_start").unwrap();
+        let err = check_entrypoint("minimal", MINIMAL, "main").unwrap_err();
+        assert!(err.to_string().contains("exports no `main`"), "{err}");
     }
 
     #[test]

@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::flags::QemuArgs;
-use crate::image;
 use crate::project::Project;
+use crate::{hermitfile, image};
 
 pub fn run(sh: &Shell, project: &Project, args: &QemuArgs) -> Result<i32> {
     let plan = image::run(sh, project, &args.image)?;
@@ -18,6 +18,14 @@ pub fn run(sh: &Shell, project: &Project, args: &QemuArgs) -> Result<i32> {
     }
     if args.image.kernel_log.is_some() {
         options.push("--kernel-log".to_string());
+    }
+    for env in &args.env {
+        hermitfile::parse_env_arg(env)?;
+        options.push(format!("--env={env}"));
+    }
+    for map in &args.maps {
+        hermitfile::parse_map_arg(map)?;
+        options.push(format!("--map={map}"));
     }
     let module_args = &args.args;
     let mut command: std::process::Command =

@@ -61,12 +61,7 @@ fn record(results: &mut Results, name: String, result: Result<()>) {
 }
 
 fn build(sh: &Shell, project: &Project, board: &str, module: &str) -> Result<BuildPlan> {
-    let args = ImageArgs {
-        board: board.to_string(),
-        module: Some(module.to_string()),
-        name: None,
-        kernel_log: None,
-    };
+    let args = ImageArgs::of_module(board, module, None);
     image::run(sh, project, &args)
         .with_context(|| format!("building the {module} image for {board}"))
 }
@@ -177,6 +172,12 @@ fn run_board(sh: &Shell, project: &Project, board: &str) -> Results {
         ),
     }
 
+    record(
+        &mut results,
+        name("a Hermitfile grants args and env, launch options add to them"),
+        hermitfile_grants(sh, project, board),
+    );
+
     match build(sh, project, board, "hang") {
         Err(err) => record(&mut results, name("build the hang image"), Err(err)),
         Ok(plan) => record(
@@ -198,6 +199,42 @@ fn run_board(sh: &Shell, project: &Project, board: &str) -> Results {
         ),
     }
     results
+}
+
+/// An image built from a Hermitfile (ARGS, ENV, ENV_PWD_IS_HOST_CWD) around `printenv`,
+/// booted with `--env` and an argument: the module sees exactly these, in order.
+fn hermitfile_grants(sh: &Shell, project: &Project, board: &str) -> Result<()> {
+    build(sh, project, board, "printenv")?; // builds modules/printenv to its .wasm
+    let dir = project.target().join("e2e/hermitfile");
+    std::fs::create_dir_all(&dir)?;
+    let wasm = project
+        .target()
+        .join("modules/wasm32-wasip1/release/printenv.wasm");
+    let hermitfile = dir.join("Hermitfile");
+    std::fs::write(
+        &hermitfile,
+        format!(
+            "# written by cargo xtask test\nFROM {}\nARGS [\"baked\"]\nenv A=1 B=\"two words\"\nENV_PWD_IS_HOST_CWD\n",
+            wasm.display()
+        ),
+    )?;
+    let mut args = ImageArgs::of_module(board, "unused", Some("e2e-hermitfile"));
+    args.module = None;
+    args.hermitfile = Some(hermitfile);
+    let plan = image::run(sh, project, &args)?;
+    let cwd = std::env::current_dir()?;
+    let mut command = Command::new(&plan.image.run_qemu);
+    command.args(["--timeout=120", "--env", "C=3", "--", "given"]);
+    eprintln!("$ {command:?}");
+    let out = command.output()?;
+    expect_status(&out, 0)?;
+    expect_stdout(
+        &out,
+        &format!(
+            "arg baked\narg given\nenv A=1\nenv B=two words\nenv PWD={}\nenv C=3\n",
+            cwd.display()
+        ),
+    )
 }
 
 /// `cargo xtask inspect --json`, checked against the guest ELF's header read by hand.

@@ -119,12 +119,11 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
                     command
                 }
                 (None, Some(board)) => {
-                    let image_args = ImageArgs {
-                        board: board.clone(),
-                        module: Some(case.wasm.display().to_string()),
-                        name: Some("wasi-testsuite".to_string()),
-                        kernel_log: None,
-                    };
+                    let image_args = ImageArgs::of_module(
+                        board,
+                        &case.wasm.display().to_string(),
+                        Some("wasi-testsuite"),
+                    );
                     let plan = image::run(sh, project, &image_args)?;
                     let mut command = Command::new(&plan.image.run_qemu);
                     command.arg("--timeout=120");

@@ -1,5 +1,5 @@
-//! aarch64: QEMU `virt` (`-cpu cortex-a72`) loads the loader ELF and starts it at EL1 with the
-//! MMU off; the guest ELF comes through `-device guest-loader,addr=…,initrd=<elf>`.
+//! aarch64: QEMU `virt` (`-cpu cortex-a72`, `gic-version=3`) loads the loader ELF and starts it
+//! at EL1 with the MMU off; the guest ELF comes through `-device guest-loader,addr=…,initrd=<elf>`.
 //!
 //! Memory layout: QEMU's device tree at the start of RAM (0x4000_0000), the loader at
 //! 0x4020_0000 (code, data, heap with page tables and boot information, the kernel's boot
@@ -53,6 +53,12 @@ extern "C" fn loader_main(x0: u64) -> ! {
         serial::set_base(uart);
     }
     println!("[LOADER] device tree at {:#x?}", dtb.range());
+    // Kernel 0.11 drives a GICv3 only; behind QEMU's default GICv2 it hangs silently.
+    assert!(
+        dtb.device_base(&["arm,gic-v3"]).is_some(),
+        "the machine has no GICv3, the only interrupt controller the kernel drives \
+         (QEMU: -machine virt,gic-version=3)"
+    );
     let ram = dtb.ram();
     for region in &ram {
         println!("[LOADER] RAM {:#x}..{:#x}", region.start, region.end);

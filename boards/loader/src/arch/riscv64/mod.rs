@@ -32,6 +32,12 @@ extern "C" {
 extern "C" fn loader_main(hart_id: usize, dtb_address: u64) -> ! {
     logger::init(LevelFilter::Info);
     println!("[LOADER] Hermit-WASM loader (riscv64, hart {hart_id})");
+    if !sbi::has_debug_console() {
+        println!(
+            "[LOADER] warning: the SBI firmware has no debug console (OpenSBI 1.3 or later \
+             has): the kernel's output will be lost"
+        );
+    }
 
     // SAFETY: OpenSBI passes the device tree's address in a1; translation is off.
     let dtb = unsafe { BoardDtb::read(dtb_address) };
