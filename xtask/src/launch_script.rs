@@ -44,6 +44,23 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
         .replace("@DEVICES@", &devices)
         .replace("@REDIRECT@", redirections)
         .replace("@KERNEL_ENV@", kernel_env)
+        .replace("@STDIN@\n", stdin_block(board))
+}
+
+/// Hands the script's stdin to the guest, where the board can take it: x86 reads it as a
+/// fw_cfg file (all of it, collected first, so that the module sees EOF at its end).
+/// Elsewhere the module's stdin is empty for now.
+fn stdin_block(board: &Board) -> &'static str {
+    match board.arch {
+        Arch::X86_64 => concat!(
+            "# The module's stdin: all of it, handed over as a fw_cfg file (its end is EOF).\n",
+            "if [ ! -t 0 ]; then\n",
+            "  stdin_file=$(mktemp \"${TMPDIR:-/tmp}/hermit-wasm-stdin.XXXXXX\") || exit 125\n",
+            "  cat > \"$stdin_file\"\n",
+            "fi\n",
+        ),
+        Arch::Aarch64 | Arch::Riscv64 => "",
+    }
 }
 
 /// The QEMU arguments that load the image and attach consoles and the exit device, one

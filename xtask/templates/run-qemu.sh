@@ -54,12 +54,17 @@ for arg in "${runner[@]}" -- "${args[@]+"${args[@]}"}"; do
 done
 
 log=$(mktemp "${TMPDIR:-/tmp}/hermit-wasm-log.XXXXXX") || exit 125
-trap 'rm -f "$log"' EXIT
+stdin_file=
+trap 'rm -f "$log" "$stdin_file"' EXIT
+@STDIN@
 
 run=("$qemu" -accel "$accel" -machine '@MACHINE@' -cpu "$cpu" -m '@MEMORY@' -smp @SMP@
   -nodefaults -display none -monitor none -no-reboot
   -chardev "file,id=log,path=$log,append=on" -serial chardev:log
 @DEVICES@)
+if [ -n "$stdin_file" ]; then
+  run+=(-fw_cfg "name=opt/hermit-wasm/stdin,file=$stdin_file")
+fi
 if [ -n "$timeout" ]; then
   run=(timeout -k 5 "$timeout" "${run[@]}")
 fi

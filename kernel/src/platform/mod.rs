@@ -3,6 +3,8 @@
 //! on. Under QEMU the launch script says so (`HERMIT_WASM_PLATFORM=qemu` in the kernel's
 //! environment); otherwise (uhyve) std's own I/O and exit carry everything.
 
+#[cfg(target_arch = "x86_64")]
+mod fw_cfg;
 mod jump;
 mod qemu;
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
@@ -35,7 +37,7 @@ impl Host {
     pub fn stdio(self) -> Stdio {
         match self {
             Host::Qemu => Stdio {
-                stdin: Box::new(std::io::empty()),
+                stdin: qemu_stdin(),
                 stdout: Box::new(qemu::Console::stdout()),
                 stderr: Box::new(qemu::Console::stderr()),
             },
@@ -59,4 +61,13 @@ impl Host {
             Host::Uhyve => std::process::exit(status),
         }
     }
+}
+
+/// The module's stdin under QEMU: what the launch script collected, then EOF.
+fn qemu_stdin() -> Box<dyn std::io::Read + Send> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(file) = fw_cfg::File::open(fw_cfg::STDIN_FILE) {
+        return Box::new(file);
+    }
+    Box::new(std::io::empty())
 }
