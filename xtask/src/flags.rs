@@ -25,7 +25,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// List the board profiles and what each needs.
     Boards(BoardsArgs),
-    /// Run the unit tests and the end-to-end tests (boots images under QEMU).
+    /// Run the end-to-end tests: images for each board booted under QEMU.
     Test(TestArgs),
     /// Measure boot-to-exit times and write them to docs/benchmarks.md.
     Bench(BenchArgs),
@@ -105,9 +105,6 @@ pub struct TestArgs {
     /// Boards to boot in the end-to-end tests [default: all].
     #[arg(long = "board")]
     pub boards: Vec<String>,
-    /// Only the unit tests (no QEMU needed).
-    #[arg(long)]
-    pub unit_only: bool,
 }
 
 #[derive(Args, Debug)]

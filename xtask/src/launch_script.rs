@@ -103,13 +103,20 @@ fn qemu_devices(board: &Board) -> Vec<String> {
 const GUEST_LOADER_ADDRESS: u64 = 0x4800_0000;
 
 /// Where the streams go: bash redirections of the QEMU command and kernel environment words
-/// for the guest (each empty or starting with a space). With semihosting on, OpenSBI (riscv64) takes semihosting's
-/// standard output for its console, which carries the kernel's log: QEMU's stdout then goes
-/// to the log file, and the module's stdout to the script's, passed to QEMU as fd 3 and
-/// opened by the guest as a host file.
+/// for the guest (each empty or starting with a space).
+///
+/// With semihosting on, OpenSBI (riscv64) takes semihosting's standard output for its
+/// console, which carries the kernel's log: QEMU's stdout then goes to the log file, and the
+/// module's stdout reaches QEMU as fd 3, a pipe to `cat` that writes to the script's stdout.
+/// The guest opens `/dev/fd/3` as a host file; a pipe, because QEMU opens semihosting files
+/// without `O_APPEND`, which would write over a file the script's stdout appends to or shares
+/// with its stderr.
 fn streams(board: &Board) -> (&'static str, &'static str) {
     match board.qemu.boot {
-        BootProtocol::Sbi => (r#" 3>&1 >>"$log""#, " env=HERMIT_WASM_STDOUT=/dev/fd/3"),
+        BootProtocol::Sbi => (
+            r#" 3>&1 >>"$log" | cat"#,
+            " env=HERMIT_WASM_STDOUT=/dev/fd/3",
+        ),
         BootProtocol::Pvh | BootProtocol::GuestLoader => ("", ""),
     }
 }
@@ -200,8 +207,9 @@ mod tests {
         assert!(script.contains(r#"-kernel "$here/loader.elf" -initrd "$here/guest.elf""#));
         assert!(script.contains("-semihosting-config enable=on,target=native"));
         // OpenSBI's console (the kernel log) is QEMU's stdout: that goes to the log, the
-        // module's stdout to fd 3.
-        assert!(script.contains("\"${run[@]}\" </dev/null 3>&1 >>\"$log\"\n"));
+        // module's stdout to fd 3, a pipe to cat; the status is QEMU's, not cat's.
+        assert!(script
+            .contains("\"${run[@]}\" </dev/null 3>&1 >>\"$log\" | cat\nrc=${PIPESTATUS[0]}\n"));
         assert!(script.contains(
             r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu env=HERMIT_WASM_STDOUT=/dev/fd/3 --""#
         ));

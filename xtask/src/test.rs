@@ -1,6 +1,8 @@
-//! `cargo xtask test`: the unit tests of the whole workspace, then the end-to-end tests:
-//! images built for each board and booted under QEMU through their launch scripts, as a
-//! user would. Prints one line per test and ends with `N passed, M failed`.
+//! `cargo xtask test`: the end-to-end tests: images built for each board and booted under
+//! QEMU through their launch scripts, as a user would, and the command line's answers to
+//! bad input. Prints one line per test and ends with `N passed, M failed`. (The unit tests
+//! are `cargo test --workspace`: cargo keeps its build folder locked while `cargo xtask`
+//! runs, so the xtask cannot run them itself without building everything twice.)
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -8,23 +10,12 @@ use std::process::{Command, Output};
 use anyhow::{bail, ensure, Context, Result};
 use xshell::Shell;
 
-use crate::cargo_cmd::cargo;
-use crate::flags::{ImageArgs, TestArgs};
+use crate::flags::{ImageArgs, TestArgs, WasiTestsuiteArgs};
 use crate::plan::BuildPlan;
 use crate::project::Project;
-use crate::{image, profile};
+use crate::{image, profile, wasi_testsuite};
 
 pub fn run(sh: &Shell, project: &Project, args: &TestArgs) -> Result<()> {
-    {
-        let _dir = sh.push_dir(&project.root);
-        cargo(sh, &project.root)?
-            .args(["test", "--workspace", "--locked"])
-            .run()
-            .context("unit tests failed")?;
-    }
-    if args.unit_only {
-        return Ok(());
-    }
     let boards: Vec<String> = if args.boards.is_empty() {
         profile::load_all(&project.boards())?.into_keys().collect()
     } else {
@@ -35,6 +26,16 @@ pub fn run(sh: &Shell, project: &Project, args: &TestArgs) -> Result<()> {
         results.extend(run_board(sh, project, board));
     }
     results.extend(run_cli_checks(project));
+    let suite = WasiTestsuiteArgs {
+        board: None,
+        host: true,
+        filter: None,
+    };
+    record(
+        &mut results,
+        "wasi-testsuite --host: every program passes through the runner".into(),
+        wasi_testsuite::run(sh, project, &suite),
+    );
 
     let failed: Vec<&(String, Result<()>)> = results.iter().filter(|(_, r)| r.is_err()).collect();
     for (name, result) in &results {

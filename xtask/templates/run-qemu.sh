@@ -69,7 +69,7 @@ if [ -n "$timeout" ]; then
   run=(timeout -k 5 "$timeout" "${run[@]}")
 fi
 "${run[@]}" </dev/null@REDIRECT@
-rc=$?
+rc=${PIPESTATUS[0]}
 
 status=$(sed -n 's/^hermit-wasm: exit status \(-\{0,1\}[0-9][0-9]*\).*$/\1/p' "$log" | tail -n 1)
 shown=

@@ -70,7 +70,18 @@ extern "C" fn loader_main(x0: u64) -> ! {
         "the device tree at {:#x?} lies above the loader; the kernel would reuse its memory",
         dtb.range()
     );
-    let guest = guest::load(dtb.guest_elf(), &ram, loader_end);
+    let guest_elf = dtb.guest_elf();
+    let elf_range = guest_elf.as_ptr_range();
+    let elf_range = elf_range.start as u64..elf_range.end as u64;
+    // `guest-loader` puts the ELF where it is told, RAM or not; reading it then hangs.
+    assert!(
+        ram.iter()
+            .any(|region| region.start <= elf_range.start && elf_range.end <= region.end),
+        "the guest ELF at {elf_range:#x?} lies outside RAM (up to {:#x}): give the machine \
+         more memory or load the ELF lower",
+        ram[ram.len() - 1].end
+    );
+    let guest = guest::load(guest_elf, &ram, loader_end);
     let image = guest.load_info.kernel_image_addr_range.clone();
     cache::sync_instructions(image.clone());
 
