@@ -47,9 +47,11 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
         .replace("@STDIN@\n", stdin_block(board))
 }
 
-/// Hands the script's stdin to the guest, where the board can take it: x86 reads it as a
-/// fw_cfg file (all of it, collected first, so that the module sees EOF at its end).
-/// Elsewhere the module's stdin is empty for now.
+/// Hands the script's stdin to the guest: all of it, collected in a temporary file first
+/// (so that the module sees EOF at its end, and any bytes pass), unless it is a terminal.
+/// x86 reads the file as a fw_cfg file (QEMU arguments in `stdin_qemu`); aarch64 and
+/// riscv64 read it as a host file by semihosting, named in the kernel's environment
+/// (`HERMIT_WASM_STDIN`, a word quoted for the kernel's shell-style command line).
 fn stdin_block(board: &Board) -> &'static str {
     match board.arch {
         Arch::X86_64 => concat!(
@@ -57,9 +59,20 @@ fn stdin_block(board: &Board) -> &'static str {
             "if [ ! -t 0 ]; then\n",
             "  stdin_file=$(mktemp \"${TMPDIR:-/tmp}/hermit-wasm-stdin.XXXXXX\") || exit 125\n",
             "  cat > \"$stdin_file\"\n",
+            // QEMU option values double their commas.
+            "  stdin_qemu=(-fw_cfg \"name=opt/hermit-wasm/stdin,file=${stdin_file//,/,,}\")\n",
             "fi\n",
         ),
-        Arch::Aarch64 | Arch::Riscv64 => "",
+        Arch::Aarch64 | Arch::Riscv64 => concat!(
+            "# The module's stdin: all of it, in a host file the guest reads by semihosting (its\n",
+            "# end is EOF); the kernel's environment names it.\n",
+            "if [ ! -t 0 ]; then\n",
+            "  stdin_file=$(mktemp \"${TMPDIR:-/tmp}/hermit-wasm-stdin.XXXXXX\") || exit 125\n",
+            "  cat > \"$stdin_file\"\n",
+            r#"  cmdline="'env=HERMIT_WASM_STDIN=${stdin_file//\'/\'\\\'\'}' $cmdline""#,
+            "\n",
+            "fi\n",
+        ),
     }
 }
 
@@ -213,6 +226,58 @@ mod tests {
         assert!(script.contains(
             r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu env=HERMIT_WASM_STDOUT=/dev/fd/3 --""#
         ));
+    }
+
+    #[test]
+    fn stdin_goes_by_fw_cfg_on_x86_and_by_a_named_host_file_elsewhere() {
+        let x86 = qemu_script(&board("x86_64-kvm"), &INFO);
+        assert!(
+            x86.contains(r#"stdin_qemu=(-fw_cfg "name=opt/hermit-wasm/stdin,file=${stdin_file//,/,,}")"#)
+        );
+        assert!(!x86.contains("HERMIT_WASM_STDIN"));
+        for name in ["aarch64-virt", "riscv64-virt"] {
+            let script = qemu_script(&board(name), &INFO);
+            assert!(script.contains("'env=HERMIT_WASM_STDIN="), "{name}");
+            assert!(!script.contains("-fw_cfg"), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_stdin_file_is_collected_whole_and_named_with_quoting() {
+        // The stdin block of a semihosting board, run by bash with an awkward TMPDIR and
+        // binary input; the kernel splits its command line as a shell would (bash's `eval`
+        // here).
+        let script = qemu_script(&board("aarch64-virt"), &INFO);
+        let start = script.find("# The module's stdin").unwrap();
+        let end = script[start..].find("\nfi\n").unwrap() + start + 4;
+        let dir = std::env::temp_dir().join(format!("hermit-wasm it's {}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let snippet = format!(
+            "cmdline='env=A=1 --'\n{}eval \"set -- $cmdline\"\nprintf '%s\\n' \"$@\"\n",
+            &script[start..end]
+        );
+        let input = b"a\0b\n'\"\xff";
+        let mut child = Command::new("bash")
+            .arg("-c")
+            .arg(&snippet)
+            .env("TMPDIR", &dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let words = String::from_utf8(out.stdout).unwrap();
+        let words: Vec<&str> = words.lines().collect();
+        assert_eq!(words.len(), 3, "{words:?}");
+        let path = words[0].strip_prefix("env=HERMIT_WASM_STDIN=").unwrap();
+        assert!(
+            path.starts_with(&format!("{}/hermit-wasm-stdin.", dir.display())),
+            "{path}"
+        );
+        assert_eq!(&words[1..], ["env=A=1", "--"]);
+        assert_eq!(std::fs::read(path).unwrap(), input);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Runs bash's parser over a script: a template error fails here, not on a user's machine.

@@ -55,6 +55,7 @@ done
 
 log=$(mktemp "${TMPDIR:-/tmp}/hermit-wasm-log.XXXXXX") || exit 125
 stdin_file=
+stdin_qemu=()
 trap 'rm -f "$log" "$stdin_file"' EXIT
 @STDIN@
 
@@ -62,8 +63,8 @@ run=("$qemu" -accel "$accel" -machine '@MACHINE@' -cpu "$cpu" -m '@MEMORY@' -smp
   -nodefaults -display none -monitor none -no-reboot
   -chardev "file,id=log,path=$log,append=on" -serial chardev:log
 @DEVICES@)
-if [ -n "$stdin_file" ]; then
-  run+=(-fw_cfg "name=opt/hermit-wasm/stdin,file=$stdin_file")
+if [ ${#stdin_qemu[@]} -gt 0 ]; then
+  run+=("${stdin_qemu[@]}")
 fi
 if [ -n "$timeout" ]; then
   run=(timeout -k 5 "$timeout" "${run[@]}")

@@ -69,5 +69,9 @@ fn qemu_stdin() -> Box<dyn std::io::Read + Send> {
     if let Some(file) = fw_cfg::File::open(fw_cfg::STDIN_FILE) {
         return Box::new(file);
     }
+    #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+    if let Some(input) = qemu::Input::stdin() {
+        return Box::new(input);
+    }
     Box::new(std::io::empty())
 }

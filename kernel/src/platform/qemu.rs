@@ -6,7 +6,9 @@
 //!   (`":tt"` opened for appending), its stdout the host's standard output (`":tt"` opened
 //!   for writing) or, where the launch script names one in [`STDOUT_VAR`], that host file:
 //!   on riscv64 OpenSBI takes semihosting's standard output for its console, which carries
-//!   the kernel's log. `SYS_EXIT` ends the VM.
+//!   the kernel's log. The module's stdin is the host file the launch script names in
+//!   [`STDIN_VAR`] (the script's stdin, collected), read by semihosting. `SYS_EXIT` ends
+//!   the VM.
 
 use std::io;
 
@@ -14,6 +16,11 @@ use std::io;
 /// (semihosting boards; the riscv64 launch script sets `/dev/fd/3`).
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 pub const STDOUT_VAR: &str = "HERMIT_WASM_STDOUT";
+
+/// The kernel environment variable that names the host file holding the module's stdin
+/// (semihosting boards; unset when the launch script's stdin was a terminal).
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+pub const STDIN_VAR: &str = "HERMIT_WASM_STDIN";
 
 /// A byte stream to the host, one device or host file per stream.
 pub struct Console {
@@ -115,6 +122,42 @@ impl io::Write for Console {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// The module's stdin on the semihosting boards: a host file read from its start to its
+/// end, which the module sees as EOF.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+pub struct Input {
+    /// The semihosting handle; `None` if the host refused to open the file.
+    handle: Option<isize>,
+}
+
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+impl Input {
+    /// The file named in [`STDIN_VAR`]; `None` if the launch script named none.
+    pub fn stdin() -> Option<Input> {
+        use super::semihosting::{self, mode};
+        let path = std::env::var(STDIN_VAR).ok()?;
+        Some(Input {
+            handle: semihosting::open(&path, mode::READ_BINARY),
+        })
+    }
+}
+
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+impl io::Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(handle) = self.handle else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the host did not open the stdin file (QEMU without semihosting?)",
+            ));
+        };
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        Ok(super::semihosting::read(handle, buf))
     }
 }
 

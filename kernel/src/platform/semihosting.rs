@@ -11,6 +11,10 @@
 const SYS_OPEN: usize = 0x01;
 /// `SYS_WRITE`: parameters `[handle, buffer, length]`; returns the bytes NOT written.
 const SYS_WRITE: usize = 0x05;
+/// `SYS_READ`: parameters `[handle, buffer, length]`; returns the bytes NOT read (so
+/// `length` at the end of the file, and also when the host failed: QEMU counts an error as
+/// nothing transferred).
+const SYS_READ: usize = 0x06;
 /// `SYS_EXIT`: on 64-bit targets, parameters `[reason, subcode]`.
 const SYS_EXIT: usize = 0x18;
 /// Reason "the application exited"; the subcode is its status.
@@ -18,6 +22,8 @@ const ADP_STOPPED_APPLICATION_EXIT: usize = 0x2_0026;
 
 /// `SYS_OPEN` modes (the index of an `fopen` mode string).
 pub mod mode {
+    /// `"rb"`: a host file opened for reading, binary.
+    pub const READ_BINARY: usize = 1;
     /// `"w"`: with the name `":tt"`, the host's standard output.
     pub const WRITE: usize = 4;
     /// `"a"`: with the name `":tt"`, the host's standard error; with a file name, the file
@@ -86,6 +92,13 @@ pub fn write(handle: isize, bytes: &[u8]) -> usize {
     let parameters = [handle as usize, bytes.as_ptr() as usize, bytes.len()];
     let not_written = call(SYS_WRITE, parameters.as_ptr());
     bytes.len() - (not_written.clamp(0, bytes.len() as isize) as usize)
+}
+
+/// Reads from `handle` into `buffer`; returns how many bytes the host gave, 0 at the end.
+pub fn read(handle: isize, buffer: &mut [u8]) -> usize {
+    let parameters = [handle as usize, buffer.as_mut_ptr() as usize, buffer.len()];
+    let not_read = call(SYS_READ, parameters.as_ptr());
+    buffer.len() - (not_read.clamp(0, buffer.len() as isize) as usize)
 }
 
 /// Ends the VM; QEMU exits with `status` (its low 8 bits on a POSIX host). Without
