@@ -57,7 +57,7 @@ fn stdin_block(board: &Board) -> &'static str {
         Arch::X86_64 => concat!(
             "# The module's stdin: all of it, handed over as a fw_cfg file (its end is EOF).\n",
             "if [ ! -t 0 ]; then\n",
-            "  stdin_file=$(mktemp \"${TMPDIR:-/tmp}/hermit-wasm-stdin.XXXXXX\") || exit 125\n",
+            "  stdin_file=$(mktemp \"$tmp/hermit-wasm-stdin.XXXXXX\") || exit 125\n",
             "  cat > \"$stdin_file\"\n",
             // QEMU option values double their commas.
             "  stdin_qemu=(-fw_cfg \"name=opt/hermit-wasm/stdin,file=${stdin_file//,/,,}\")\n",
@@ -67,7 +67,7 @@ fn stdin_block(board: &Board) -> &'static str {
             "# The module's stdin: all of it, in a host file the guest reads by semihosting (its\n",
             "# end is EOF); the kernel's environment names it.\n",
             "if [ ! -t 0 ]; then\n",
-            "  stdin_file=$(mktemp \"${TMPDIR:-/tmp}/hermit-wasm-stdin.XXXXXX\") || exit 125\n",
+            "  stdin_file=$(mktemp \"$tmp/hermit-wasm-stdin.XXXXXX\") || exit 125\n",
             "  cat > \"$stdin_file\"\n",
             r#"  cmdline="'env=HERMIT_WASM_STDIN=${stdin_file//\'/\'\\\'\'}' $cmdline""#,
             "\n",
@@ -253,7 +253,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hermit-wasm it's {}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let snippet = format!(
-            "cmdline='env=A=1 --'\n{}eval \"set -- $cmdline\"\nprintf '%s\\n' \"$@\"\n",
+            "tmp=$TMPDIR\ncmdline='env=A=1 --'\n{}eval \"set -- $cmdline\"\nprintf '%s\\n' \"$@\"\n",
             &script[start..end]
         );
         let input = b"a\0b\n'\"\xff";

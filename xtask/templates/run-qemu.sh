@@ -53,7 +53,10 @@ for arg in "${runner[@]}" -- "${args[@]+"${args[@]}"}"; do
   cmdline+=" '${arg//\'/\'\\\'\'}'"
 done
 
-log=$(mktemp "${TMPDIR:-/tmp}/hermit-wasm-log.XXXXXX") || exit 125
+# Temporary files; QEMU options cannot hold every path with a comma, so avoid such a TMPDIR.
+tmp=${TMPDIR:-/tmp}
+case $tmp in *,*) tmp=/tmp ;; esac
+log=$(mktemp "$tmp/hermit-wasm-log.XXXXXX") || exit 125
 stdin_file=
 stdin_qemu=()
 trap 'rm -f "$log" "$stdin_file"' EXIT
@@ -61,7 +64,7 @@ trap 'rm -f "$log" "$stdin_file"' EXIT
 
 run=("$qemu" -accel "$accel" -machine '@MACHINE@' -cpu "$cpu" -m '@MEMORY@' -smp @SMP@
   -nodefaults -display none -monitor none -no-reboot
-  -chardev "file,id=log,path=$log,append=on" -serial chardev:log
+  -chardev "file,id=log,path=${log//,/,,},append=on" -serial chardev:log
 @DEVICES@)
 if [ ${#stdin_qemu[@]} -gt 0 ]; then
   run+=("${stdin_qemu[@]}")
