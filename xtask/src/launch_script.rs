@@ -231,9 +231,9 @@ mod tests {
     #[test]
     fn stdin_goes_by_fw_cfg_on_x86_and_by_a_named_host_file_elsewhere() {
         let x86 = qemu_script(&board("x86_64-kvm"), &INFO);
-        assert!(
-            x86.contains(r#"stdin_qemu=(-fw_cfg "name=opt/hermit-wasm/stdin,file=${stdin_file//,/,,}")"#)
-        );
+        assert!(x86.contains(
+            r#"stdin_qemu=(-fw_cfg "name=opt/hermit-wasm/stdin,file=${stdin_file//,/,,}")"#
+        ));
         assert!(!x86.contains("HERMIT_WASM_STDIN"));
         for name in ["aarch64-virt", "riscv64-virt"] {
             let script = qemu_script(&board(name), &INFO);
