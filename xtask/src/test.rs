@@ -325,6 +325,47 @@ fn run_cli_checks(project: &Project) -> Results {
     };
     record(
         &mut results,
+        "cli: a Hermitfile error names its line and column".into(),
+        (|| {
+            let path = project.target().join("e2e/bad/Hermitfile");
+            std::fs::create_dir_all(path.parent().context("folder")?)?;
+            std::fs::write(&path, "FROM x.wasm\n  COPY a b\n")?;
+            let out = xtask(&["image", "--hermitfile", path.to_str().context("path")?])?;
+            ensure!(!out.status.success(), "succeeded");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            ensure!(
+                stderr.contains("Hermitfile:2:3") && stderr.contains("COPY"),
+                "{stderr}"
+            );
+            Ok(())
+        })(),
+    );
+    record(
+        &mut results,
+        "cli: a Hermitfile MAP is refused until VMs can see host folders".into(),
+        (|| {
+            let dir = project.target().join("e2e/map");
+            std::fs::create_dir_all(dir.join("data"))?;
+            let wasm = project
+                .target()
+                .join("modules/wasm32-wasip1/release/printenv.wasm");
+            let path = dir.join("Hermitfile");
+            std::fs::write(
+                &path,
+                format!("FROM {}\nMAP [\"data:/data:ro\"]\n", wasm.display()),
+            )?;
+            let out = xtask(&["image", "--hermitfile", path.to_str().context("path")?])?;
+            ensure!(!out.status.success(), "succeeded");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            ensure!(
+                stderr.contains("MAP") && stderr.contains("virtio-fs"),
+                "{stderr}"
+            );
+            Ok(())
+        })(),
+    );
+    record(
+        &mut results,
         "cli: an unknown board lists the known ones".into(),
         (|| {
             let out = xtask(&["image", "--board", "pdp11"])?;
