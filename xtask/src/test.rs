@@ -317,85 +317,66 @@ fn inspect_json(plan: &BuildPlan) -> Result<()> {
 /// Bad input through the command line: clear errors, non-zero exits.
 fn run_cli_checks(project: &Project) -> Results {
     let mut results = Vec::new();
-    let xtask = |args: &[&str]| -> Result<Output> {
-        Ok(Command::new(std::env::current_exe()?)
+    // `cargo xtask ARGS` must fail, and its stderr hold every one of `needles`.
+    let refused = |args: &[&str], needles: &[&str]| -> Result<()> {
+        let out = Command::new(std::env::current_exe()?)
             .args(args)
             .current_dir(&project.root)
-            .output()?)
+            .output()?;
+        ensure!(!out.status.success(), "succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(needles.iter().all(|n| stderr.contains(n)), "{stderr}");
+        Ok(())
     };
+    let e2e = project.target().join("e2e");
+    let write = |relative: &str, text: &str| -> Result<String> {
+        let path = e2e.join(relative);
+        std::fs::create_dir_all(path.parent().context("folder")?)?;
+        std::fs::write(&path, text)?;
+        Ok(path.display().to_string())
+    };
+    let printenv = project
+        .target()
+        .join("modules/wasm32-wasip1/release/printenv.wasm");
+
     record(
         &mut results,
         "cli: a Hermitfile error names its line and column".into(),
-        (|| {
-            let path = project.target().join("e2e/bad/Hermitfile");
-            std::fs::create_dir_all(path.parent().context("folder")?)?;
-            std::fs::write(&path, "FROM x.wasm\n  COPY a b\n")?;
-            let out = xtask(&["image", "--hermitfile", path.to_str().context("path")?])?;
-            ensure!(!out.status.success(), "succeeded");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            ensure!(
-                stderr.contains("Hermitfile:2:3") && stderr.contains("COPY"),
-                "{stderr}"
-            );
-            Ok(())
-        })(),
+        write("bad/Hermitfile", "FROM x.wasm\n  COPY a b\n").and_then(|path| {
+            refused(
+                &["image", "--hermitfile", &path],
+                &["Hermitfile:2:3", "COPY"],
+            )
+        }),
     );
     record(
         &mut results,
         "cli: a Hermitfile MAP is refused until VMs can see host folders".into(),
-        (|| {
-            let dir = project.target().join("e2e/map");
-            std::fs::create_dir_all(dir.join("data"))?;
-            let wasm = project
-                .target()
-                .join("modules/wasm32-wasip1/release/printenv.wasm");
-            let path = dir.join("Hermitfile");
-            std::fs::write(
-                &path,
-                format!("FROM {}\nMAP [\"data:/data:ro\"]\n", wasm.display()),
-            )?;
-            let out = xtask(&["image", "--hermitfile", path.to_str().context("path")?])?;
-            ensure!(!out.status.success(), "succeeded");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            ensure!(
-                stderr.contains("MAP") && stderr.contains("virtio-fs"),
-                "{stderr}"
-            );
-            Ok(())
-        })(),
+        std::fs::create_dir_all(e2e.join("map/data"))
+            .map_err(anyhow::Error::from)
+            .and_then(|()| {
+                let text = format!("FROM {}\nMAP [\"data:/data:ro\"]\n", printenv.display());
+                write("map/Hermitfile", &text)
+            })
+            .and_then(|path| refused(&["image", "--hermitfile", &path], &["MAP", "virtio-fs"])),
     );
     record(
         &mut results,
         "cli: an unknown board lists the known ones".into(),
-        (|| {
-            let out = xtask(&["image", "--board", "pdp11"])?;
-            ensure!(!out.status.success(), "succeeded");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            ensure!(
-                stderr.contains("unknown board") && stderr.contains("x86_64-kvm"),
-                "{stderr}"
-            );
-            Ok(())
-        })(),
+        refused(
+            &["image", "--board", "pdp11"],
+            &["unknown board", "x86_64-kvm"],
+        ),
     );
     record(
         &mut results,
         "cli: a file that is not wasm is refused at image time".into(),
-        (|| {
-            let path = project.target().join("e2e-not-wasm.wasm");
-            std::fs::write(&path, "this is text")?;
-            let out = xtask(&[
-                "image",
-                "--module",
-                path.to_str().context("path")?,
-                "--name",
-                "e2e-bad",
-            ])?;
-            ensure!(!out.status.success(), "succeeded");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            ensure!(stderr.contains("not a WebAssembly module"), "{stderr}");
-            Ok(())
-        })(),
+        write("not-wasm.wasm", "this is text").and_then(|path| {
+            refused(
+                &["image", "--module", &path, "--name", "e2e-bad"],
+                &["not a WebAssembly module"],
+            )
+        }),
     );
     results
 }
