@@ -1,9 +1,13 @@
 //! The runner's command line: what the launch script (or the host) adds at launch time,
 //! mirroring wasmtime's flags, then the module's own arguments:
 //!
-//! `[--env KEY=VALUE]... [--map HOST:GUEST[:ro]]... [--pwd DIR] [--exe-name PATH] -- ARGS...`
+//! `[--env KEY=VALUE]... [--map HOST:GUEST[:ro]]... [--maps-at DIR] [--pwd DIR]
+//! [--exe-name PATH] -- ARGS...`
 //!
 //! In the guest these arrive as the application arguments after the kernel's own `--`.
+//! There the host's directories are not at their host paths: the launch script shares every
+//! map (the image's, then those given at launch, in that order) through virtio-fs, the
+//! k-th as `DIR/k`, and says so with `--maps-at DIR`.
 
 use anyhow::{bail, Context, Result};
 
@@ -14,6 +18,9 @@ use crate::wasi::{Preopen, WasiConfig};
 pub struct LaunchOptions {
     pub env: Vec<(String, String)>,
     pub maps: Vec<Map>,
+    /// Where the maps are in this runner's file system when not at their host paths: the
+    /// k-th map (image maps first) is `DIR/k`.
+    pub maps_at: Option<String>,
     /// The host's current directory (PWD for images whose Hermitfile asks for it).
     pub pwd: Option<String>,
     /// The launch script's path (EXE_NAME for images whose Hermitfile asks for it).
@@ -35,6 +42,7 @@ impl LaunchOptions {
                 }
                 "--env" => options.env.push(parse_env(&value("--env")?)?),
                 "--map" => options.maps.push(parse_map(&value("--map")?)?),
+                "--maps-at" => options.maps_at = Some(value("--maps-at")?),
                 "--pwd" => options.pwd = Some(value("--pwd")?),
                 "--exe-name" => options.exe_name = Some(value("--exe-name")?),
                 other => bail!("unknown runner option {other:?} (module arguments go after --)"),
@@ -65,8 +73,12 @@ impl LaunchOptions {
             .maps
             .iter()
             .chain(&self.maps)
-            .map(|map| Preopen {
-                host: map.host.clone().into(),
+            .enumerate()
+            .map(|(k, map)| Preopen {
+                host: match &self.maps_at {
+                    Some(dir) => format!("{}/{k}", dir.trim_end_matches('/')).into(),
+                    None => map.host.clone().into(),
+                },
                 guest: map.guest.clone(),
                 read_only: map.read_only,
             })
@@ -228,5 +240,35 @@ mod tests {
         );
         assert_eq!(config.preopens.len(), 1);
         assert!(config.preopens[0].read_only);
+        assert_eq!(config.preopens[0].host, std::path::PathBuf::from("/srv"));
+    }
+
+    #[test]
+    fn shared_maps_are_numbered_image_maps_first() {
+        let run = RunConfig {
+            maps: vec![Map {
+                host: "/srv".into(),
+                guest: "/srv".into(),
+                read_only: true,
+            }],
+            ..RunConfig::default()
+        };
+        let options = LaunchOptions::parse(strings(&[
+            "--map",
+            "/home/me/data:/data",
+            "--maps-at",
+            "/maps/",
+        ]))
+        .unwrap();
+        let config = options.wasi_config("app.wasm", &run);
+        let preopens: Vec<_> = config
+            .preopens
+            .iter()
+            .map(|p| (p.host.to_str().unwrap(), p.guest.as_str(), p.read_only))
+            .collect();
+        assert_eq!(
+            preopens,
+            vec![("/maps/0", "/srv", true), ("/maps/1", "/data", false)]
+        );
     }
 }

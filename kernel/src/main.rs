@@ -25,10 +25,11 @@ fn run_payload(
     let manifest =
         Manifest::from_json(payload.manifest).context("reading the embedded manifest")?;
     let config = launch.wasi_config(&format!("{}.wasm", manifest.module.name), &manifest.run);
-    if cfg!(target_os = "hermit") && !config.preopens.is_empty() {
+    if cfg!(target_os = "hermit") && !config.preopens.is_empty() && launch.maps_at.is_none() {
         anyhow::bail!(
-            "host directories (MAP, --map) are not available inside the VM yet: \
-             they need virtio-fs, which this guest does not have"
+            "host directories (MAP, --map) need the launch script to share them with the \
+             guest (virtio-fs), and this launch did not: boot the image with its run-qemu.sh \
+             on a board that has virtio-fs"
         );
     }
     let engine = Engine::new(&engine::config()).context("creating the engine")?;

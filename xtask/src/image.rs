@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use hermit_wasm_kernel::manifest::{
-    EngineInfo, KernelInfo, Manifest, ModuleInfo, RunConfig, FORMAT,
+    EngineInfo, KernelInfo, Manifest, Map, ModuleInfo, RunConfig, FORMAT,
 };
 use hermit_wasm_kernel::{engine, payload};
 use xshell::Shell;
@@ -17,7 +17,7 @@ use crate::flags::ImageArgs;
 use crate::hermitfile::Hermitfile;
 use crate::launch_script::{self, ScriptInfo};
 use crate::plan::{self, BuildPlan, ModuleBuild, ModuleSource, Request};
-use crate::profile::BootProtocol;
+use crate::profile::{Board, BootProtocol};
 use crate::project::Project;
 use crate::{elf_info, kernel_build, precompile, profile, toolchain};
 
@@ -37,7 +37,7 @@ pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan>
                 module: ModuleSource::File(hermitfile.from.clone()),
                 name: args.name.clone(),
                 kernel_log: args.kernel_log.clone(),
-                grants: grants(&hermitfile)?,
+                grants: grants(&hermitfile, &board)?,
             }
         }
     };
@@ -48,23 +48,41 @@ pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan>
     Ok(plan)
 }
 
-/// What a Hermitfile grants, as the guest reads it.
-fn grants(hermitfile: &Hermitfile) -> Result<RunConfig> {
+/// What a Hermitfile grants, as the guest reads it. Host directories are stored as
+/// absolute paths: the launch script shares them from wherever it runs.
+fn grants(hermitfile: &Hermitfile, board: &Board) -> Result<RunConfig> {
     hermitfile.check_maps()?;
-    if !hermitfile.maps.is_empty() {
+    if !hermitfile.maps.is_empty() && board.qemu.virtio_fs.is_none() {
         bail!(
-            "{}: MAP is parsed and checked, but host directories cannot reach a VM yet: \
-             that needs virtio-fs (QEMU) or uhyve file mappings, which are not implemented. \
-             Remove the MAP lines to build the image.",
-            hermitfile.path.display()
+            "{}: MAP: board {} cannot give host directories to its guest (its kernel has no \
+             virtio-fs, see boards/{}.toml); build for another board or remove the MAP lines",
+            hermitfile.path.display(),
+            board.name,
+            board.name
         );
     }
+    let maps = hermitfile
+        .maps
+        .iter()
+        .map(|map| {
+            let host = std::fs::canonicalize(&map.host)
+                .with_context(|| format!("MAP {}", map.host.display()))?;
+            let host = host
+                .to_str()
+                .with_context(|| format!("MAP {}: the host path is not UTF-8", host.display()))?;
+            Ok(Map {
+                host: host.to_string(),
+                guest: map.guest.clone(),
+                read_only: map.read_only,
+            })
+        })
+        .collect::<Result<_>>()?;
     Ok(RunConfig {
         args: hermitfile.args.clone(),
         env: hermitfile.env.clone(),
         env_pwd_is_host_cwd: hermitfile.env_pwd_is_host_cwd,
         env_exe_name_is_host_exe_name: hermitfile.env_exe_name_is_host_exe_name,
-        maps: Vec::new(),
+        maps,
         entrypoint: hermitfile.entrypoint.clone(),
     })
 }
@@ -190,6 +208,7 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     let info = ScriptInfo {
         image: &plan.name,
         module: &name,
+        maps: &plan.run.maps,
     };
     write_script(&image.run_qemu, &launch_script::qemu_script(board, &info))?;
     if let (Some(path), Some(script)) =

@@ -2,6 +2,8 @@
 //! from the board profile, self-contained so that the image folder can be copied anywhere.
 //! The templates are in `xtask/templates/`.
 
+use hermit_wasm_kernel::manifest::Map;
+
 use crate::profile::{Arch, Board, BootProtocol, ExitDevice};
 
 const QEMU_TEMPLATE: &str = include_str!("../templates/run-qemu.sh");
@@ -11,6 +13,8 @@ const UHYVE_TEMPLATE: &str = include_str!("../templates/run-uhyve.sh");
 pub struct ScriptInfo<'a> {
     pub image: &'a str,
     pub module: &'a str,
+    /// The image's MAP lines (absolute host paths), shared before any `--map`.
+    pub maps: &'a [Map],
 }
 
 /// `run-qemu.sh` for `board`.
@@ -39,6 +43,9 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
         .replace("@CPU@", &qemu.cpu)
         .replace("@KVM@\n", &kvm)
         .replace("@MACHINE@", &qemu.machine)
+        .replace("@IMAGE_MAPS@\n", &image_maps(info.maps))
+        .replace("@ADD_MAP@\n", ADD_MAP)
+        .replace("@SHARES@\n", &shares_block(board))
         .replace("@MEMORY@", &qemu.memory)
         .replace("@SMP@", &qemu.smp.to_string())
         .replace("@DEVICES@", &devices)
@@ -46,6 +53,128 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
         .replace("@KERNEL_ENV@", kernel_env)
         .replace("@STDIN@\n", stdin_block(board))
 }
+
+/// Bash words: `s` in single quotes.
+fn bash_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The image's maps as the script's first shares (`share_dirs`, `share_ro`).
+fn image_maps(maps: &[Map]) -> String {
+    let dirs: Vec<String> = maps.iter().map(|map| bash_quote(&map.host)).collect();
+    let read_only: Vec<&str> = maps
+        .iter()
+        .map(|map| if map.read_only { "1" } else { "0" })
+        .collect();
+    format!(
+        "share_dirs=({})\nshare_ro=({})\n",
+        dirs.join(" "),
+        read_only.join(" ")
+    )
+}
+
+/// Bash function that adds a `--map` to the shares (both scripts).
+const ADD_MAP: &str = r#"# Adds --map's HOST[:GUEST][:ro|:rw] (read as the runner reads it) to the shares.
+add_map() {
+  local spec=$1 ro=0 host
+  case $spec in
+    ?*:ro) ro=1; spec=${spec%:ro} ;;
+    ?*:rw) spec=${spec%:rw} ;;
+  esac
+  host=${spec%%:*}
+  if [ -z "$host" ] || ! host=$(CDPATH= cd -- "$host" 2>/dev/null && pwd -P); then
+    echo "$me: --map $1: no such host directory '${spec%%:*}'" >&2
+    exit 125
+  fi
+  share_dirs+=("$host")
+  share_ro+=("$ro")
+}
+"#;
+
+/// Shares the host directories with the guest, or refuses them on a board without
+/// virtio-fs. Runs before the kernel command line is put together.
+fn shares_block(board: &Board) -> String {
+    let Some(fs) = &board.qemu.virtio_fs else {
+        return format!(
+            "if [ ${{#share_dirs[@]}} -gt 0 ]; then\n  \
+             echo \"$me: board {} cannot give host directories (MAP, --map) to its guest: its kernel has no virtio-fs\" >&2\n  \
+             exit 125\nfi\n",
+            board.name
+        );
+    };
+    let machine = fs.machine.as_deref().unwrap_or(&board.qemu.machine);
+    VIRTIO_FS_BLOCK
+        .replace("@FS_MACHINE@", machine)
+        .replace("@MEMORY@", &board.qemu.memory)
+}
+
+/// The shell that starts virtiofsd: the guest mounts the device (tag `maps`) at `/maps`,
+/// where the runner finds share k as `/maps/k` (`--maps-at`).
+const VIRTIO_FS_BLOCK: &str = r#"# Host directories through virtio-fs: virtiofsd serves a staging folder whose k-th entry is
+# a bind mount of share k (read-only shares remounted read-only, so the host refuses writes
+# whatever the guest does), in a mount namespace of its own. The guest mounts the device
+# (tag `maps`) at /maps; the runner finds share k at /maps/k.
+if [ ${#share_dirs[@]} -gt 0 ]; then
+  virtiofsd=${HERMIT_WASM_VIRTIOFSD:-}
+  if [ -z "$virtiofsd" ]; then
+    for candidate in virtiofsd /usr/libexec/virtiofsd /usr/lib/qemu/virtiofsd; do
+      if command -v "$candidate" >/dev/null 2>&1; then
+        virtiofsd=$(command -v "$candidate")
+        break
+      fi
+    done
+  fi
+  if [ -z "$virtiofsd" ]; then
+    echo "$me: virtiofsd not found (host directories need it): apt-get install virtiofsd, or apt-get install libseccomp-dev libcap-ng-dev && cargo install virtiofsd --locked" >&2
+    exit 125
+  fi
+  if ! command -v unshare >/dev/null 2>&1; then
+    echo "$me: unshare not found (host directories need it): apt-get install util-linux" >&2
+    exit 125
+  fi
+  fs_dir=$(mktemp -d "$tmp/hermit-wasm-fs.XXXXXX") || exit 125
+  mkdir "$fs_dir/root" || exit 125
+  mounts=()
+  for k in "${!share_dirs[@]}"; do
+    if [ ! -d "${share_dirs[$k]}" ]; then
+      echo "$me: host directory '${share_dirs[$k]}' does not exist" >&2
+      exit 125
+    fi
+    mkdir "$fs_dir/root/$k" || exit 125
+    mounts+=("${share_dirs[$k]}" "${share_ro[$k]}")
+  done
+  namespace=(unshare --mount --propagation private)
+  [ "$(id -u)" -eq 0 ] || namespace+=(--map-root-user)
+  "${namespace[@]}" bash -c '
+    set -e
+    virtiofsd=$1 root=$2/root sock=$2/sock k=0
+    shift 2
+    while [ $# -gt 0 ]; do
+      mount --bind "$1" "$root/$k"
+      [ "$2" = 0 ] || mount -o remount,bind,ro "$root/$k"
+      k=$((k + 1))
+      shift 2
+    done
+    exec "$virtiofsd" --shared-dir "$root" --socket-path "$sock" --no-announce-submounts --log-level error
+  ' share "$virtiofsd" "$fs_dir" "${mounts[@]}" >>"$log" 2>&1 </dev/null &
+  virtiofsd_pid=$!
+  tries=0
+  until [ -S "$fs_dir/sock" ]; do
+    if ! kill -0 "$virtiofsd_pid" 2>/dev/null || [ $tries -ge 200 ]; then
+      echo "$me: virtiofsd did not start:" >&2
+      cat "$log" >&2
+      exit 125
+    fi
+    tries=$((tries + 1))
+    sleep 0.05
+  done
+  machine='@FS_MACHINE@'
+  fs_qemu=(-object "memory-backend-memfd,id=fsmem,size=@MEMORY@,share=on"
+    -machine memory-backend=fsmem -chardev "socket,id=fs,path=${fs_dir//,/,,}/sock"
+    -device vhost-user-fs-pci,chardev=fs,tag=maps)
+  runner+=(--maps-at /maps)
+fi
+"#;
 
 /// Hands the script's stdin to the guest: all of it, collected in a temporary file first
 /// (so that the module sees EOF at its end, and any bytes pass), unless it is a terminal.
@@ -142,6 +271,8 @@ pub fn uhyve_script(board: &Board, info: &ScriptInfo) -> Option<String> {
             .replace("@IMAGE@", info.image)
             .replace("@MODULE@", info.module)
             .replace("@BOARD@", &board.name)
+            .replace("@IMAGE_MAPS@\n", &image_maps(info.maps))
+            .replace("@ADD_MAP@\n", ADD_MAP)
             .replace("@MEMORY@", &uhyve.memory)
             .replace("@CPUS@", &uhyve.cpus.to_string()),
     )
@@ -165,6 +296,7 @@ mod tests {
     const INFO: ScriptInfo = ScriptInfo {
         image: "app",
         module: "app.wasm",
+        maps: &[],
     };
 
     #[test]
@@ -189,7 +321,7 @@ mod tests {
     fn the_x86_script_boots_microvm_with_the_pvh_loader_and_exit_device() {
         let script = qemu_script(&board("x86_64-kvm"), &INFO);
         assert!(script.contains("qemu=qemu-system-x86_64"));
-        assert!(script.contains("-machine 'microvm"));
+        assert!(script.contains("machine='microvm"));
         assert!(script.contains(r#"-kernel "$here/loader.elf" -initrd "$here/guest.elf""#));
         assert!(script.contains("isa-debug-exit,iobase=0xf4"));
         assert!(script.contains("apt-get install qemu-system-x86"));
@@ -200,7 +332,7 @@ mod tests {
     fn the_aarch64_script_passes_the_guest_through_guest_loader_and_uses_semihosting() {
         let script = qemu_script(&board("aarch64-virt"), &INFO);
         assert!(script.contains("qemu=qemu-system-aarch64"));
-        assert!(script.contains("-machine 'virt,gic-version=3'"));
+        assert!(script.contains("machine='virt,gic-version=3'"));
         assert!(script.contains("cpu='cortex-a72'"));
         assert!(script
             .contains(r#"-device "guest-loader,addr=0x48000000,initrd=${here//,/,,}/guest.elf""#));
@@ -301,6 +433,79 @@ mod tests {
             bash_syntax_ok(&qemu_script(&board(name), &INFO));
         }
         bash_syntax_ok(&uhyve_script(&board("x86_64-kvm"), &INFO).unwrap());
+    }
+
+    #[test]
+    fn host_directories_go_through_virtio_fs_where_the_board_has_it() {
+        let x86 = qemu_script(&board("x86_64-kvm"), &INFO);
+        assert!(
+            x86.contains("machine='q35'"),
+            "microvm has no PCI the kernel reaches"
+        );
+        assert!(x86.contains("memory-backend-memfd,id=fsmem,size=512M,share=on"));
+        assert!(x86.contains("-device vhost-user-fs-pci,chardev=fs,tag=maps"));
+        assert!(x86.contains("runner+=(--maps-at /maps)"));
+        let arm = qemu_script(&board("aarch64-virt"), &INFO);
+        assert_eq!(arm.matches("machine='virt,gic-version=3'").count(), 2);
+        assert!(arm.contains("vhost-user-fs-pci"));
+        let riscv = qemu_script(&board("riscv64-virt"), &INFO);
+        assert!(!riscv.contains("vhost-user-fs"));
+        assert!(riscv.contains("board riscv64-virt cannot give host directories"));
+    }
+
+    #[test]
+    fn image_maps_come_first_and_map_arguments_are_read_as_the_runner_reads_them() {
+        let maps = [
+            Map {
+                host: "/srv/it's here".into(),
+                guest: "/srv".into(),
+                read_only: true,
+            },
+            Map {
+                host: "/tmp".into(),
+                guest: "/t".into(),
+                read_only: false,
+            },
+        ];
+        let info = ScriptInfo {
+            maps: &maps,
+            ..INFO
+        };
+        let script = qemu_script(&board("x86_64-kvm"), &info);
+        let start = script.find("share_dirs=(").unwrap();
+        let end = script.find("while [ $# -gt 0 ]").unwrap();
+        let dir = std::env::temp_dir().join(format!("hermit-wasm-maps-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let snippet = format!(
+            "me=test\n{}for spec; do add_map \"$spec\"; done\nprintf '%s|' \"${{share_dirs[@]}}\" \"${{share_ro[@]}}\"\n",
+            &script[start..end]
+        );
+        let run = |specs: &[&str]| {
+            Command::new("bash")
+                .arg("-c")
+                .arg(&snippet)
+                .arg("bash")
+                .args(specs)
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+        };
+        let out = run(&["sub:/data:ro", "sub", "/tmp:/x:rw", "sub:ro"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sub = dir.join("sub").canonicalize().unwrap();
+        let sub = sub.display();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("/srv/it's here|/tmp|{sub}|{sub}|/tmp|{sub}|1|0|1|0|0|1|")
+        );
+        let out = run(&["missing:/data"]);
+        assert_eq!(out.status.code(), Some(125));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no such host directory 'missing'"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -111,6 +111,20 @@ pub struct QemuProfile {
     /// Firmware passed with `-bios` (`default` = QEMU's own), if the board needs one.
     #[serde(default)]
     pub firmware: Option<String>,
+    /// How host directories (MAP, `--map`) reach the guest; absent where they cannot.
+    #[serde(default)]
+    pub virtio_fs: Option<VirtioFsProfile>,
+}
+
+/// Host directories through virtio-fs: a `vhost-user-fs-pci` device served by virtiofsd,
+/// which the kernel drives with its `fuse` feature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VirtioFsProfile {
+    /// The machine to use instead of `qemu.machine` when directories are shared (one with
+    /// PCI the kernel can reach); absent to keep `qemu.machine`.
+    #[serde(default)]
+    pub machine: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +198,12 @@ impl Board {
                 self.name,
                 self.qemu.boot,
                 self.qemu.exit
+            );
+        }
+        if self.qemu.virtio_fs.is_some() && !self.kernel.features.iter().any(|f| f == "fuse") {
+            bail!(
+                "board {}: [qemu.virtio-fs] needs the kernel feature \"fuse\"",
+                self.name
             );
         }
         const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
@@ -299,6 +319,27 @@ mod tests {
         let text = text.replace("exit = \"semihosting\"", "exit = \"isa-debug-exit\"");
         let err = Board::parse("riscv64-virt", &text).unwrap_err().to_string();
         assert!(err.contains("do not fit riscv64"), "{err}");
+    }
+
+    #[test]
+    fn virtio_fs_needs_the_kernel_fuse_feature() {
+        let boards = load_all(&repo_boards()).unwrap();
+        let x86 = &boards["x86_64-kvm"];
+        let fs = x86
+            .qemu
+            .virtio_fs
+            .as_ref()
+            .expect("x86_64-kvm shares directories");
+        assert!(
+            fs.machine.as_deref().is_some_and(|m| m.starts_with("q35")),
+            "microvm has no PCI the kernel reaches"
+        );
+        assert!(boards["aarch64-virt"].qemu.virtio_fs.is_some());
+        assert!(boards["riscv64-virt"].qemu.virtio_fs.is_none());
+        let text = std::fs::read_to_string(repo_boards().join("x86_64-kvm.toml")).unwrap();
+        let text = text.replace("\"fuse\", ", "");
+        let err = Board::parse("x86_64-kvm", &text).unwrap_err().to_string();
+        assert!(err.contains("needs the kernel feature \"fuse\""), "{err}");
     }
 
     #[test]

@@ -4,7 +4,12 @@
 # machine with QEMU (@PACKAGE@) and run it there.
 #
 # usage: run-qemu.sh [--timeout SECONDS] [--kernel-log] [--env KEY=VALUE]...
-#                    [--map HOST:GUEST[:ro]]... [--] [MODULE ARGUMENTS...]
+#                    [--map HOST[:GUEST][:ro]]... [--] [MODULE ARGUMENTS...]
+#
+# Host directories (the image's MAP lines, then --map) reach the guest through virtio-fs:
+# the script starts virtiofsd (from PATH, or $HERMIT_WASM_VIRTIOFSD) on a staging folder
+# that holds each directory as a bind mount, read-only ones mounted read-only, in a mount
+# namespace of its own (unshare; as root, or as a user where user namespaces are allowed).
 #
 # The module's stdout is this script's stdout, byte for byte. Its stderr goes to stderr,
 # and so does the kernel's log with --kernel-log (or HERMIT_WASM_KERNEL_LOG=1) or when the
@@ -19,12 +24,17 @@ show_log=${HERMIT_WASM_KERNEL_LOG:-}
 args=()
 # Runner options, as the guest's runner reads them before its own `--` (see launch.rs).
 runner=(--pwd "$PWD" --exe-name "$0")
+# Host directories to share with the guest, in the runner's order: the image's, then --map's.
+@IMAGE_MAPS@
+@ADD_MAP@
 while [ $# -gt 0 ]; do
   case $1 in
     --env|--map)
       [ $# -ge 2 ] || { echo "$me: $1 needs a value" >&2; exit 125; }
+      [ "$1" = --env ] || add_map "$2"
       runner+=("$1" "$2"); shift 2 ;;
-    --env=*|--map=*) runner+=("${1%%=*}" "${1#*=}"); shift ;;
+    --env=*) runner+=(--env "${1#*=}"); shift ;;
+    --map=*) add_map "${1#*=}"; runner+=(--map "${1#*=}"); shift ;;
     --timeout)
       [ $# -ge 2 ] || { echo "$me: --timeout needs a number of seconds" >&2; exit 125; }
       timeout=$2; shift 2 ;;
@@ -46,29 +56,44 @@ if ! command -v "$qemu" >/dev/null 2>&1; then
 fi
 accel=tcg
 cpu='@CPU@'
+machine='@MACHINE@'
 @KVM@
-# The kernel parses its command line with shell quoting: quote every word after its `--`.
-cmdline="env=HERMIT_WASM_PLATFORM=qemu@KERNEL_ENV@ --"
-for arg in "${runner[@]}" -- "${args[@]+"${args[@]}"}"; do
-  cmdline+=" '${arg//\'/\'\\\'\'}'"
-done
-
 # Temporary files; QEMU options cannot hold every path with a comma, so avoid such a TMPDIR.
 tmp=${TMPDIR:-/tmp}
 case $tmp in *,*) tmp=/tmp ;; esac
 log=$(mktemp "$tmp/hermit-wasm-log.XXXXXX") || exit 125
 stdin_file=
 stdin_qemu=()
-trap 'rm -f "$log" "$stdin_file"' EXIT
+fs_qemu=()
+fs_dir=
+virtiofsd_pid=
+cleanup() {
+  rm -f "$log" "$stdin_file"
+  if [ -n "$virtiofsd_pid" ]; then
+    kill "$virtiofsd_pid" 2>/dev/null
+    wait "$virtiofsd_pid" 2>/dev/null
+  fi
+  # rmdir, never rm -r: the staging folders are empty mount points, and nothing else.
+  if [ -n "$fs_dir" ]; then
+    rm -f "$fs_dir/sock"
+    rmdir "$fs_dir"/root/* "$fs_dir/root" "$fs_dir" 2>/dev/null
+  fi
+}
+trap cleanup EXIT
+@SHARES@
+# The kernel parses its command line with shell quoting: quote every word after its `--`.
+cmdline="env=HERMIT_WASM_PLATFORM=qemu@KERNEL_ENV@ --"
+for arg in "${runner[@]}" -- "${args[@]+"${args[@]}"}"; do
+  cmdline+=" '${arg//\'/\'\\\'\'}'"
+done
+
 @STDIN@
 
-run=("$qemu" -accel "$accel" -machine '@MACHINE@' -cpu "$cpu" -m '@MEMORY@' -smp @SMP@
+run=("$qemu" -accel "$accel" -machine "$machine" -cpu "$cpu" -m '@MEMORY@' -smp @SMP@
   -nodefaults -display none -monitor none -no-reboot
   -chardev "file,id=log,path=${log//,/,,},append=on" -serial chardev:log
 @DEVICES@)
-if [ ${#stdin_qemu[@]} -gt 0 ]; then
-  run+=("${stdin_qemu[@]}")
-fi
+run+=(${stdin_qemu[@]+"${stdin_qemu[@]}"} ${fs_qemu[@]+"${fs_qemu[@]}"})
 if [ -n "$timeout" ]; then
   run=(timeout -k 5 "$timeout" "${run[@]}")
 fi

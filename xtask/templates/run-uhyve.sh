@@ -3,7 +3,12 @@
 # under uhyve, which needs real KVM (a CPU with vmx or svm and a usable /dev/kvm). Written
 # by `cargo xtask image`; self-contained: copy this folder to such a machine with uhyve.
 #
-# usage: run-uhyve.sh [--timeout SECONDS] [--env KEY=VALUE]... [--] [MODULE ARGUMENTS...]
+# usage: run-uhyve.sh [--timeout SECONDS] [--env KEY=VALUE]... [--map HOST[:GUEST][:ro]]...
+#                     [--] [MODULE ARGUMENTS...]
+#
+# Host directories (the image's MAP lines, then --map) are handed to uhyve as file mappings
+# under /root/maps (uhyve's file system is mounted at /root in the guest); uhyve has no
+# read-only mapping, so read-only maps are enforced by the guest's WASI layer alone.
 #
 # uhyve boots guest.elf itself (no loader) and forwards the guest's stdout, stderr and exit
 # status. Exit status: the module's; 134 if it trapped; 124 when --timeout stopped it;
@@ -16,12 +21,17 @@ timeout=
 args=()
 # Runner options, as the guest's runner reads them before its own `--` (see launch.rs).
 runner=(--pwd "$PWD" --exe-name "$0")
+# Host directories to share with the guest, in the runner's order: the image's, then --map's.
+@IMAGE_MAPS@
+@ADD_MAP@
 while [ $# -gt 0 ]; do
   case $1 in
     --env|--map)
       [ $# -ge 2 ] || { echo "$me: $1 needs a value" >&2; exit 125; }
+      [ "$1" = --env ] || add_map "$2"
       runner+=("$1" "$2"); shift 2 ;;
-    --env=*|--map=*) runner+=("${1%%=*}" "${1#*=}"); shift ;;
+    --env=*) runner+=(--env "${1#*=}"); shift ;;
+    --map=*) add_map "${1#*=}"; runner+=(--map "${1#*=}"); shift ;;
     --timeout)
       [ $# -ge 2 ] || { echo "$me: --timeout needs a number of seconds" >&2; exit 125; }
       timeout=$2; shift 2 ;;
@@ -44,9 +54,19 @@ if ! grep -qwE 'vmx|svm' /proc/cpuinfo 2>/dev/null || ! { : <>/dev/kvm; } 2>/dev
   exit 125
 fi
 
+uhyve_opts=()
+for k in "${!share_dirs[@]}"; do
+  if [ ! -d "${share_dirs[$k]}" ]; then
+    echo "$me: host directory '${share_dirs[$k]}' does not exist" >&2
+    exit 125
+  fi
+  uhyve_opts+=(--file-mapping "${share_dirs[$k]}:/root/maps/$k")
+done
+[ ${#uhyve_opts[@]} -eq 0 ] || runner+=(--maps-at /root/maps)
+
 # uhyve's own `--` ends its options; the second one separates kernel from application
 # arguments; the third separates the runner's options from the module's arguments.
-run=(uhyve -m '@MEMORY@' -c @CPUS@ "$here/guest.elf" -- -- "${runner[@]}" -- "${args[@]+"${args[@]}"}")
+run=(uhyve -m '@MEMORY@' -c @CPUS@ ${uhyve_opts[@]+"${uhyve_opts[@]}"} "$here/guest.elf" -- -- "${runner[@]}" -- "${args[@]+"${args[@]}"}")
 if [ -n "$timeout" ]; then
   run=(timeout -k 5 "$timeout" "${run[@]}")
 fi
