@@ -1,18 +1,18 @@
 //! The guest's file descriptor table: what each fd refers to, with its rights and flags.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::sync::Arc;
 
 use super::abi::filetype;
 use super::errno::{Errno, WasiResult};
+use super::host_file::HostFile;
 use super::sandbox::{DirRef, Root};
 use super::stdio::Stream;
 
 /// An open regular file (or other non-directory host object).
 #[derive(Debug)]
 pub struct OpenFile {
-    pub file: File,
+    pub file: HostFile,
     /// The root it was opened under (read-only roots refuse changes through it too).
     pub root: Arc<Root>,
     /// The WASI file type, fixed at open time.

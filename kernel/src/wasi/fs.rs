@@ -22,7 +22,7 @@ fn stream_filestat() -> Filestat {
 }
 
 /// Syncs after a write as the descriptor's `dsync`/`sync` flags ask.
-fn sync_after_write(flags: u16, file: &std::fs::File) -> WasiResult<()> {
+fn sync_after_write(flags: u16, file: &super::host_file::HostFile) -> WasiResult<()> {
     if flags & fdflags::SYNC != 0 {
         file.sync_all()?;
     } else if flags & fdflags::DSYNC != 0 {
@@ -204,7 +204,7 @@ impl WasiCtx {
         }
         let f = entry.file()?;
         f.root.check_writable()?;
-        hostfs::allocate(&f.file, offset, len)
+        hostfs::allocate(&mut f.file, offset, len)
     }
 
     /// `fd_fdstat_get`.
@@ -255,10 +255,11 @@ impl WasiCtx {
         entry.require(rights::FD_FILESTAT_GET)?;
         match &entry.handle {
             Handle::Stream(_) => Ok(stream_filestat()),
-            Handle::File(f) => Ok(hostfs::filestat_of(&f.file.metadata()?)),
-            Handle::Dir(d) => Ok(hostfs::filestat_of(&std::fs::metadata(
-                d.dir.checked_path()?,
-            )?)),
+            Handle::File(f) => hostfs::file_filestat(&f.file),
+            Handle::Dir(d) => {
+                let path = d.dir.checked_path()?;
+                Ok(hostfs::filestat_at(&path, &std::fs::metadata(&path)?))
+            }
         }
     }
 
@@ -294,7 +295,7 @@ impl WasiCtx {
             Handle::Stream(_) => Err(Errno::Badf),
             Handle::File(f) => {
                 f.root.check_writable()?;
-                hostfs::set_file_times(&f.file, change)
+                hostfs::set_file_times(f.file.std(), change)
             }
             Handle::Dir(d) => {
                 d.dir.root.check_writable()?;

@@ -5,6 +5,8 @@
 //! host error is `Unsupported`, which maps to `ENOSYS`.
 
 use std::fs::{self, File, FileTimes, Metadata};
+
+use super::host_file::HostFile;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -89,8 +91,81 @@ pub fn filestat_of(meta: &Metadata) -> Filestat {
     }
 }
 
+/// The `filestat` of the entry at `path` (not following a last symlink), whose metadata is
+/// `meta`. In the guest, std's metadata lacks the device, inode and link count; the
+/// kernel's own `lstat` has them.
+pub fn filestat_at(path: &Path, meta: &Metadata) -> Filestat {
+    #[allow(unused_mut)]
+    let mut stat = filestat_of(meta);
+    #[cfg(target_os = "hermit")]
+    if let Some(ids) = hermit_ids::of_path(path) {
+        ids.apply(&mut stat);
+    }
+    #[cfg(not(target_os = "hermit"))]
+    let _ = path;
+    stat
+}
+
+/// The `filestat` of an open file (with the kernel's ids in the guest, as `filestat_at`).
+pub fn file_filestat(file: &HostFile) -> WasiResult<Filestat> {
+    #[allow(unused_mut)]
+    let mut stat = filestat_of(&file.metadata()?);
+    #[cfg(target_os = "hermit")]
+    if let Some(ids) = hermit_ids::of_file(file.std()) {
+        ids.apply(&mut stat);
+    }
+    Ok(stat)
+}
+
+/// Device, inode and link count from the Hermit kernel's `lstat` / `fstat`.
+#[cfg(target_os = "hermit")]
+mod hermit_ids {
+    use std::fs::File;
+    use std::os::hermit::io::AsRawFd;
+    use std::path::Path;
+
+    use super::Filestat;
+
+    pub struct Ids {
+        dev: u64,
+        ino: u64,
+        nlink: u64,
+    }
+
+    impl Ids {
+        fn of(stat: &hermit_abi::stat) -> Ids {
+            Ids {
+                dev: stat.st_dev,
+                ino: stat.st_ino,
+                nlink: stat.st_nlink.max(1),
+            }
+        }
+
+        pub fn apply(&self, stat: &mut Filestat) {
+            stat.dev = self.dev;
+            stat.ino = self.ino;
+            stat.nlink = self.nlink;
+        }
+    }
+
+    pub fn of_path(path: &Path) -> Option<Ids> {
+        let name = std::ffi::CString::new(path.to_str()?).ok()?;
+        // SAFETY: `name` is a valid C string; `stat` is plain data the kernel fills in.
+        let mut stat: hermit_abi::stat = unsafe { core::mem::zeroed() };
+        let rc = unsafe { hermit_abi::lstat(name.as_ptr(), &mut stat) };
+        (rc == 0).then(|| Ids::of(&stat))
+    }
+
+    pub fn of_file(file: &File) -> Option<Ids> {
+        // SAFETY: as above, on a descriptor `file` owns.
+        let mut stat: hermit_abi::stat = unsafe { core::mem::zeroed() };
+        let rc = unsafe { hermit_abi::fstat(file.as_raw_fd(), &mut stat) };
+        (rc == 0).then(|| Ids::of(&stat))
+    }
+}
+
 /// Reads until `len` bytes or end of file (one short read is not the end).
-pub fn read_full(file: &mut File, len: usize) -> WasiResult<Vec<u8>> {
+pub fn read_full(file: &mut HostFile, len: usize) -> WasiResult<Vec<u8>> {
     let mut buf = vec![0u8; len];
     let mut done = 0;
     while done < len {
@@ -106,14 +181,14 @@ pub fn read_full(file: &mut File, len: usize) -> WasiResult<Vec<u8>> {
 }
 
 /// Reads up to `len` bytes at `offset` without moving the file position.
-pub fn read_at(file: &mut File, len: usize, offset: u64) -> WasiResult<Vec<u8>> {
+pub fn read_at(file: &mut HostFile, len: usize, offset: u64) -> WasiResult<Vec<u8>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
         let mut buf = vec![0u8; len];
         let mut done = 0;
         while done < len {
-            match file.read_at(&mut buf[done..], offset + done as u64) {
+            match file.std().read_at(&mut buf[done..], offset + done as u64) {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -134,11 +209,11 @@ pub fn read_at(file: &mut File, len: usize, offset: u64) -> WasiResult<Vec<u8>> 
 }
 
 /// Writes all of `data` at `offset` without moving the file position.
-pub fn write_at(file: &mut File, data: &[u8], offset: u64) -> WasiResult<()> {
+pub fn write_at(file: &mut HostFile, data: &[u8], offset: u64) -> WasiResult<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
-        file.write_all_at(data, offset)?;
+        file.std().write_all_at(data, offset)?;
         Ok(())
     }
     #[cfg(not(unix))]
@@ -152,7 +227,7 @@ pub fn write_at(file: &mut File, data: &[u8], offset: u64) -> WasiResult<()> {
 }
 
 /// Writes all of `data` at the current position (or at the end for `append`).
-pub fn write(file: &mut File, data: &[u8], append: bool) -> WasiResult<()> {
+pub fn write(file: &mut HostFile, data: &[u8], append: bool) -> WasiResult<()> {
     if append {
         file.seek(SeekFrom::End(0))?;
     }
@@ -274,7 +349,7 @@ pub fn set_path_times(path: &Path, change: TimeChange) -> WasiResult<()> {
 
 /// Advises the host about an access pattern (advice is a hint; the host may ignore it).
 #[cfg(target_os = "linux")]
-pub fn advise(file: &File, offset: u64, len: u64, advice: u8) -> WasiResult<()> {
+pub fn advise(file: &HostFile, offset: u64, len: u64, advice: u8) -> WasiResult<()> {
     use std::os::fd::AsRawFd;
     let advice = match advice {
         0 => libc::POSIX_FADV_NORMAL,
@@ -288,7 +363,7 @@ pub fn advise(file: &File, offset: u64, len: u64, advice: u8) -> WasiResult<()> 
     let offset = libc::off_t::try_from(offset).map_err(|_| Errno::Inval)?;
     let len = libc::off_t::try_from(len).map_err(|_| Errno::Inval)?;
     // SAFETY: plain system call on a descriptor owned by `file`.
-    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), offset, len, advice) };
+    let rc = unsafe { libc::posix_fadvise(file.std().as_raw_fd(), offset, len, advice) };
     match rc {
         0 => Ok(()),
         // Some file systems (e.g. pipes, overlay quirks) refuse advice; it stays a hint.
@@ -300,7 +375,7 @@ pub fn advise(file: &File, offset: u64, len: u64, advice: u8) -> WasiResult<()> 
 /// Advice is a hint the platform has no way to take: accepted without effect, as
 /// POSIX allows.
 #[cfg(not(target_os = "linux"))]
-pub fn advise(_file: &File, _offset: u64, _len: u64, advice: u8) -> WasiResult<()> {
+pub fn advise(_file: &HostFile, _offset: u64, _len: u64, advice: u8) -> WasiResult<()> {
     if advice > super::abi::ADVICE_MAX {
         return Err(Errno::Inval);
     }
@@ -309,7 +384,7 @@ pub fn advise(_file: &File, _offset: u64, _len: u64, advice: u8) -> WasiResult<(
 
 /// Makes sure the byte range `[offset, offset + len)` is allocated: the file grows to
 /// at least `offset + len` bytes.
-pub fn allocate(file: &File, offset: u64, len: u64) -> WasiResult<()> {
+pub fn allocate(file: &mut HostFile, offset: u64, len: u64) -> WasiResult<()> {
     let end = offset.checked_add(len).ok_or(Errno::Fbig)?;
     if end > i64::MAX as u64 {
         return Err(Errno::Fbig);
@@ -319,7 +394,11 @@ pub fn allocate(file: &File, offset: u64, len: u64) -> WasiResult<()> {
         use std::os::fd::AsRawFd;
         // SAFETY: plain system call on a descriptor owned by `file`.
         let rc = unsafe {
-            libc::posix_fallocate(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t)
+            libc::posix_fallocate(
+                file.std().as_raw_fd(),
+                offset as libc::off_t,
+                len as libc::off_t,
+            )
         };
         match rc {
             0 => return Ok(()),
@@ -364,7 +443,7 @@ pub struct DirEntry {
 /// cookies stay valid between calls). `parent` is the host path of `..` (the
 /// directory itself at a root, so nothing above the root is revealed).
 pub fn list_dir(dir: &Path, parent: &Path) -> WasiResult<Vec<DirEntry>> {
-    let ino = |p: &Path| -> WasiResult<u64> { Ok(filestat_of(&fs::metadata(p)?).ino) };
+    let ino = |p: &Path| -> WasiResult<u64> { Ok(filestat_at(p, &fs::metadata(p)?).ino) };
     let mut entries = vec![
         DirEntry {
             name: b".".to_vec(),
@@ -380,17 +459,33 @@ pub fn list_dir(dir: &Path, parent: &Path) -> WasiResult<Vec<DirEntry>> {
     let mut rest = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
+        // Hermit's std passes on the `.` and `..` that a virtio-fs directory lists.
+        if matches!(entry.file_name().to_str(), Some(".") | Some("..")) {
+            continue;
+        }
         #[cfg(unix)]
         let ino = {
             use std::os::unix::fs::DirEntryExt;
             entry.ino()
         };
-        #[cfg(not(unix))]
+        #[cfg(target_os = "hermit")]
+        let ino = hermit_ids::of_path(&entry.path()).map_or(0, |ids| {
+            let mut stat = Filestat::default();
+            ids.apply(&mut stat);
+            stat.ino
+        });
+        #[cfg(not(any(unix, target_os = "hermit")))]
         let ino = 0;
-        let filetype = entry
+        let mut filetype = entry
             .file_type()
             .map(filetype_of)
             .unwrap_or(filetype::UNKNOWN);
+        // Hermit's std does not get the type from a virtio-fs listing: ask for it.
+        if filetype == filetype::UNKNOWN {
+            if let Ok(meta) = fs::symlink_metadata(entry.path()) {
+                filetype = filetype_of(meta.file_type());
+            }
+        }
         rest.push(DirEntry {
             name: name_bytes(&entry.file_name()),
             ino,
@@ -400,6 +495,31 @@ pub fn list_dir(dir: &Path, parent: &Path) -> WasiResult<Vec<DirEntry>> {
     rest.sort_by(|a, b| a.name.cmp(&b.name));
     entries.extend(rest);
     Ok(entries)
+}
+
+/// Removes the empty directory at `path`.
+pub fn remove_dir(path: &Path) -> WasiResult<()> {
+    fs::remove_dir(path)?;
+    // Kernel 0.11's virtio-fs client reports success whatever the host answered.
+    #[cfg(target_os = "hermit")]
+    if fs::symlink_metadata(path).is_ok() {
+        let empty = fs::read_dir(path)?
+            .filter_map(Result::ok)
+            .all(|e| matches!(e.file_name().to_str(), Some(".") | Some("..")));
+        return Err(if empty { Errno::Acces } else { Errno::Notempty });
+    }
+    Ok(())
+}
+
+/// Removes the file (or symlink) at `path`.
+pub fn remove_file(path: &Path) -> WasiResult<()> {
+    fs::remove_file(path)?;
+    // As for `remove_dir`: the guest kernel does not pass on the host's refusal.
+    #[cfg(target_os = "hermit")]
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(Errno::Acces);
+    }
+    Ok(())
 }
 
 /// Creates a symlink at `link` whose content is `target`.
@@ -453,22 +573,25 @@ mod tests {
     fn positioned_io_keeps_the_cursor() {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("f");
-        let mut f = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let mut f = HostFile::open(
+            &path,
+            fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true),
+            true,
+        )
+        .unwrap();
         write(&mut f, b"hello", false).unwrap();
         write_at(&mut f, b"J", 0).unwrap();
         assert_eq!(f.stream_position().unwrap(), 5);
         assert_eq!(read_at(&mut f, 10, 0).unwrap(), b"Jello");
         write(&mut f, b"!", true).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"Jello!");
-        allocate(&f, 4, 10).unwrap();
+        allocate(&mut f, 4, 10).unwrap();
         assert_eq!(f.metadata().unwrap().len(), 14);
-        allocate(&f, 0, 2).unwrap();
+        allocate(&mut f, 0, 2).unwrap();
         assert_eq!(f.metadata().unwrap().len(), 14);
     }
 

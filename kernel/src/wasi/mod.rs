@@ -6,8 +6,9 @@
 //!
 //! Modules: [`errno`] (error numbers), [`abi`] (constants, layouts, memory access),
 //! [`ctx`] (per-instance state), [`fd_table`] (descriptors), [`sandbox`] (path
-//! resolution), [`fs`] (descriptor operations), [`path`] (path operations), [`hostfs`]
-//! (host file-system primitives per platform), [`clock`], [`poll`], [`random`],
+//! resolution), [`fs`] (descriptor operations), [`path`] (path operations), [`host_file`]
+//! (an open host file with POSIX positions everywhere), [`hostfs`] (host file-system
+//! primitives per platform), [`clock`], [`poll`], [`random`],
 //! [`stdio`], and `bindings` (the Wasmtime host functions).
 
 pub mod abi;
@@ -17,6 +18,7 @@ pub mod ctx;
 pub mod errno;
 pub mod fd_table;
 pub mod fs;
+pub mod host_file;
 pub mod hostfs;
 pub mod path;
 pub mod poll;

@@ -9,6 +9,7 @@ use std::fs::{self, OpenOptions};
 use super::abi::{fdflags, lookupflags, oflags, rights, Filestat};
 use super::errno::{Errno, WasiResult};
 use super::fd_table::{FdEntry, Handle, OpenDir, OpenFile};
+use super::host_file::HostFile;
 use super::hostfs::{self, TimeChange};
 use super::sandbox::{self, DirRef, Resolved};
 use super::WasiCtx;
@@ -123,12 +124,15 @@ impl WasiCtx {
 
         let create = meta.is_none();
         let write = wants_write || create || trunc;
-        let file = OpenOptions::new()
-            .read(wants_read || !write)
-            .write(write)
-            .create_new(create)
-            .truncate(trunc)
-            .open(&host)?;
+        let file = HostFile::open(
+            &host,
+            OpenOptions::new()
+                .read(wants_read || !write)
+                .write(write)
+                .create_new(create)
+                .truncate(trunc),
+            write,
+        )?;
         let filetype = hostfs::filetype_of(file.metadata()?.file_type());
         let entry = FdEntry {
             handle: Handle::File(OpenFile {
@@ -161,7 +165,7 @@ impl WasiCtx {
         if resolved.trailing_slash && !meta.is_dir() {
             return Err(Errno::Notdir);
         }
-        Ok(hostfs::filestat_of(&meta))
+        Ok(hostfs::filestat_at(&resolved.host_path(), &meta))
     }
 
     /// `path_filestat_set_times`.
@@ -236,7 +240,7 @@ impl WasiCtx {
         if !meta.is_dir() {
             return Err(Errno::Notdir);
         }
-        Ok(fs::remove_dir(resolved.host_path())?)
+        hostfs::remove_dir(&resolved.host_path())
     }
 
     /// `path_unlink_file`: removes a non-directory entry.
@@ -253,7 +257,7 @@ impl WasiCtx {
         if resolved.trailing_slash {
             return Err(Errno::Notdir);
         }
-        Ok(fs::remove_file(resolved.host_path())?)
+        hostfs::remove_file(&resolved.host_path())
     }
 
     /// `path_rename`.
