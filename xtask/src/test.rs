@@ -213,6 +213,8 @@ fn run_board(sh: &Shell, project: &Project, board: &str) -> Results {
         ),
     }
 
+    results.extend(host_directories(sh, project, board));
+
     match build(sh, project, board, "hang") {
         Err(err) => record(&mut results, name("build the hang image"), Err(err)),
         Ok(plan) => record(
@@ -234,6 +236,206 @@ fn run_board(sh: &Shell, project: &Project, board: &str) -> Results {
         ),
     }
     results
+}
+
+/// Runs a launch script with launch `options`, module `args` and `input` on stdin.
+fn boot_with(script: &Path, options: &[&str], args: &[&str], input: &[u8]) -> Result<Output> {
+    let mut command = Command::new(script);
+    command
+        .arg("--timeout=120")
+        .args(options)
+        .arg("--")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    eprintln!("$ {command:?}");
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("running {}", script.display()))?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let feed = input.to_vec();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &feed));
+    let out = child.wait_with_output()?;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer panicked"))??;
+    Ok(out)
+}
+
+/// Host directories (MAP, `--map`) in the guest: read, written, refused where read-only,
+/// never left; on a board without virtio-fs, refused with the reason.
+fn host_directories(sh: &Shell, project: &Project, board: &str) -> Results {
+    let mut results = Vec::new();
+    let name = |test: &str| format!("{board}: {test}");
+    let (cat, tee) = match (
+        build(sh, project, board, "cat"),
+        build(sh, project, board, "tee"),
+    ) {
+        (Ok(cat), Ok(tee)) => (cat, tee),
+        (Err(err), _) | (_, Err(err)) => {
+            record(&mut results, name("build the cat and tee images"), Err(err));
+            return results;
+        }
+    };
+    let root = project.target().join("e2e/maps").join(board);
+    let data = root.join("data");
+    let setup = || -> Result<()> {
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&data)?;
+        std::fs::write(data.join("greeting.txt"), "hello from the host\n")?;
+        std::fs::write(root.join("outside.txt"), "secret\n")?;
+        Ok(())
+    };
+    if let Err(err) = setup() {
+        record(&mut results, name("set up the host directory"), Err(err));
+        return results;
+    }
+    let data = data.display().to_string();
+    let read_only = format!("{data}:/data:ro");
+    let writable = format!("{data}:/data");
+
+    if cat.board.qemu.virtio_fs.is_none() {
+        record(
+            &mut results,
+            name("--map is refused: the board has no virtio-fs"),
+            (|| {
+                let out = boot_with(&cat.image.run_qemu, &["--map", &read_only], &[], b"")?;
+                expect_status(&out, 125)?;
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                ensure!(
+                    stderr.contains("cannot give host directories"),
+                    "stderr does not say why:\n{stderr}"
+                );
+                Ok(())
+            })(),
+        );
+        record(
+            &mut results,
+            name("a Hermitfile MAP is refused at image time"),
+            match hermitfile_map(sh, project, board, &data) {
+                Ok(_) => Err(anyhow::anyhow!("the image was built")),
+                Err(err) => {
+                    let err = format!("{err:#}");
+                    if err.contains("cannot give host directories") {
+                        Ok(())
+                    } else {
+                        Err(anyhow::anyhow!("another error: {err}"))
+                    }
+                }
+            },
+        );
+        return results;
+    }
+
+    record(
+        &mut results,
+        name("--map: the module reads a host file"),
+        (|| {
+            let out = boot_with(
+                &cat.image.run_qemu,
+                &["--map", &read_only],
+                &["/data/greeting.txt"],
+                b"",
+            )?;
+            expect_status(&out, 0)?;
+            expect_stdout(&out, "hello from the host\n")
+        })(),
+    );
+    record(
+        &mut results,
+        name("--map: a path out of the map is refused"),
+        (|| {
+            let out = boot_with(
+                &cat.image.run_qemu,
+                &["--map", &writable],
+                &["/data/../outside.txt", "/outside.txt"],
+                b"",
+            )?;
+            expect_status(&out, 1)?;
+            expect_stdout(&out, "")
+        })(),
+    );
+    record(
+        &mut results,
+        name("--map :ro: writes are refused, the host folder is untouched"),
+        (|| {
+            let out = boot_with(
+                &tee.image.run_qemu,
+                &["--map", &read_only],
+                &["/data/new.txt", "/data/greeting.txt"],
+                b"written in the guest\n",
+            )?;
+            expect_status(&out, 1)?;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            ensure!(
+                stderr.contains("tee: /data/new.txt") && stderr.contains("tee: /data/greeting.txt"),
+                "stderr does not name both refusals:\n{stderr}"
+            );
+            ensure!(
+                !Path::new(&data).join("new.txt").exists(),
+                "new.txt appeared on the host"
+            );
+            let greeting = std::fs::read_to_string(Path::new(&data).join("greeting.txt"))?;
+            ensure!(
+                greeting == "hello from the host\n",
+                "greeting.txt now holds {greeting:?}"
+            );
+            Ok(())
+        })(),
+    );
+    record(
+        &mut results,
+        name("--map: a writable map takes a new file"),
+        (|| {
+            let out = boot_with(
+                &tee.image.run_qemu,
+                &["--map", &writable],
+                &["/data/new.txt"],
+                b"written in the guest\n",
+            )?;
+            expect_status(&out, 0)?;
+            let written = std::fs::read_to_string(Path::new(&data).join("new.txt"))?;
+            ensure!(
+                written == "written in the guest\n",
+                "new.txt holds {written:?}"
+            );
+            Ok(())
+        })(),
+    );
+    record(
+        &mut results,
+        name("a Hermitfile MAP (with ARGS) reaches the guest"),
+        (|| {
+            let plan = hermitfile_map(sh, project, board, &data)?;
+            let out = boot_with(&plan.image.run_qemu, &[], &[], b"")?;
+            expect_status(&out, 0)?;
+            expect_stdout(&out, "hello from the host\n")
+        })(),
+    );
+    results
+}
+
+/// The cat image built from a Hermitfile that maps `data` read-only at /srv and names a
+/// file there in ARGS.
+fn hermitfile_map(sh: &Shell, project: &Project, board: &str, data: &str) -> Result<BuildPlan> {
+    let dir = project.target().join("e2e/hermitfile-map");
+    std::fs::create_dir_all(&dir)?;
+    let wasm = project
+        .target()
+        .join("modules/wasm32-wasip1/release/cat.wasm");
+    let hermitfile = dir.join("Hermitfile");
+    std::fs::write(
+        &hermitfile,
+        format!(
+            "# written by cargo xtask test\nFROM {}\nMAP [\"{data}:/srv:ro\"]\nARGS [\"/srv/greeting.txt\"]\n",
+            wasm.display()
+        ),
+    )?;
+    let mut args = ImageArgs::of_module(board, "unused", Some("e2e-hermitfile-map"));
+    args.module = None;
+    args.hermitfile = Some(hermitfile);
+    image::run(sh, project, &args)
 }
 
 /// An image built from a Hermitfile (ARGS, ENV, ENV_PWD_IS_HOST_CWD) around `printenv`,
@@ -351,14 +553,16 @@ fn run_cli_checks(project: &Project) -> Results {
     );
     record(
         &mut results,
-        "cli: a Hermitfile MAP is refused until VMs can see host folders".into(),
-        std::fs::create_dir_all(e2e.join("map/data"))
-            .map_err(anyhow::Error::from)
-            .and_then(|()| {
-                let text = format!("FROM {}\nMAP [\"data:/data:ro\"]\n", printenv.display());
-                write("map/Hermitfile", &text)
+        "cli: a Hermitfile MAP of a missing folder is refused".into(),
+        {
+            let text = format!("FROM {}\nMAP [\"missing:/data:ro\"]\n", printenv.display());
+            write("map/Hermitfile", &text).and_then(|path| {
+                refused(
+                    &["image", "--hermitfile", &path],
+                    &["MAP", "does not exist"],
+                )
             })
-            .and_then(|path| refused(&["image", "--hermitfile", &path], &["MAP", "virtio-fs"])),
+        },
     );
     record(
         &mut results,

@@ -91,6 +91,7 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
         None => Some(host_runner::build(sh, project)?),
         Some(_) => None,
     };
+    let mut fatal = None;
     for case in &cases {
         let result = (|| -> Result<()> {
             let scratch = work.join(case.name.replace('/', "-"));
@@ -124,7 +125,14 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
                         &case.wasm.display().to_string(),
                         Some("wasi-testsuite"),
                     );
-                    let plan = image::run(sh, project, &image_args)?;
+                    // An image that cannot be built fails the whole run, not each case.
+                    let plan = match image::run(sh, project, &image_args) {
+                        Ok(plan) => plan,
+                        Err(err) => {
+                            fatal = Some(err);
+                            return Ok(());
+                        }
+                    };
                     let mut command = Command::new(&plan.image.run_qemu);
                     command.arg("--timeout=120");
                     command
@@ -152,6 +160,9 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
             }
             Ok(())
         })();
+        if let Some(err) = fatal.take() {
+            return Err(err.context(format!("building the image for {}", case.name)));
+        }
         if let Err(err) = result {
             println!("FAIL {}: {err:#}", case.name);
             failures.push(case.name.clone());
