@@ -103,8 +103,13 @@ fn shares_block(board: &Board) -> String {
         );
     };
     let machine = fs.machine.as_deref().unwrap_or(&board.qemu.machine);
+    let slot = fs
+        .pci_slot
+        .map(|slot| format!(",addr={slot:#x}"))
+        .unwrap_or_default();
     VIRTIO_FS_BLOCK
         .replace("@FS_MACHINE@", machine)
+        .replace("@FS_SLOT@", &slot)
         .replace("@MEMORY@", &board.qemu.memory)
 }
 
@@ -171,7 +176,7 @@ if [ ${#share_dirs[@]} -gt 0 ]; then
   machine='@FS_MACHINE@'
   fs_qemu=(-object "memory-backend-memfd,id=fsmem,size=@MEMORY@,share=on"
     -machine memory-backend=fsmem -chardev "socket,id=fs,path=${fs_dir//,/,,}/sock"
-    -device vhost-user-fs-pci,chardev=fs,tag=maps)
+    -device vhost-user-fs-pci,chardev=fs,tag=maps@FS_SLOT@)
   runner+=(--maps-at /maps)
 fi
 "#;
@@ -447,7 +452,7 @@ mod tests {
         assert!(x86.contains("runner+=(--maps-at /maps)"));
         let arm = qemu_script(&board("aarch64-virt"), &INFO);
         assert_eq!(arm.matches("machine='virt,gic-version=3'").count(), 2);
-        assert!(arm.contains("vhost-user-fs-pci"));
+        assert!(arm.contains("-device vhost-user-fs-pci,chardev=fs,tag=maps,addr=0x4)"));
         let riscv = qemu_script(&board("riscv64-virt"), &INFO);
         assert!(!riscv.contains("vhost-user-fs"));
         assert!(riscv.contains("board riscv64-virt cannot give host directories"));

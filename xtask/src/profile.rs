@@ -125,6 +125,9 @@ pub struct VirtioFsProfile {
     /// PCI the kernel can reach); absent to keep `qemu.machine`.
     #[serde(default)]
     pub machine: Option<String>,
+    /// The PCI slot of the device; absent to let QEMU choose.
+    #[serde(default)]
+    pub pci_slot: Option<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
