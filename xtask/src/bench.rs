@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: boot-to-exit of the hello image per board (median of N runs),
 //! against a baseline measured in the same run: the same module, precompiled for this
 //! host, run by the guest kernel's runner natively. Also the re-image time (another module
-//! into an existing board build). Results go to stdout and `docs/benchmarks.md`.
+//! into an existing board build), and boot-to-exit with a host folder shared (`--map`,
+//! virtio-fs) where the board can. Results go to stdout and `docs/benchmarks.md`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -17,6 +18,8 @@ struct BoardResult {
     board: String,
     reimage: Duration,
     boot: Duration,
+    /// With an empty host folder mapped (virtiofsd started, and on x86 the q35 machine).
+    boot_shared: Option<Duration>,
     guest_size: u64,
 }
 
@@ -35,21 +38,35 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         image::run(sh, project, &image_args("exit-code"))?;
         let reimage = start.elapsed();
         let plan = image::run(sh, project, &image_args("hello"))?;
-        let boot = median(args.runs, || {
-            let out = Command::new(&plan.image.run_qemu)
-                .arg("--timeout=120")
-                .output()?;
-            ensure!(
-                out.status.success(),
-                "hello failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Ok(())
-        })?;
+        let boot_with = |options: &[&str]| {
+            median(args.runs, || {
+                let out = Command::new(&plan.image.run_qemu)
+                    .arg("--timeout=120")
+                    .args(options)
+                    .output()?;
+                ensure!(
+                    out.status.success(),
+                    "hello failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                Ok(())
+            })
+        };
+        let boot = boot_with(&[])?;
+        let boot_shared = match plan.board.qemu.virtio_fs {
+            Some(_) => {
+                let folder = project.target().join("bench-shared");
+                std::fs::create_dir_all(&folder)?;
+                let map = format!("{}:/data:ro", folder.display());
+                Some(boot_with(&["--map", &map])?)
+            }
+            None => None,
+        };
         results.push(BoardResult {
             board: board.clone(),
             reimage,
             boot,
+            boot_shared,
             guest_size: std::fs::metadata(&plan.image.guest)?.len(),
         });
     }
@@ -57,12 +74,20 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
 
     let mut table = String::new();
     table.push_str(
-        "| board | boot-to-exit (median) | native baseline | ratio | re-image | guest.elf |\n",
+        "| board | boot-to-exit (median) | native baseline | ratio | with a shared folder | re-image | guest.elf |\n",
     );
-    table.push_str("|---|---|---|---|---|---|\n");
+    table.push_str("|---|---|---|---|---|---|---|\n");
     for r in &results {
+        let shared = match r.boot_shared {
+            Some(t) => format!(
+                "{} ms ({:.2}x)",
+                t.as_millis(),
+                t.as_secs_f64() / r.boot.as_secs_f64()
+            ),
+            None => "no virtio-fs".into(),
+        };
         table.push_str(&format!(
-            "| {} | {} ms | {} ms | {:.1}x | {:.1} s | {:.1} MiB |\n",
+            "| {} | {} ms | {} ms | {:.1}x | {shared} | {:.1} s | {:.1} MiB |\n",
             r.board,
             r.boot.as_millis(),
             baseline.as_millis(),
@@ -83,7 +108,9 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         "# Benchmarks\n\nWritten by `cargo xtask bench` ({} runs per figure, median). Boot-to-exit is the \
          wall time of `run-qemu.sh` for the hello image, from the script's start to QEMU's exit. \
          The native baseline runs the same module, precompiled for the host, with the guest \
-         kernel's runner built for the host (no VM): the ratio is the price of the VM. Re-image is \
+         kernel's runner built for the host (no VM): the ratio is the price of the VM. With a shared \
+         folder is the same boot with an empty host folder mapped (`--map`): virtiofsd starts, and \
+         x86_64 boots `q35` instead of `microvm`; its ratio is against the plain boot. Re-image is \
          `cargo xtask image` with another module into a board whose kernel and guest are built.\n\n\
          Machine: {} cores, {}; no KVM (QEMU's emulator, TCG).\n\n{table}",
         args.runs,
