@@ -435,20 +435,34 @@ fn host_directories(sh: &Shell, project: &Project, board: &str) -> Results {
 /// The cat image built from a Hermitfile that maps `data` read-only at /srv and names a
 /// file there in ARGS.
 fn hermitfile_map(sh: &Shell, project: &Project, board: &str, data: &str) -> Result<BuildPlan> {
-    let dir = project.target().join("e2e/hermitfile-map");
+    let directives = format!("MAP [\"{data}:/srv:ro\"]\nARGS [\"/srv/greeting.txt\"]\n");
+    hermitfile_image(sh, project, board, "cat", "e2e-hermitfile-map", &directives)
+}
+
+/// The image `name` built from a Hermitfile with `FROM` the example `module` (built before)
+/// and `directives`.
+fn hermitfile_image(
+    sh: &Shell,
+    project: &Project,
+    board: &str,
+    module: &str,
+    name: &str,
+    directives: &str,
+) -> Result<BuildPlan> {
+    let dir = project.target().join("e2e").join(name);
     std::fs::create_dir_all(&dir)?;
     let wasm = project
         .target()
-        .join("modules/wasm32-wasip1/release/cat.wasm");
+        .join(format!("modules/wasm32-wasip1/release/{module}.wasm"));
     let hermitfile = dir.join("Hermitfile");
     std::fs::write(
         &hermitfile,
         format!(
-            "# written by cargo xtask test\nFROM {}\nMAP [\"{data}:/srv:ro\"]\nARGS [\"/srv/greeting.txt\"]\n",
+            "# written by cargo xtask test\nFROM {}\n{directives}",
             wasm.display()
         ),
     )?;
-    let mut args = ImageArgs::of_module(board, "unused", Some("e2e-hermitfile-map"));
+    let mut args = ImageArgs::of_module(board, "unused", Some(name));
     args.module = None;
     args.hermitfile = Some(hermitfile);
     image::run(sh, project, &args)
@@ -458,23 +472,8 @@ fn hermitfile_map(sh: &Shell, project: &Project, board: &str, data: &str) -> Res
 /// booted with `--env` and an argument: the module sees exactly these, in order.
 fn hermitfile_grants(sh: &Shell, project: &Project, board: &str) -> Result<()> {
     build(sh, project, board, "printenv")?; // builds modules/printenv to its .wasm
-    let dir = project.target().join("e2e/hermitfile");
-    std::fs::create_dir_all(&dir)?;
-    let wasm = project
-        .target()
-        .join("modules/wasm32-wasip1/release/printenv.wasm");
-    let hermitfile = dir.join("Hermitfile");
-    std::fs::write(
-        &hermitfile,
-        format!(
-            "# written by cargo xtask test\nFROM {}\nARGS [\"baked\"]\nenv A=1 B=\"two words\"\nENV_PWD_IS_HOST_CWD\n",
-            wasm.display()
-        ),
-    )?;
-    let mut args = ImageArgs::of_module(board, "unused", Some("e2e-hermitfile"));
-    args.module = None;
-    args.hermitfile = Some(hermitfile);
-    let plan = image::run(sh, project, &args)?;
+    let directives = "ARGS [\"baked\"]\nenv A=1 B=\"two words\"\nENV_PWD_IS_HOST_CWD\n";
+    let plan = hermitfile_image(sh, project, board, "printenv", "e2e-hermitfile", directives)?;
     let cwd = std::env::current_dir()?;
     let mut command = Command::new(&plan.image.run_qemu);
     command.args(["--timeout=120", "--env", "C=3", "--", "given"]);

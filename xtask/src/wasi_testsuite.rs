@@ -38,7 +38,10 @@ fn known_failures(project: &Project, board: Option<&str>, cases: &[Case]) -> Res
             .iter()
             .filter(|case| case.spec.root.is_some())
             .map(|case| {
-                let why = format!("needs a mapped folder; board {} has no virtio-fs", board.name);
+                let why = format!(
+                    "needs a mapped folder; board {} has no virtio-fs",
+                    board.name
+                );
                 (case.name.clone(), why)
             })
             .collect());
