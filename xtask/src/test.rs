@@ -301,6 +301,7 @@ fn host_directories(sh: &Shell, project: &Project, board: &str) -> Results {
         std::fs::create_dir_all(&data)?;
         std::fs::write(data.join("greeting.txt"), "hello from the host\n")?;
         std::fs::write(root.join("outside.txt"), "secret\n")?;
+        std::os::unix::fs::symlink("../outside.txt", data.join("escape"))?;
         Ok(())
     };
     if let Err(err) = setup() {
@@ -360,12 +361,12 @@ fn host_directories(sh: &Shell, project: &Project, board: &str) -> Results {
     );
     record(
         &mut results,
-        name("--map: a path out of the map is refused"),
+        name("--map: paths out of the map (.., absolute, a symlink) are refused"),
         (|| {
             let out = boot_with(
                 &cat.image.run_qemu,
                 &["--map", &writable],
-                &["/data/../outside.txt", "/outside.txt"],
+                &["/data/../outside.txt", "/outside.txt", "/data/escape"],
                 b"",
             )?;
             expect_status(&out, 1)?;
