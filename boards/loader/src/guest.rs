@@ -2,7 +2,7 @@
 //!
 //! The kernel treats all RAM from the end of its image upwards as free, so the guest goes
 //! ABOVE everything the loader leaves behind for it (device tree, boot information, stack,
-//! page tables).
+//! page tables), and above the DMA window that the loader keeps right below the guest.
 
 use core::mem::MaybeUninit;
 use core::ops::Range;
@@ -10,15 +10,18 @@ use core::slice;
 
 use hermit_entry::elf::{KernelObject, LoadedKernel};
 
+use crate::dma_window;
+
 /// Alignment of the guest image: the kernel maps its image with 2 MiB pages.
 pub const GUEST_ALIGN: u64 = 0x20_0000;
 
 /// Parses `elf`, copies its segments to their place in RAM and relocates them.
 ///
 /// `ram` lists the usable RAM regions; `lowest` is the first address above the loader's
-/// own memory. A relocatable guest goes to the first `GUEST_ALIGN`ed address at or above
-/// `lowest`, or, if the ELF file lies there, above the ELF file; a fixed-position guest must
-/// fit where it wants to be.
+/// own memory. A relocatable guest goes to the first `GUEST_ALIGN`ed address that leaves room
+/// for the DMA window between `lowest` and itself, or, if the ELF file lies there, above
+/// the ELF file; a fixed-position guest must fit where it wants to be. The window's header is
+/// written once the guest is in place.
 pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> LoadedKernel {
     let object = KernelObject::parse(elf)
         .unwrap_or_else(|err| panic!("the guest ELF cannot be booted: {err}"));
@@ -31,7 +34,7 @@ pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> LoadedKernel
     let elf_range = elf_range.start as u64..elf_range.end as u64;
     let fits = |start: u64| {
         let end = start + size;
-        start >= lowest
+        start >= lowest + dma_window::SIZE
             && (end <= elf_range.start || elf_range.end <= start)
             && ram
                 .iter()
@@ -49,7 +52,7 @@ pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> LoadedKernel
             start
         }
         None => [lowest, elf_range.end]
-            .map(|start| start.next_multiple_of(GUEST_ALIGN))
+            .map(|start| (start + dma_window::SIZE).next_multiple_of(GUEST_ALIGN))
             .into_iter()
             .find(|&start| fits(start))
             .unwrap_or_else(|| {
@@ -70,6 +73,7 @@ pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> LoadedKernel
         )
     };
     let loaded = object.load_kernel(memory, start);
+    dma_window::announce(start, ram, lowest);
     println!(
         "[LOADER] guest loaded at {:#x?}, entry point {:#x}",
         loaded.load_info.kernel_image_addr_range, loaded.entry_point

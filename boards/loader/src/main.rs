@@ -18,6 +18,7 @@ mod allocator;
 mod arch;
 #[cfg(not(target_arch = "x86_64"))]
 mod board_dtb;
+mod dma_window;
 #[cfg(target_arch = "x86_64")]
 mod fdt_writer;
 mod guest;
