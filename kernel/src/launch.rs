@@ -1,18 +1,64 @@
 //! The runner's command line: what the launch script (or the host) adds at launch time,
 //! mirroring wasmtime's flags, then the module's own arguments:
 //!
-//! `[--env KEY=VALUE]... [--map HOST:GUEST[:ro]]... [--maps-at DIR] [--pwd DIR]
-//! [--exe-name PATH] -- ARGS...`
+//! `[--env KEY=VALUE]... [--map HOST:GUEST[:ro]]... [--virtio-fs BASE,STRIDE,COUNT]
+//! [--maps-at DIR] [--pwd DIR] [--exe-name PATH] -- ARGS...`
 //!
 //! In the guest these arrive as the application arguments after the kernel's own `--`.
 //! There the host's directories are not at their host paths: the launch script shares every
-//! map (the image's, then those given at launch, in that order) through virtio-fs, the
-//! k-th as `DIR/k`, and says so with `--maps-at DIR`.
+//! map (the image's, then those given at launch, in that order), the k-th as directory `k`
+//! of one shared folder. Under QEMU that folder is a virtio-fs device in one of the
+//! virtio-mmio slots `--virtio-fs` names (COUNT register windows from physical address
+//! BASE, STRIDE bytes apart); under uhyve it is the guest directory `--maps-at DIR`.
+
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
 use crate::manifest::{Map, RunConfig};
+use crate::wasi::std_fs::StdFs;
+use crate::wasi::vfs::FileSystem;
 use crate::wasi::{Preopen, WasiConfig};
+
+/// Where the virtio-mmio register windows of a machine are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmioSlots {
+    pub base: u64,
+    pub stride: u64,
+    pub count: u32,
+}
+
+impl MmioSlots {
+    /// `BASE,STRIDE,COUNT`, each decimal or `0x` hexadecimal.
+    pub fn parse(text: &str) -> Result<MmioSlots> {
+        let number = |s: &str| -> Result<u64> {
+            let s = s.trim();
+            match s.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => s.parse(),
+            }
+            .with_context(|| format!("--virtio-fs {text:?}: {s:?} is not a number"))
+        };
+        let parts: Vec<&str> = text.split(',').collect();
+        let [base, stride, count] = parts.as_slice() else {
+            bail!("--virtio-fs {text:?} is not BASE,STRIDE,COUNT");
+        };
+        let slots = MmioSlots {
+            base: number(base)?,
+            stride: number(stride)?,
+            count: u32::try_from(number(count)?).context("--virtio-fs: COUNT too large")?,
+        };
+        if slots.stride < 0x100 || slots.count == 0 {
+            bail!("--virtio-fs {text:?}: STRIDE below 0x100 or no slots");
+        }
+        Ok(slots)
+    }
+
+    /// The physical address range the windows span.
+    pub fn span(&self) -> std::ops::Range<u64> {
+        self.base..self.base + self.stride * u64::from(self.count)
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LaunchOptions {
@@ -21,6 +67,8 @@ pub struct LaunchOptions {
     /// Where the maps are in this runner's file system when not at their host paths: the
     /// k-th map (image maps first) is `DIR/k`.
     pub maps_at: Option<String>,
+    /// The virtio-mmio slots to find the virtio-fs device with the maps in.
+    pub virtio_fs: Option<MmioSlots>,
     /// The host's current directory (PWD for images whose Hermitfile asks for it).
     pub pwd: Option<String>,
     /// The launch script's path (EXE_NAME for images whose Hermitfile asks for it).
@@ -43,6 +91,9 @@ impl LaunchOptions {
                 "--env" => options.env.push(parse_env(&value("--env")?)?),
                 "--map" => options.maps.push(parse_map(&value("--map")?)?),
                 "--maps-at" => options.maps_at = Some(value("--maps-at")?),
+                "--virtio-fs" => {
+                    options.virtio_fs = Some(MmioSlots::parse(&value("--virtio-fs")?)?)
+                }
                 "--pwd" => options.pwd = Some(value("--pwd")?),
                 "--exe-name" => options.exe_name = Some(value("--exe-name")?),
                 other => bail!("unknown runner option {other:?} (module arguments go after --)"),
@@ -51,9 +102,22 @@ impl LaunchOptions {
         Ok(options)
     }
 
+    /// Whether the maps are in a shared folder (`--virtio-fs`, `--maps-at`) rather than
+    /// at their host paths.
+    pub fn maps_are_shared(&self) -> bool {
+        self.virtio_fs.is_some() || self.maps_at.is_some()
+    }
+
     /// The module's WASI configuration: what the image grants plus what was added at
-    /// launch. `program` is argv[0].
-    pub fn wasi_config(&self, program: &str, run: &RunConfig) -> WasiConfig {
+    /// launch. `program` is argv[0]. `share` is the shared folder the maps are in, where
+    /// `--virtio-fs` says there is one; otherwise they are host directories (under
+    /// `--maps-at`, or at their own paths).
+    pub fn wasi_config(
+        &self,
+        program: &str,
+        run: &RunConfig,
+        share: Option<Arc<dyn FileSystem>>,
+    ) -> WasiConfig {
         let mut args = vec![program.to_string()];
         args.extend(run.args.iter().cloned());
         args.extend(self.args.iter().cloned());
@@ -69,15 +133,18 @@ impl LaunchOptions {
             }
         }
         env.extend(self.env.iter().cloned());
+        let host_fs: Arc<dyn FileSystem> = Arc::new(StdFs);
         let preopens = run
             .maps
             .iter()
             .chain(&self.maps)
             .enumerate()
             .map(|(k, map)| Preopen {
-                host: match &self.maps_at {
-                    Some(dir) => format!("{}/{k}", dir.trim_end_matches('/')).into(),
-                    None => map.host.clone().into(),
+                fs: share.clone().unwrap_or_else(|| host_fs.clone()),
+                host: match (&share, &self.maps_at) {
+                    (Some(_), _) => k.to_string().into(),
+                    (None, Some(dir)) => format!("{}/{k}", dir.trim_end_matches('/')).into(),
+                    (None, None) => map.host.clone().into(),
                 },
                 guest: map.guest.clone(),
                 read_only: map.read_only,
@@ -174,6 +241,44 @@ mod tests {
     }
 
     #[test]
+    fn virtio_fs_slots_are_parsed() {
+        let options =
+            LaunchOptions::parse(strings(&["--virtio-fs", "0xfeb00000,0x200,8", "--"])).unwrap();
+        let slots = options.virtio_fs.unwrap();
+        assert_eq!(slots.base, 0xfeb0_0000);
+        assert_eq!(slots.stride, 0x200);
+        assert_eq!(slots.count, 8);
+        assert_eq!(slots.span(), 0xfeb0_0000..0xfeb0_1000);
+        assert!(options.maps_are_shared());
+        for bad in [
+            "0xfeb00000,0x200",
+            "x,1,2",
+            "0x1000,0x10,4",
+            "0x1000,0x200,0",
+        ] {
+            assert!(MmioSlots::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn maps_in_a_share_are_its_numbered_directories() {
+        let run = RunConfig {
+            maps: vec![Map {
+                host: "/srv".into(),
+                guest: "/srv".into(),
+                read_only: true,
+            }],
+            ..RunConfig::default()
+        };
+        let options = LaunchOptions::parse(strings(&["--map", "/d:/data"])).unwrap();
+        let share: Arc<dyn FileSystem> = Arc::new(StdFs);
+        let config = options.wasi_config("app.wasm", &run, Some(share.clone()));
+        let hosts: Vec<_> = config.preopens.iter().map(|p| p.host.clone()).collect();
+        assert_eq!(hosts, [std::path::PathBuf::from("0"), "1".into()]);
+        assert!(config.preopens.iter().all(|p| Arc::ptr_eq(&p.fs, &share)));
+    }
+
+    #[test]
     fn maps_take_three_forms() {
         assert_eq!(
             parse_map("/a").unwrap(),
@@ -227,7 +332,7 @@ mod tests {
             "given",
         ]))
         .unwrap();
-        let config = options.wasi_config("app.wasm", &run);
+        let config = options.wasi_config("app.wasm", &run, None);
         assert_eq!(config.args, strings(&["app.wasm", "baked", "given"]));
         assert_eq!(
             config.env,
@@ -260,7 +365,7 @@ mod tests {
             "/maps/",
         ]))
         .unwrap();
-        let config = options.wasi_config("app.wasm", &run);
+        let config = options.wasi_config("app.wasm", &run, None);
         let preopens: Vec<_> = config
             .preopens
             .iter()

@@ -1,12 +1,16 @@
 //! The guest kernel's logic, shared by the Hermit guest and host builds: engine settings,
 //! the image manifest and payload format, the WASI preview1 layer and the runner. The
-//! Hermit-only glue (Wasmtime's platform hooks, consoles, exit devices) is in `platform`.
+//! Hermit-only glue (Wasmtime's platform hooks, consoles, exit devices, the virtio-fs
+//! device) is in `platform`; the FUSE client (`fuse`) and virtio queues (`virtio`) it
+//! drives are plain code, tested natively.
 
 pub mod engine;
+pub mod fuse;
 pub mod launch;
 pub mod manifest;
 pub mod payload;
 pub mod run;
+pub mod virtio;
 pub mod wasi;
 
 #[cfg(target_os = "hermit")]

@@ -24,14 +24,29 @@ fn run_payload(
     let payload = payload::decode(blob)?;
     let manifest =
         Manifest::from_json(payload.manifest).context("reading the embedded manifest")?;
-    let config = launch.wasi_config(&format!("{}.wasm", manifest.module.name), &manifest.run);
-    if cfg!(target_os = "hermit") && !config.preopens.is_empty() && launch.maps_at.is_none() {
+    let has_maps = !manifest.run.maps.is_empty() || !launch.maps.is_empty();
+    if cfg!(target_os = "hermit") && has_maps && !launch.maps_are_shared() {
         anyhow::bail!(
             "host directories (MAP, --map) need the launch script to share them with the \
              guest (virtio-fs), and this launch did not: boot the image with its run-qemu.sh \
              on a board that has virtio-fs"
         );
     }
+    let share = match launch.virtio_fs {
+        #[cfg(target_os = "hermit")]
+        Some(slots) if has_maps => Some(
+            hermit_wasm_kernel::platform::virtio_fs::connect(slots)
+                .context("reaching the host directories (virtio-fs)")?,
+        ),
+        #[cfg(not(target_os = "hermit"))]
+        Some(_) => anyhow::bail!("--virtio-fs is for the guest; on the host maps are host paths"),
+        _ => None,
+    };
+    let config = launch.wasi_config(
+        &format!("{}.wasm", manifest.module.name),
+        &manifest.run,
+        share,
+    );
     let engine = Engine::new(&engine::config()).context("creating the engine")?;
     // SAFETY: the payload was produced by our xtask with `Engine::precompile_module` and the
     // same engine settings; Wasmtime still checks its version, target and settings.

@@ -135,6 +135,7 @@ fn run_one(engine: &Engine, wasm: &Path) -> Result<()> {
         let copy = scratch.path().join("root");
         copy_tree(&wasm.parent().expect("test folder").join(root), &copy)?;
         preopens.push(Preopen {
+            fs: std::sync::Arc::new(hermit_wasm_kernel::wasi::std_fs::StdFs),
             host: copy,
             guest: "/".into(),
             read_only: false,

@@ -102,23 +102,18 @@ fn shares_block(board: &Board) -> String {
             board.name
         );
     };
-    let machine = fs.machine.as_deref().unwrap_or(&board.qemu.machine);
-    let slot = fs
-        .pci_slot
-        .map(|slot| format!(",addr={slot:#x}"))
-        .unwrap_or_default();
     VIRTIO_FS_BLOCK
-        .replace("@FS_MACHINE@", machine)
-        .replace("@FS_SLOT@", &slot)
+        .replace("@MMIO@", &fs.runner_option())
         .replace("@MEMORY@", &board.qemu.memory)
 }
 
-/// The shell that starts virtiofsd: the guest mounts the device (tag `maps`) at `/maps`,
-/// where the runner finds share k as `/maps/k` (`--maps-at`).
+/// The shell that starts virtiofsd and adds the device (tag `maps`) on the machine's
+/// virtio-mmio transport; the runner finds it in the slots `--virtio-fs` names and share
+/// k as the share's directory `k`.
 const VIRTIO_FS_BLOCK: &str = r#"# Host directories through virtio-fs: virtiofsd serves a staging folder whose k-th entry is
 # a bind mount of share k (read-only shares remounted read-only, so the host refuses writes
-# whatever the guest does), in a mount namespace of its own. The guest mounts the device
-# (tag `maps`) at /maps; the runner finds share k at /maps/k.
+# whatever the guest does), in a mount namespace of its own. The guest's runner drives the
+# device (tag `maps`) itself and finds share k as the directory k of the share.
 if [ ${#share_dirs[@]} -gt 0 ]; then
   virtiofsd=${HERMIT_WASM_VIRTIOFSD:-}
   if [ -z "$virtiofsd" ]; then
@@ -173,11 +168,12 @@ if [ ${#share_dirs[@]} -gt 0 ]; then
     tries=$((tries + 1))
     sleep 0.05
   done
-  machine='@FS_MACHINE@'
+  # virtiofsd reads and writes the guest's memory: all of it is a shared memfd.
   fs_qemu=(-object "memory-backend-memfd,id=fsmem,size=@MEMORY@,share=on"
-    -machine memory-backend=fsmem -chardev "socket,id=fs,path=${fs_dir//,/,,}/sock"
-    -device vhost-user-fs-pci,chardev=fs,tag=maps@FS_SLOT@)
-  runner+=(--maps-at /maps)
+    -machine memory-backend=fsmem -global virtio-mmio.force-legacy=false
+    -chardev "socket,id=fs,path=${fs_dir//,/,,}/sock"
+    -device vhost-user-fs-device,chardev=fs,tag=maps)
+  runner+=(--virtio-fs '@MMIO@')
 fi
 "#;
 
@@ -441,21 +437,29 @@ mod tests {
     }
 
     #[test]
-    fn host_directories_go_through_virtio_fs_where_the_board_has_it() {
+    fn host_directories_go_through_virtio_fs_on_the_mmio_transport() {
+        for (name, slots) in [
+            ("x86_64-kvm", "0xfeb00000,0x200,8"),
+            ("aarch64-virt", "0xa000000,0x200,32"),
+            ("riscv64-virt", "0x10001000,0x1000,8"),
+        ] {
+            let script = qemu_script(&board(name), &INFO);
+            assert!(
+                script.contains("memory-backend-memfd,id=fsmem,size=512M,share=on"),
+                "{name}"
+            );
+            assert!(script.contains("-device vhost-user-fs-device,chardev=fs,tag=maps)"));
+            assert!(script.contains("virtio-mmio.force-legacy=false"));
+            assert!(
+                script.contains(&format!("runner+=(--virtio-fs '{slots}')")),
+                "{name}"
+            );
+            assert!(!script.contains("cannot give host directories"), "{name}");
+        }
+        // The machine stays the board's own: microvm, without QEMU's command-line additions.
         let x86 = qemu_script(&board("x86_64-kvm"), &INFO);
-        assert!(
-            x86.contains("machine='q35'"),
-            "microvm has no PCI the kernel reaches"
-        );
-        assert!(x86.contains("memory-backend-memfd,id=fsmem,size=512M,share=on"));
-        assert!(x86.contains("-device vhost-user-fs-pci,chardev=fs,tag=maps"));
-        assert!(x86.contains("runner+=(--maps-at /maps)"));
-        let arm = qemu_script(&board("aarch64-virt"), &INFO);
-        assert_eq!(arm.matches("machine='virt,gic-version=3'").count(), 2);
-        assert!(arm.contains("-device vhost-user-fs-pci,chardev=fs,tag=maps,addr=0x4)"));
-        let riscv = qemu_script(&board("riscv64-virt"), &INFO);
-        assert!(!riscv.contains("vhost-user-fs"));
-        assert!(riscv.contains("board riscv64-virt cannot give host directories"));
+        assert!(x86.contains("auto-kernel-cmdline=off"));
+        assert!(!x86.contains("q35"));
     }
 
     #[test]
@@ -517,7 +521,7 @@ mod tests {
     fn module_arguments_are_quoted_for_the_kernel_command_line() {
         // The quoting loop of the template, run by bash on awkward arguments.
         let script = qemu_script(&board("x86_64-kvm"), &INFO);
-        let start = script.find("cmdline=").unwrap();
+        let start = script.find("\ncmdline=").unwrap() + 1;
         let end = script[start..].find("\ndone\n").unwrap() + start + 6;
         let snippet = format!(
             "args=(\"$@\")\nrunner=(--env 'A=b c')\n{}printf '%s' \"$cmdline\"\n",

@@ -116,18 +116,28 @@ pub struct QemuProfile {
     pub virtio_fs: Option<VirtioFsProfile>,
 }
 
-/// Host directories through virtio-fs: a `vhost-user-fs-pci` device served by virtiofsd,
-/// which the kernel drives with its `fuse` feature.
+/// Host directories through virtio-fs: a `vhost-user-fs-device` on the machine's
+/// virtio-mmio transport, served by virtiofsd and driven by the guest kernel's own driver
+/// (its FUSE client), which looks for it in the transport's register windows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VirtioFsProfile {
-    /// The machine to use instead of `qemu.machine` when directories are shared (one with
-    /// PCI the kernel can reach); absent to keep `qemu.machine`.
-    #[serde(default)]
-    pub machine: Option<String>,
-    /// The PCI slot of the device; absent to let QEMU choose.
-    #[serde(default)]
-    pub pci_slot: Option<u8>,
+    /// Physical address of the first virtio-mmio register window.
+    pub mmio_base: u64,
+    /// Bytes from one window to the next.
+    pub mmio_stride: u64,
+    /// How many windows the machine has.
+    pub mmio_slots: u32,
+}
+
+impl VirtioFsProfile {
+    /// The runner's `--virtio-fs` value.
+    pub fn runner_option(&self) -> String {
+        format!(
+            "{:#x},{:#x},{}",
+            self.mmio_base, self.mmio_stride, self.mmio_slots
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,11 +213,13 @@ impl Board {
                 self.qemu.exit
             );
         }
-        if self.qemu.virtio_fs.is_some() && !self.kernel.features.iter().any(|f| f == "fuse") {
-            bail!(
-                "board {}: [qemu.virtio-fs] needs the kernel feature \"fuse\"",
-                self.name
-            );
+        if let Some(fs) = &self.qemu.virtio_fs {
+            if fs.mmio_slots == 0 || fs.mmio_stride < 0x100 {
+                bail!(
+                    "board {}: [qemu.virtio-fs] needs mmio-slots > 0 and mmio-stride >= 0x100",
+                    self.name
+                );
+            }
         }
         const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
         if !LEVELS.contains(&self.kernel.log_level.as_str()) {
@@ -325,24 +337,39 @@ mod tests {
     }
 
     #[test]
-    fn virtio_fs_needs_the_kernel_fuse_feature() {
+    fn every_board_shares_directories_through_virtio_mmio() {
         let boards = load_all(&repo_boards()).unwrap();
-        let x86 = &boards["x86_64-kvm"];
-        let fs = x86
-            .qemu
-            .virtio_fs
-            .as_ref()
-            .expect("x86_64-kvm shares directories");
-        assert!(
-            fs.machine.as_deref().is_some_and(|m| m.starts_with("q35")),
-            "microvm has no PCI the kernel reaches"
+        for board in boards.values() {
+            let fs = board
+                .qemu
+                .virtio_fs
+                .as_ref()
+                .expect("every board shares directories");
+            assert!(
+                fs.mmio_slots > 0 && fs.mmio_stride >= 0x200,
+                "{}",
+                board.name
+            );
+            // Our own driver talks to the device: the kernel's virtio-fs client stays out.
+            assert!(
+                !board.kernel.features.iter().any(|f| f == "fuse"),
+                "{}",
+                board.name
+            );
+        }
+        assert_eq!(
+            boards["x86_64-kvm"]
+                .qemu
+                .virtio_fs
+                .as_ref()
+                .unwrap()
+                .runner_option(),
+            "0xfeb00000,0x200,8"
         );
-        assert!(boards["aarch64-virt"].qemu.virtio_fs.is_some());
-        assert!(boards["riscv64-virt"].qemu.virtio_fs.is_none());
         let text = std::fs::read_to_string(repo_boards().join("x86_64-kvm.toml")).unwrap();
-        let text = text.replace("\"fuse\", ", "");
+        let text = text.replace("mmio-slots = 8", "mmio-slots = 0");
         let err = Board::parse("x86_64-kvm", &text).unwrap_err().to_string();
-        assert!(err.contains("needs the kernel feature \"fuse\""), "{err}");
+        assert!(err.contains("mmio-slots > 0"), "{err}");
     }
 
     #[test]

@@ -4,12 +4,8 @@
 //! runner built for this host or booted as an image on a board through its launch script.
 //! Prints one line per failure and ends with `N passed, M failed`.
 //!
-//! Inside a VM some programs are known to fail, for reasons of the guest kernel listed in
-//! `xtask/wasi-testsuite-known-failures.toml` (and, on a board without virtio-fs, every
-//! program that needs a mapped folder). The run fails on any other failure, and on a known
-//! failure that passes, so the list stays true.
+//! Every program must pass, on the host and inside the VM on every board.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,62 +15,7 @@ use xshell::Shell;
 
 use crate::flags::{ImageArgs, WasiTestsuiteArgs};
 use crate::project::Project;
-use crate::{host_runner, image, profile};
-
-/// Where the known failures inside VMs are listed, relative to the repository.
-const KNOWN_FAILURES: &str = "xtask/wasi-testsuite-known-failures.toml";
-
-/// Why each program known to fail fails.
-type Known = BTreeMap<String, String>;
-
-/// The programs known to fail on `board` (none on the host), with why.
-fn known_failures(project: &Project, board: Option<&str>, cases: &[Case]) -> Result<Known> {
-    let Some(board) = board else {
-        return Ok(Known::new());
-    };
-    let board = profile::find(&project.boards(), board)?;
-    if board.qemu.virtio_fs.is_none() {
-        return Ok(cases
-            .iter()
-            .filter(|case| case.spec.root.is_some())
-            .map(|case| {
-                let why = format!(
-                    "needs a mapped folder; board {} has no virtio-fs",
-                    board.name
-                );
-                (case.name.clone(), why)
-            })
-            .collect());
-    }
-    let path = project.root.join(KNOWN_FAILURES);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-}
-
-/// How a run compares with the known failures.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Verdict {
-    /// Failures not known.
-    unexpected: Vec<String>,
-    /// Known failures that failed.
-    known: Vec<String>,
-    /// Known failures that passed.
-    fixed: Vec<String>,
-}
-
-fn verdict(ran: &[String], failures: &[String], known: &Known) -> Verdict {
-    let mut verdict = Verdict::default();
-    for name in ran {
-        match (failures.contains(name), known.contains_key(name)) {
-            (true, true) => verdict.known.push(name.clone()),
-            (true, false) => verdict.unexpected.push(name.clone()),
-            (false, true) => verdict.fixed.push(name.clone()),
-            (false, false) => {}
-        }
-    }
-    verdict
-}
+use crate::{host_runner, image};
 
 const LANGUAGES: [&str; 3] = ["assemblyscript", "c", "rust"];
 
@@ -146,7 +87,6 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
     let suite = suite_dir(project);
     let cases = cases(&suite, args.filter.as_deref())?;
     ensure!(!cases.is_empty(), "no test programs matched");
-    let known = known_failures(project, args.board.as_deref(), &cases)?;
     let work = project.target().join("wasi-testsuite");
     let mut failures = Vec::new();
     let runner = match &args.board {
@@ -225,35 +165,19 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
         if let Some(err) = fatal.take() {
             return Err(err.context(format!("building the image for {}", case.name)));
         }
-        match (result, known.get(&case.name)) {
-            (Err(err), Some(why)) => println!("FAIL {} (known: {why}): {err:#}", case.name),
-            (Err(err), None) => println!("FAIL {}: {err:#}", case.name),
-            (Ok(()), Some(_)) => {
-                println!(
-                    "PASS {}, listed as a known failure: remove it from {KNOWN_FAILURES}",
-                    case.name
-                );
-                continue;
-            }
-            (Ok(()), None) => continue,
+        if let Err(err) = result {
+            println!("FAIL {}: {err:#}", case.name);
+            failures.push(case.name.clone());
         }
-        failures.push(case.name.clone());
     }
-    let ran: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
-    let verdict = verdict(&ran, &failures, &known);
     let mode = args.board.as_deref().unwrap_or("host");
     println!(
-        "wasi-testsuite ({mode}): {} passed, {} failed ({} known)",
+        "wasi-testsuite ({mode}): {} passed, {} failed",
         cases.len() - failures.len(),
-        failures.len(),
-        verdict.known.len()
+        failures.len()
     );
-    if !verdict.unexpected.is_empty() || !verdict.fixed.is_empty() {
-        bail!(
-            "{} WASI test programs failed unexpectedly, {} known failures passed",
-            verdict.unexpected.len(),
-            verdict.fixed.len()
-        );
+    if !failures.is_empty() {
+        bail!("{} WASI test programs failed", failures.len());
     }
     Ok(())
 }
@@ -279,49 +203,20 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
     #[test]
-    fn known_failures_pass_the_run_and_anything_else_fails_it() {
-        let known: Known = [("rust/a", "why"), ("rust/b", "why")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let ran = names(&["rust/a", "rust/b", "rust/c", "rust/d"]);
-        assert_eq!(
-            verdict(&ran, &names(&["rust/a", "rust/b"]), &known),
-            Verdict {
-                known: names(&["rust/a", "rust/b"]),
-                ..Verdict::default()
-            }
-        );
-        assert_eq!(
-            verdict(&ran, &names(&["rust/a", "rust/c"]), &known),
-            Verdict {
-                unexpected: names(&["rust/c"]),
-                known: names(&["rust/a"]),
-                fixed: names(&["rust/b"]),
-            }
-        );
-        // A filtered run only judges what it ran.
-        assert_eq!(
-            verdict(&names(&["rust/c"]), &[], &known),
-            Verdict::default()
-        );
-    }
-
-    #[test]
-    fn the_known_failures_file_parses_and_names_programs_of_the_suite() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let text = std::fs::read_to_string(root.join(KNOWN_FAILURES)).unwrap();
-        let known: Known = toml::from_str(&text).unwrap();
-        assert!(!known.is_empty());
-        for (name, why) in &known {
-            let (language, stem) = name.split_once('/').unwrap();
-            assert!(LANGUAGES.contains(&language), "{name}");
-            assert!(!stem.is_empty() && !why.is_empty(), "{name}");
-        }
+    fn the_suite_beside_the_repository_has_its_72_programs() {
+        let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/wasi-testsuite");
+        let all = cases(&suite, None).unwrap();
+        assert_eq!(all.len(), 72);
+        assert!(all
+            .iter()
+            .all(|c| LANGUAGES.contains(&c.name.split('/').next().unwrap())));
+        let some = cases(&suite, Some("rust/path_")).unwrap();
+        assert!(!some.is_empty() && some.len() < all.len());
+        assert!(some.iter().all(|c| c.name.starts_with("rust/path_")));
+        // Programs that need a folder say which one.
+        assert!(all
+            .iter()
+            .any(|c| c.spec.root.as_deref() == Some("fs-tests.dir")));
     }
 }

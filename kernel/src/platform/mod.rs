@@ -1,14 +1,19 @@
 //! What the guest needs from Hermit beyond std: the hooks Wasmtime's custom platform calls
-//! (memory, TLS, setjmp/longjmp), and the consoles and exit device of the machine it runs
-//! on. Under QEMU the launch script says so (`HERMIT_WASM_PLATFORM=qemu` in the kernel's
-//! environment); otherwise (uhyve) std's own I/O and exit carry everything.
+//! (memory, TLS, setjmp/longjmp), the consoles and exit device of the machine it runs
+//! on, and the virtio-fs device that brings host directories (with the device mappings
+//! and DMA memory it needs). Under QEMU the launch script says so
+//! (`HERMIT_WASM_PLATFORM=qemu` in the kernel's environment); otherwise (uhyve) std's own
+//! I/O and exit carry everything.
 
+mod device_memory;
+mod dma;
 #[cfg(target_arch = "x86_64")]
 mod fw_cfg;
 mod jump;
 mod qemu;
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 mod semihosting;
+pub mod virtio_fs;
 mod wasmtime_hooks;
 
 use crate::wasi::Stdio;

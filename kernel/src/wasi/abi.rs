@@ -212,6 +212,14 @@ pub struct Filestat {
 }
 
 impl Filestat {
+    pub fn is_dir(&self) -> bool {
+        self.filetype == filetype::DIRECTORY
+    }
+
+    pub fn is_symlink(&self) -> bool {
+        self.filetype == filetype::SYMBOLIC_LINK
+    }
+
     /// Encodes the 64-byte witx layout.
     pub fn to_bytes(&self) -> [u8; 64] {
         let mut b = [0u8; 64];

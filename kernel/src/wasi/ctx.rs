@@ -64,13 +64,17 @@ impl WasiCtx {
         fds.insert(stream(Stream::Output(stdio.stderr), output))?;
 
         for preopen in config.preopens {
-            let meta = std::fs::metadata(&preopen.host).with_context(|| {
-                format!(
-                    "preopen {:?}: cannot stat host directory {}",
-                    preopen.guest,
-                    preopen.host.display()
-                )
-            })?;
+            let meta = preopen
+                .fs
+                .stat_root(&preopen.host)
+                .map_err(anyhow::Error::new)
+                .with_context(|| {
+                    format!(
+                        "preopen {:?}: cannot stat host directory {}",
+                        preopen.guest,
+                        preopen.host.display()
+                    )
+                })?;
             if !meta.is_dir() {
                 bail!(
                     "preopen {:?}: host path {} is not a directory",
@@ -82,6 +86,7 @@ impl WasiCtx {
                 bail!("preopen name {:?} contains a NUL byte", preopen.guest);
             }
             let root = Arc::new(Root {
+                fs: preopen.fs,
                 host: preopen.host,
                 read_only: preopen.read_only,
             });
@@ -127,6 +132,7 @@ mod tests {
             args: vec!["a".into()],
             env: vec![(env.0.into(), env.1.into())],
             preopens: vec![super::super::Preopen {
+                fs: Arc::new(crate::wasi::std_fs::StdFs),
                 host: preopen.into(),
                 guest: "/".into(),
                 read_only: false,

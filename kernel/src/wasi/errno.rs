@@ -197,6 +197,11 @@ pub fn from_kind(kind: io::ErrorKind) -> Errno {
 /// Maps a raw OS error number (Linux numbering, shared by Hermit) to an errno.
 #[cfg(any(target_os = "linux", target_os = "hermit"))]
 pub fn from_os_code(code: i32) -> Option<Errno> {
+    from_linux_code(code)
+}
+
+/// Maps a Linux error number (as the OS, or a FUSE server, reports it) to an errno.
+pub fn from_linux_code(code: i32) -> Option<Errno> {
     let errno = match code {
         1 => Errno::Perm,
         2 => Errno::Noent,

@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 use super::abi::filetype;
 use super::errno::{Errno, WasiResult};
-use super::host_file::HostFile;
 use super::sandbox::{DirRef, Root};
 use super::stdio::Stream;
+use super::vfs::FileHandle;
 
 /// An open regular file (or other non-directory host object).
 #[derive(Debug)]
 pub struct OpenFile {
-    pub file: HostFile,
+    pub file: Box<dyn FileHandle>,
+    /// The descriptor's position (`fd_seek`, `fd_tell`; moved by `fd_read`, `fd_write`).
+    pub pos: u64,
     /// The root it was opened under (read-only roots refuse changes through it too).
     pub root: Arc<Root>,
     /// The WASI file type, fixed at open time.

@@ -3,12 +3,10 @@
 //! Every operation checks the descriptor's rights, and anything that changes a file
 //! checks that its preopen is writable before the host is touched.
 
-use std::io::{Seek, SeekFrom};
-
 use super::abi::{dirent_bytes, fdflags, filetype, rights, whence, Fdstat, Filestat, ADVICE_MAX};
 use super::errno::{Errno, WasiResult};
 use super::fd_table::Handle;
-use super::hostfs::{self, TimeChange};
+use super::vfs::{DirEntry, FileHandle, TimeChange};
 use super::WasiCtx;
 
 /// Filestat reported for the standard streams (character devices without a host
@@ -22,11 +20,11 @@ fn stream_filestat() -> Filestat {
 }
 
 /// Syncs after a write as the descriptor's `dsync`/`sync` flags ask.
-fn sync_after_write(flags: u16, file: &super::host_file::HostFile) -> WasiResult<()> {
+fn sync_after_write(flags: u16, file: &mut dyn FileHandle) -> WasiResult<()> {
     if flags & fdflags::SYNC != 0 {
-        file.sync_all()?;
+        file.sync(false)?;
     } else if flags & fdflags::DSYNC != 0 {
-        file.sync_data()?;
+        file.sync(true)?;
     }
     Ok(())
 }
@@ -49,9 +47,11 @@ impl WasiCtx {
             }
             Handle::File(f) => {
                 if rsync {
-                    f.file.sync_data()?;
+                    f.file.sync(true)?;
                 }
-                hostfs::read_full(&mut f.file, len)
+                let data = f.file.read_at(len, f.pos)?;
+                f.pos += data.len() as u64;
+                Ok(data)
             }
             Handle::Dir(_) => Err(Errno::Isdir),
         }
@@ -67,7 +67,7 @@ impl WasiCtx {
         }
         entry.require(rights::FD_READ | rights::FD_SEEK)?;
         let f = entry.file()?;
-        hostfs::read_at(&mut f.file, len, offset)
+        f.file.read_at(len, offset)
     }
 
     /// `fd_write`: all of `data` at the position (or the end, with `append`).
@@ -82,8 +82,13 @@ impl WasiCtx {
             Handle::Stream(s) => s.write(data),
             Handle::File(f) => {
                 f.root.check_writable()?;
-                hostfs::write(&mut f.file, data, flags & fdflags::APPEND != 0)?;
-                sync_after_write(flags, &f.file)?;
+                if flags & fdflags::APPEND != 0 {
+                    f.pos = f.file.stat()?.size;
+                }
+                let end = f.pos.checked_add(data.len() as u64).ok_or(Errno::Fbig)?;
+                f.file.write_at(data, f.pos)?;
+                f.pos = end;
+                sync_after_write(flags, f.file.as_mut())?;
                 Ok(data.len())
             }
             Handle::Dir(_) => Err(Errno::Isdir),
@@ -102,8 +107,9 @@ impl WasiCtx {
         let flags = entry.flags;
         let f = entry.file()?;
         f.root.check_writable()?;
-        hostfs::write_at(&mut f.file, data, offset)?;
-        sync_after_write(flags, &f.file)?;
+        offset.checked_add(data.len() as u64).ok_or(Errno::Fbig)?;
+        f.file.write_at(data, offset)?;
+        sync_after_write(flags, f.file.as_mut())?;
         Ok(data.len())
     }
 
@@ -121,13 +127,19 @@ impl WasiCtx {
         } else {
             entry.require(rights::FD_SEEK)?;
         }
-        let pos = match u8::try_from(whence) {
-            Ok(whence::SET) => SeekFrom::Start(u64::try_from(offset).map_err(|_| Errno::Inval)?),
-            Ok(whence::CUR) => SeekFrom::Current(offset),
-            Ok(whence::END) => SeekFrom::End(offset),
+        let f = entry.file()?;
+        let base = match u8::try_from(whence) {
+            Ok(whence::SET) => 0,
+            Ok(whence::CUR) => f.pos,
+            Ok(whence::END) => f.file.stat()?.size,
             _ => return Err(Errno::Inval),
         };
-        Ok(entry.file()?.file.seek(pos)?)
+        let pos = base.checked_add_signed(offset).ok_or(Errno::Inval)?;
+        if pos > i64::MAX as u64 {
+            return Err(Errno::Inval);
+        }
+        f.pos = pos;
+        Ok(pos)
     }
 
     /// `fd_tell`: the current position.
@@ -139,7 +151,7 @@ impl WasiCtx {
             Handle::File(_) => {}
         }
         entry.require(rights::FD_TELL)?;
-        Ok(entry.file()?.file.stream_position()?)
+        Ok(entry.file()?.pos)
     }
 
     /// `fd_close`.
@@ -158,8 +170,8 @@ impl WasiCtx {
         entry.require(rights::FD_SYNC)?;
         match &mut entry.handle {
             Handle::Stream(s) => s.flush(),
-            Handle::File(f) => Ok(f.file.sync_all()?),
-            Handle::Dir(d) => Ok(hostfs::open_dir(&d.dir.checked_path()?)?.sync_all()?),
+            Handle::File(f) => f.file.sync(false),
+            Handle::Dir(d) => d.dir.root.fs.sync_dir(&d.dir.checked_path()?, false),
         }
     }
 
@@ -169,8 +181,8 @@ impl WasiCtx {
         entry.require(rights::FD_DATASYNC)?;
         match &mut entry.handle {
             Handle::Stream(s) => s.flush(),
-            Handle::File(f) => Ok(f.file.sync_data()?),
-            Handle::Dir(d) => Ok(hostfs::open_dir(&d.dir.checked_path()?)?.sync_data()?),
+            Handle::File(f) => f.file.sync(true),
+            Handle::Dir(d) => d.dir.root.fs.sync_dir(&d.dir.checked_path()?, true),
         }
     }
 
@@ -187,7 +199,7 @@ impl WasiCtx {
             Handle::File(_) => {}
         }
         entry.require(rights::FD_ADVISE)?;
-        hostfs::advise(&entry.file()?.file, offset, len, advice)
+        entry.file()?.file.advise(offset, len, advice)
     }
 
     /// `fd_allocate`: makes sure the range is allocated (the file grows if needed).
@@ -204,7 +216,7 @@ impl WasiCtx {
         }
         let f = entry.file()?;
         f.root.check_writable()?;
-        hostfs::allocate(&mut f.file, offset, len)
+        f.file.allocate(offset, len)
     }
 
     /// `fd_fdstat_get`.
@@ -253,13 +265,10 @@ impl WasiCtx {
     pub fn fd_filestat_get(&mut self, fd: u32) -> WasiResult<Filestat> {
         let entry = self.fds.get_mut(fd)?;
         entry.require(rights::FD_FILESTAT_GET)?;
-        match &entry.handle {
+        match &mut entry.handle {
             Handle::Stream(_) => Ok(stream_filestat()),
-            Handle::File(f) => hostfs::file_filestat(&f.file),
-            Handle::Dir(d) => {
-                let path = d.dir.checked_path()?;
-                Ok(hostfs::filestat_at(&path, &std::fs::metadata(&path)?))
-            }
+            Handle::File(f) => f.file.stat(),
+            Handle::Dir(d) => d.dir.stat(),
         }
     }
 
@@ -277,7 +286,7 @@ impl WasiCtx {
         }
         let f = entry.file()?;
         f.root.check_writable()?;
-        Ok(f.file.set_len(size)?)
+        f.file.set_len(size)
     }
 
     /// `fd_filestat_set_times`.
@@ -291,15 +300,15 @@ impl WasiCtx {
         let change = TimeChange::new(atim, mtim, fst)?;
         let entry = self.fds.get_mut(fd)?;
         entry.require(rights::FD_FILESTAT_SET_TIMES)?;
-        match &entry.handle {
+        match &mut entry.handle {
             Handle::Stream(_) => Err(Errno::Badf),
             Handle::File(f) => {
                 f.root.check_writable()?;
-                hostfs::set_file_times(f.file.std(), change)
+                f.file.set_times(change)
             }
             Handle::Dir(d) => {
                 d.dir.root.check_writable()?;
-                hostfs::set_path_times(&d.dir.checked_path()?, change)
+                d.dir.root.fs.set_times(&d.dir.checked_path()?, change)
             }
         }
     }
@@ -323,14 +332,27 @@ impl WasiCtx {
         };
         entry.require(rights::FD_READDIR)?;
         let host = dir.checked_path()?;
-        let parent = if dir.rel.is_empty() {
-            host.clone()
-        } else {
-            host.parent()
-                .map(ToOwned::to_owned)
-                .unwrap_or_else(|| host.clone())
+        // `..` of a preopen's root is the root itself: nothing above it is revealed.
+        let parent = match dir.parent() {
+            Some(parent) => parent.stat()?,
+            None => dir.stat()?,
         };
-        let entries = hostfs::list_dir(&host, &parent)?;
+        let mut entries = vec![
+            DirEntry {
+                name: b".".to_vec(),
+                ino: dir.stat()?.ino,
+                filetype: filetype::DIRECTORY,
+            },
+            DirEntry {
+                name: b"..".to_vec(),
+                ino: parent.ino,
+                filetype: filetype::DIRECTORY,
+            },
+        ];
+        // Sorted by name: a stable order, so cookies stay valid between calls.
+        let mut listed = dir.root.fs.list(&host)?;
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        entries.extend(listed);
         let mut out = Vec::with_capacity(buf_len.min(64 << 10));
         let start = usize::try_from(cookie).unwrap_or(usize::MAX);
         for (i, e) in entries.iter().enumerate().skip(start) {

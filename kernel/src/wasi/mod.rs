@@ -6,10 +6,10 @@
 //!
 //! Modules: [`errno`] (error numbers), [`abi`] (constants, layouts, memory access),
 //! [`ctx`] (per-instance state), [`fd_table`] (descriptors), [`sandbox`] (path
-//! resolution), [`fs`] (descriptor operations), [`path`] (path operations), [`host_file`]
-//! (an open host file with POSIX positions everywhere), [`hostfs`] (host file-system
-//! primitives per platform), [`clock`], [`poll`], [`random`],
-//! [`stdio`], and `bindings` (the Wasmtime host functions).
+//! resolution), [`fs`] (descriptor operations), [`path`] (path operations), [`vfs`] (the
+//! file systems preopens live on: [`std_fs`], the host's through std, and [`fuse_fs`], host
+//! directories shared with a QEMU guest through virtio-fs), [`clock`], [`poll`],
+//! [`random`], [`stdio`], and `bindings` (the Wasmtime host functions).
 
 pub mod abi;
 mod bindings;
@@ -18,16 +18,18 @@ pub mod ctx;
 pub mod errno;
 pub mod fd_table;
 pub mod fs;
-pub mod host_file;
-pub mod hostfs;
+pub mod fuse_fs;
 pub mod path;
 pub mod poll;
 pub mod random;
 pub mod sandbox;
+pub mod std_fs;
 pub mod stdio;
+pub mod vfs;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use ctx::WasiCtx;
 pub use errno::Errno;
@@ -88,7 +90,9 @@ pub const FUNCTIONS: &[&str] = &[
 /// A host directory made visible to the guest.
 #[derive(Clone, Debug)]
 pub struct Preopen {
-    /// The directory on the host (or in the guest kernel's file system).
+    /// The file system the directory is reached through.
+    pub fs: Arc<dyn vfs::FileSystem>,
+    /// The directory's path in that file system.
     pub host: PathBuf,
     /// The name the guest sees (`fd_prestat_dir_name`), e.g. `"/"` or `"/data"`.
     pub guest: String,

@@ -4,14 +4,13 @@
 //! host only ever sees the resulting symlink-free path inside the preopen. Changes are
 //! refused on read-only preopens before the host is touched.
 
-use std::fs::{self, OpenOptions};
+use std::sync::Arc;
 
 use super::abi::{fdflags, lookupflags, oflags, rights, Filestat};
 use super::errno::{Errno, WasiResult};
 use super::fd_table::{FdEntry, Handle, OpenDir, OpenFile};
-use super::host_file::HostFile;
-use super::hostfs::{self, TimeChange};
 use super::sandbox::{self, DirRef, Resolved};
+use super::vfs::{OpenHow, TimeChange};
 use super::WasiCtx;
 
 impl WasiCtx {
@@ -84,7 +83,7 @@ impl WasiCtx {
                 if creat && excl {
                     return Err(Errno::Exist);
                 }
-                if meta.file_type().is_symlink() {
+                if meta.is_symlink() {
                     // Only reached when not following: O_NOFOLLOW semantics.
                     return Err(Errno::Loop);
                 }
@@ -124,19 +123,20 @@ impl WasiCtx {
 
         let create = meta.is_none();
         let write = wants_write || create || trunc;
-        let file = HostFile::open(
+        let mut file = root.fs.open(
             &host,
-            OpenOptions::new()
-                .read(wants_read || !write)
-                .write(write)
-                .create_new(create)
-                .truncate(trunc),
-            write,
+            OpenHow {
+                read: wants_read || !write,
+                write,
+                create_new: create,
+                truncate: trunc,
+            },
         )?;
-        let filetype = hostfs::filetype_of(file.metadata()?.file_type());
+        let filetype = file.stat()?.filetype;
         let entry = FdEntry {
             handle: Handle::File(OpenFile {
                 file,
+                pos: 0,
                 root,
                 filetype,
             }),
@@ -154,7 +154,7 @@ impl WasiCtx {
             return Err(Errno::Exist);
         }
         resolved.root.check_writable()?;
-        Ok(fs::create_dir(resolved.host_path())?)
+        resolved.root.fs.create_dir(&resolved.host_path())
     }
 
     /// `path_filestat_get`.
@@ -165,7 +165,7 @@ impl WasiCtx {
         if resolved.trailing_slash && !meta.is_dir() {
             return Err(Errno::Notdir);
         }
-        Ok(hostfs::filestat_at(&resolved.host_path(), &meta))
+        Ok(meta)
     }
 
     /// `path_filestat_set_times`.
@@ -187,7 +187,7 @@ impl WasiCtx {
             return Err(Errno::Notdir);
         }
         resolved.root.check_writable()?;
-        hostfs::set_path_times(&resolved.host_path(), change)
+        resolved.root.fs.set_times(&resolved.host_path(), change)
     }
 
     /// `path_link`: a hard link `new_path` to `old_path`.
@@ -213,7 +213,8 @@ impl WasiCtx {
             return Err(Errno::Notdir);
         }
         check_new_entry(&new)?;
-        Ok(fs::hard_link(old.host_path(), new.host_path())?)
+        same_fs(&old, &new)?;
+        old.root.fs.hard_link(&old.host_path(), &new.host_path())
     }
 
     /// `path_readlink`: the content of a symlink.
@@ -223,10 +224,10 @@ impl WasiCtx {
             return Err(Errno::Inval);
         }
         let meta = resolved.lstat()?.ok_or(Errno::Noent)?;
-        if !meta.file_type().is_symlink() {
+        if !meta.is_symlink() {
             return Err(Errno::Inval);
         }
-        hostfs::read_link(&resolved.host_path())
+        resolved.root.fs.read_link(&resolved.host_path())
     }
 
     /// `path_remove_directory`: removes an empty directory.
@@ -240,7 +241,7 @@ impl WasiCtx {
         if !meta.is_dir() {
             return Err(Errno::Notdir);
         }
-        hostfs::remove_dir(&resolved.host_path())
+        resolved.root.fs.remove_dir(&resolved.host_path())
     }
 
     /// `path_unlink_file`: removes a non-directory entry.
@@ -257,7 +258,7 @@ impl WasiCtx {
         if resolved.trailing_slash {
             return Err(Errno::Notdir);
         }
-        hostfs::remove_file(&resolved.host_path())
+        resolved.root.fs.remove_file(&resolved.host_path())
     }
 
     /// `path_rename`.
@@ -279,7 +280,8 @@ impl WasiCtx {
         if !old_meta.is_dir() && (old.trailing_slash || new.trailing_slash) {
             return Err(Errno::Notdir);
         }
-        Ok(fs::rename(old.host_path(), new.host_path())?)
+        same_fs(&old, &new)?;
+        old.root.fs.rename(&old.host_path(), &new.host_path())
     }
 
     /// `path_symlink`: a symlink `new_path` whose content is `target`. Targets that are
@@ -306,7 +308,16 @@ impl WasiCtx {
         }
         new.root.check_writable()?;
         check_new_entry(&new)?;
-        hostfs::symlink(target, &new.host_path())
+        new.root.fs.symlink(target, &new.host_path())
+    }
+}
+
+/// Links and renames stay within one file system (`EXDEV` otherwise).
+fn same_fs(old: &Resolved, new: &Resolved) -> WasiResult<()> {
+    if Arc::ptr_eq(&old.root.fs, &new.root.fs) {
+        Ok(())
+    } else {
+        Err(Errno::Xdev)
     }
 }
 
@@ -327,7 +338,9 @@ fn check_new_entry(new: &Resolved) -> WasiResult<()> {
 mod tests {
     use super::*;
     use crate::wasi::abi::{fstflags, SubscriptionKind};
+    use crate::wasi::std_fs::{filestat_of, StdFs};
     use crate::wasi::{Preopen, Stdio, WasiConfig};
+    use std::fs;
     use std::path::Path;
 
     const ROOT_FD: u32 = 3;
@@ -339,6 +352,7 @@ mod tests {
                 args: vec!["test".into()],
                 env: vec![],
                 preopens: vec![Preopen {
+                    fs: Arc::new(StdFs),
                     host: root.to_owned(),
                     guest: "/".into(),
                     read_only,
@@ -371,7 +385,7 @@ mod tests {
                 let e = e.unwrap();
                 let meta = fs::symlink_metadata(e.path()).unwrap();
                 let content = meta.is_file().then(|| fs::read(e.path()).unwrap());
-                let mtime = hostfs::filestat_of(&meta).mtim;
+                let mtime = filestat_of(&meta).mtim;
                 out.push((e.path().display().to_string(), content, mtime));
                 if meta.is_dir() {
                     stack.push(e.path());

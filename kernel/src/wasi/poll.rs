@@ -117,12 +117,9 @@ impl WasiCtx {
             }
             Handle::File(f) => {
                 if kind == eventtype::FD_READ {
-                    use std::io::Seek;
-                    let size = f.file.metadata().map(|m| m.len());
-                    let pos = f.file.stream_position();
-                    match (size, pos) {
-                        (Ok(size), Ok(pos)) => event.nbytes = size.saturating_sub(pos),
-                        (Err(e), _) | (_, Err(e)) => event.error = e.into(),
+                    match f.file.stat() {
+                        Ok(stat) => event.nbytes = stat.size.saturating_sub(f.pos),
+                        Err(e) => event.error = e,
                     }
                 }
             }

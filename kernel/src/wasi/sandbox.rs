@@ -6,7 +6,7 @@
 //! directory descriptor is the boundary, not just the preopen:
 //!
 //! - absolute paths and `..` above the directory are refused (`ENOTCAPABLE`);
-//! - every intermediate component is examined with `symlink_metadata`; a symlink is
+//! - every intermediate component is examined with `lstat`; a symlink is
 //!   read and its target spliced into the remaining path, relative to the directory
 //!   holding it (absolute targets are refused, `..` in targets obeys the same bound);
 //! - more than [`MAX_SYMLINKS`] expansions is `ELOOP`;
@@ -17,26 +17,33 @@
 //! check and the use (the guest is the only user of its preopens).
 
 use std::collections::VecDeque;
-use std::fs;
-use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::abi::Filestat;
 use super::errno::{Errno, WasiResult};
+use super::vfs::FileSystem;
 
 /// How many symlinks one resolution may expand before giving up with `ELOOP`.
 pub const MAX_SYMLINKS: usize = 40;
 
-/// A preopened host directory.
+/// A preopened directory.
 #[derive(Debug)]
 pub struct Root {
-    /// The host directory.
+    /// The file system it lives on.
+    pub fs: Arc<dyn FileSystem>,
+    /// Its path in that file system.
     pub host: PathBuf,
     /// When set, nothing below this root may be modified.
     pub read_only: bool,
 }
 
 impl Root {
+    /// `lstat` in the root's file system.
+    pub fn lstat(&self, path: &Path) -> WasiResult<Option<Filestat>> {
+        self.fs.lstat(path)
+    }
+
     /// Fails with `EROFS` when the root is read-only (call before any mutation).
     pub fn check_writable(&self) -> WasiResult<()> {
         if self.read_only {
@@ -76,12 +83,33 @@ impl DirRef {
         let mut path = self.root.host.clone();
         for component in &self.rel {
             path.push(component);
-            let meta = lstat(&path)?.ok_or(Errno::Noent)?;
-            if !meta.is_dir() || meta.file_type().is_symlink() {
+            let meta = self.root.lstat(&path)?.ok_or(Errno::Noent)?;
+            if !meta.is_dir() {
                 return Err(Errno::Notdir);
             }
         }
         Ok(path)
+    }
+}
+
+impl DirRef {
+    /// The directory holding this one, or `None` at the root.
+    pub fn parent(&self) -> Option<DirRef> {
+        let (_, rel) = self.rel.split_last()?;
+        Some(DirRef {
+            root: self.root.clone(),
+            rel: rel.to_vec(),
+        })
+    }
+
+    /// The directory's metadata (the root's follows a symlink, as a preopen may be one).
+    pub fn stat(&self) -> WasiResult<Filestat> {
+        let path = self.checked_path()?;
+        if self.rel.is_empty() {
+            self.root.fs.stat_root(&path)
+        } else {
+            self.root.lstat(&path)?.ok_or(Errno::Noent)
+        }
     }
 }
 
@@ -128,9 +156,9 @@ impl Resolved {
         }
     }
 
-    /// `symlink_metadata` of the entry (`None` when it does not exist).
-    pub fn lstat(&self) -> WasiResult<Option<fs::Metadata>> {
-        lstat(&self.host_path())
+    /// `lstat` of the entry (`None` when it does not exist).
+    pub fn lstat(&self) -> WasiResult<Option<Filestat>> {
+        self.root.lstat(&self.host_path())
     }
 }
 
@@ -138,15 +166,6 @@ fn join(root: &Root, rel: &[String]) -> PathBuf {
     let mut path = root.host.clone();
     path.extend(rel);
     path
-}
-
-/// `symlink_metadata`, with "does not exist" as `None`.
-pub fn lstat(path: &std::path::Path) -> WasiResult<Option<fs::Metadata>> {
-    match fs::symlink_metadata(path) {
-        Ok(m) => Ok(Some(m)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Splits a guest path into components; `Err` for paths the sandbox refuses outright.
@@ -197,7 +216,7 @@ pub fn resolve(dir: &DirRef, path: &str, follow_final: bool) -> WasiResult<Resol
         }
         let mut host = join(&dir.root, &stack);
         host.push(&component);
-        let meta = match lstat(&host)? {
+        let meta = match dir.root.lstat(&host)? {
             Some(meta) => meta,
             None if is_last => {
                 return Ok(Resolved {
@@ -209,13 +228,13 @@ pub fn resolve(dir: &DirRef, path: &str, follow_final: bool) -> WasiResult<Resol
             }
             None => return Err(Errno::Noent),
         };
-        if meta.file_type().is_symlink() {
+        if meta.is_symlink() {
             expansions += 1;
             if expansions > MAX_SYMLINKS {
                 return Err(Errno::Loop);
             }
-            let target = fs::read_link(&host)?;
-            let target = target.to_str().ok_or(Errno::Ilseq)?.to_owned();
+            let target = dir.root.fs.read_link(&host)?;
+            let target = String::from_utf8(target).map_err(|_| Errno::Ilseq)?;
             if target.is_empty() {
                 return Err(Errno::Noent);
             }
@@ -252,6 +271,8 @@ pub fn resolve(dir: &DirRef, path: &str, follow_final: bool) -> WasiResult<Resol
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wasi::std_fs::StdFs;
+    use std::fs;
 
     fn sandbox(read_only: bool) -> (tempfile::TempDir, DirRef) {
         let outer = tempfile::tempdir().unwrap();
@@ -260,6 +281,7 @@ mod tests {
         fs::write(root.join("dir/nested/file"), b"x").unwrap();
         fs::write(outer.path().join("secret"), b"s").unwrap();
         let root = Arc::new(Root {
+            fs: Arc::new(StdFs),
             host: root,
             read_only,
         });
