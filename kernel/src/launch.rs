@@ -240,6 +240,18 @@ mod tests {
         assert!(LaunchOptions::parse(strings(&["--env", "NOEQUALS"])).is_err());
     }
 
+    /// An image that maps /srv read-only.
+    fn srv_read_only() -> RunConfig {
+        RunConfig {
+            maps: vec![Map {
+                host: "/srv".into(),
+                guest: "/srv".into(),
+                read_only: true,
+            }],
+            ..RunConfig::default()
+        }
+    }
+
     #[test]
     fn virtio_fs_slots_are_parsed() {
         let options =
@@ -262,14 +274,7 @@ mod tests {
 
     #[test]
     fn maps_in_a_share_are_its_numbered_directories() {
-        let run = RunConfig {
-            maps: vec![Map {
-                host: "/srv".into(),
-                guest: "/srv".into(),
-                read_only: true,
-            }],
-            ..RunConfig::default()
-        };
+        let run = srv_read_only();
         let options = LaunchOptions::parse(strings(&["--map", "/d:/data"])).unwrap();
         let share: Arc<dyn FileSystem> = Arc::new(StdFs);
         let config = options.wasi_config("app.wasm", &run, Some(share.clone()));
@@ -350,14 +355,7 @@ mod tests {
 
     #[test]
     fn shared_maps_are_numbered_image_maps_first() {
-        let run = RunConfig {
-            maps: vec![Map {
-                host: "/srv".into(),
-                guest: "/srv".into(),
-                read_only: true,
-            }],
-            ..RunConfig::default()
-        };
+        let run = srv_read_only();
         let options = LaunchOptions::parse(strings(&[
             "--map",
             "/home/me/data:/data",

@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: boot-to-exit of the hello image per board (median of N runs),
 //! against a baseline measured in the same run: the same module, precompiled for this
 //! host, run by the guest kernel's runner natively. Also the re-image time (another module
-//! into an existing board build), and boot-to-exit with a host folder shared (`--map`,
-//! virtio-fs) where the board can. Results go to stdout and `docs/benchmarks.md`.
+//! into an existing board build), boot-to-exit with a host folder shared (`--map`,
+//! virtio-fs) where the board can, and reading a 16 MiB file from that folder (`wc`) against
+//! the same read by the native runner. Results go to stdout and `docs/benchmarks.md`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -18,8 +19,10 @@ struct BoardResult {
     board: String,
     reimage: Duration,
     boot: Duration,
-    /// With an empty host folder mapped (virtiofsd started, and on x86 the q35 machine).
+    /// With a host folder mapped (virtiofsd started).
     boot_shared: Option<Duration>,
+    /// `wc` of the big file in the mapped folder, boot included.
+    read_big: Option<Duration>,
     guest_size: u64,
 }
 
@@ -38,45 +41,44 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         image::run(sh, project, &image_args("exit-code"))?;
         let reimage = start.elapsed();
         let plan = image::run(sh, project, &image_args("hello"))?;
-        let boot_with = |options: &[&str]| {
-            median(args.runs, || {
-                let out = Command::new(&plan.image.run_qemu)
-                    .arg("--timeout=120")
-                    .args(options)
-                    .output()?;
-                ensure!(
-                    out.status.success(),
-                    "hello failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                Ok(())
-            })
-        };
+        let boot_with = |options: &[&str]| time_runs(args.runs, &plan.image.run_qemu, options);
         let boot = boot_with(&[])?;
-        let boot_shared = match plan.board.qemu.virtio_fs {
+        let (boot_shared, read_big) = match plan.board.qemu.virtio_fs {
             Some(_) => {
-                let folder = project.target().join("bench-shared");
-                std::fs::create_dir_all(&folder)?;
-                let map = format!("{}:/data:ro", folder.display());
-                Some(boot_with(&["--map", &map])?)
+                let map = format!("{}:/data:ro", shared_folder(project)?.display());
+                let boot_shared = boot_with(&["--map", &map])?;
+                let wc = image::run(sh, project, &image_args("wc"))?;
+                let read_big = time_runs(
+                    args.runs,
+                    &wc.image.run_qemu,
+                    &["--map", &map, "--", BIG_FILE],
+                )?;
+                (Some(boot_shared), Some(read_big))
             }
-            None => None,
+            None => (None, None),
         };
         results.push(BoardResult {
             board: board.clone(),
             reimage,
             boot,
             boot_shared,
+            read_big,
             guest_size: std::fs::metadata(&plan.image.guest)?.len(),
         });
     }
     let baseline = host_baseline(sh, project, args.runs)?;
+    // The native read needs the wc module, which the boards with virtio-fs built.
+    let read_baseline = match results.iter().any(|r| r.read_big.is_some()) {
+        true => Some(host_read_baseline(sh, project, args.runs)?),
+        false => None,
+    };
 
     let mut table = String::new();
     table.push_str(
-        "| board | boot-to-exit (median) | native baseline | ratio | with a shared folder | re-image | guest.elf |\n",
+        "| board | boot-to-exit (median) | native baseline | ratio | with a shared folder | \
+         read 16 MiB from it (wc) | native wc | ratio | re-image | guest.elf |\n",
     );
-    table.push_str("|---|---|---|---|---|---|---|\n");
+    table.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for r in &results {
         let shared = match r.boot_shared {
             Some(t) => format!(
@@ -86,12 +88,20 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
             ),
             None => "no virtio-fs".into(),
         };
+        let (read, read_ratio) = match (r.read_big, read_baseline) {
+            (Some(t), Some(read_baseline)) => (
+                format!("{} ms", t.as_millis()),
+                format!("{:.1}x", t.as_secs_f64() / read_baseline.as_secs_f64()),
+            ),
+            _ => ("no virtio-fs".into(), "-".into()),
+        };
         table.push_str(&format!(
-            "| {} | {} ms | {} ms | {:.1}x | {shared} | {:.1} s | {:.1} MiB |\n",
+            "| {} | {} ms | {} ms | {:.1}x | {shared} | {read} | {} ms | {read_ratio} | {:.1} s | {:.1} MiB |\n",
             r.board,
             r.boot.as_millis(),
             baseline.as_millis(),
             r.boot.as_secs_f64() / baseline.as_secs_f64(),
+            read_baseline.map_or(0, |t| t.as_millis()),
             r.reimage.as_secs_f64(),
             r.guest_size as f64 / (1024.0 * 1024.0)
         ));
@@ -109,8 +119,10 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
          wall time of `run-qemu.sh` for the hello image, from the script's start to QEMU's exit. \
          The native baseline runs the same module, precompiled for the host, with the guest \
          kernel's runner built for the host (no VM): the ratio is the price of the VM. With a shared \
-         folder is the same boot with an empty host folder mapped (`--map`): virtiofsd starts, and \
-         x86_64 boots `q35` instead of `microvm`; its ratio is against the plain boot. Re-image is \
+         folder is the same boot with a host folder mapped (`--map`): virtiofsd starts and the \
+         guest sets up its virtio-fs driver; its ratio is against the plain boot. Read 16 MiB is \
+         the `wc` module counting the lines of a 16 MiB file in that folder, boot included, \
+         against the native runner doing the same (its ratio). Re-image is \
          `cargo xtask image` with another module into a board whose kernel and guest are built.\n\n\
          Machine: {} cores, {}; no KVM (QEMU's emulator, TCG).\n\n{table}",
         args.runs,
@@ -122,6 +134,53 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
     std::fs::write(&path, doc)?;
     eprintln!("wrote {}", path.display());
     Ok(())
+}
+
+/// The file `wc` reads, in the shared folder as the guest sees it.
+const BIG_FILE: &str = "/data/big.bin";
+const BIG_SIZE: usize = 16 << 20;
+
+/// The folder the benchmarks share with the guest, holding the 16 MiB file.
+fn shared_folder(project: &Project) -> Result<std::path::PathBuf> {
+    let folder = project.target().join("bench-shared");
+    std::fs::create_dir_all(&folder)?;
+    let big = folder.join("big.bin");
+    if std::fs::metadata(&big).map(|m| m.len() as usize).ok() != Some(BIG_SIZE) {
+        let bytes: Vec<u8> = (0..BIG_SIZE)
+            .map(|i| {
+                if i % 80 == 79 {
+                    b'\n'
+                } else {
+                    b'a' + (i % 26) as u8
+                }
+            })
+            .collect();
+        std::fs::write(&big, bytes)?;
+    }
+    Ok(folder)
+}
+
+/// `wc` of the 16 MiB file, run natively by the guest kernel's host build.
+fn host_read_baseline(sh: &Shell, project: &Project, runs: usize) -> Result<Duration> {
+    let runner = host_runner::build(sh, project)?;
+    let wasm_path = project
+        .target()
+        .join("modules/wasm32-wasip1/release/wc.wasm");
+    let payload_path = project.target().join("host-runner/wc.payload");
+    host_runner::write_payload(&wasm_path, &payload_path)?;
+    let map = format!("{}:/data:ro", shared_folder(project)?.display());
+    median(runs, || {
+        let out = Command::new(&runner)
+            .arg(&payload_path)
+            .args(["--map", &map, "--", BIG_FILE])
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "native wc failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    })
 }
 
 /// The hello module run natively by the guest kernel's host build.
@@ -140,6 +199,23 @@ fn host_baseline(sh: &Shell, project: &Project, runs: usize) -> Result<Duration>
         ensure!(
             out.status.success(),
             "native run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    })
+}
+
+/// Median wall time of `runs` runs of `command` with `args`, each of which must succeed.
+fn time_runs(runs: usize, command: &std::path::Path, args: &[&str]) -> Result<Duration> {
+    median(runs, || {
+        let out = Command::new(command)
+            .arg("--timeout=300")
+            .args(args)
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "{} failed: {}",
+            command.display(),
             String::from_utf8_lossy(&out.stderr)
         );
         Ok(())

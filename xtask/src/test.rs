@@ -227,6 +227,7 @@ fn run_board(sh: &Shell, project: &Project, board: &str) -> Results {
     }
 
     results.extend(host_directories(sh, project, board));
+    results.extend(host_file_operations(sh, project, board));
 
     match build(sh, project, board, "hang") {
         Err(err) => record(&mut results, name("build the hang image"), Err(err)),
@@ -345,16 +346,12 @@ fn host_directories(sh: &Shell, project: &Project, board: &str) -> Results {
     record(
         &mut results,
         name("--map: the module reads a host file"),
-        (|| {
-            let out = boot_with(
-                &cat.image.run_qemu,
-                &["--map", &read_only],
-                &["/data/greeting.txt"],
-                b"",
-            )?;
-            expect_status(&out, 0)?;
-            expect_stdout(&out, "hello from the host\n")
-        })(),
+        cat_prints(
+            &cat,
+            &read_only,
+            "/data/greeting.txt",
+            "hello from the host\n",
+        ),
     );
     record(
         &mut results,
@@ -425,6 +422,132 @@ fn host_directories(sh: &Shell, project: &Project, board: &str) -> Results {
             let out = boot_with(&plan.image.run_qemu, &[], &[], b"")?;
             expect_status(&out, 0)?;
             expect_stdout(&out, "hello from the host\n")
+        })(),
+    );
+    results
+}
+
+/// Boots the cat image with `map` and `file`: it must print `want` and exit 0.
+fn cat_prints(cat: &BuildPlan, map: &str, file: &str, want: &str) -> Result<()> {
+    let out = boot_with(&cat.image.run_qemu, &["--map", map], &[file], b"")?;
+    expect_status(&out, 0)?;
+    expect_stdout(&out, want)
+}
+
+/// What the guest does in a mapped folder is the host's own doing: renames, hard and
+/// symbolic links, and large reads (many transfers through virtio-fs).
+fn host_file_operations(sh: &Shell, project: &Project, board: &str) -> Results {
+    let mut results = Vec::new();
+    let name = |test: &str| format!("{board}: {test}");
+    let images: Result<Vec<BuildPlan>> = ["mv", "ln", "wc", "cat"]
+        .iter()
+        .map(|module| build(sh, project, board, module))
+        .collect();
+    let [mv, ln, wc, cat] = match images {
+        Ok(images) => <[BuildPlan; 4]>::try_from(images).expect("four images"),
+        Err(err) => {
+            record(
+                &mut results,
+                name("build the mv, ln, wc and cat images"),
+                Err(err),
+            );
+            return results;
+        }
+    };
+    if mv.board.qemu.virtio_fs.is_none() {
+        return results;
+    }
+    let data = project.target().join("e2e/file-ops").join(board);
+    let setup = || -> Result<()> {
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data)?;
+        std::fs::write(data.join("old.txt"), "moved\n")?;
+        std::fs::write(data.join("greeting.txt"), "hello from the host\n")?;
+        let big: String = (0..150_000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(data.join("big.txt"), big)?;
+        Ok(())
+    };
+    if let Err(err) = setup() {
+        record(&mut results, name("set up the host directory"), Err(err));
+        return results;
+    }
+    let writable = format!("{}:/data", data.display());
+    let read_only = format!("{}:/data:ro", data.display());
+
+    record(
+        &mut results,
+        name("--map: mv renames the host file; a :ro map refuses it"),
+        (|| {
+            let out = boot_with(
+                &mv.image.run_qemu,
+                &["--map", &read_only],
+                &["/data/old.txt", "/data/new.txt"],
+                b"",
+            )?;
+            expect_status(&out, 1)?;
+            ensure!(data.join("old.txt").exists(), "old.txt went away");
+            let out = boot_with(
+                &mv.image.run_qemu,
+                &["--map", &writable],
+                &["/data/old.txt", "/data/new.txt"],
+                b"",
+            )?;
+            expect_status(&out, 0)?;
+            ensure!(!data.join("old.txt").exists(), "old.txt is still there");
+            let moved = std::fs::read_to_string(data.join("new.txt"))?;
+            ensure!(moved == "moved\n", "new.txt holds {moved:?}");
+            Ok(())
+        })(),
+    );
+    record(
+        &mut results,
+        name("--map: ln -s and ln make the host's own links, followed inside"),
+        (|| {
+            let out = boot_with(
+                &ln.image.run_qemu,
+                &["--map", &writable],
+                &["-s", "greeting.txt", "/data/link.txt"],
+                b"",
+            )?;
+            expect_status(&out, 0)?;
+            let target = std::fs::read_link(data.join("link.txt"))?;
+            ensure!(
+                target == Path::new("greeting.txt"),
+                "link.txt points at {target:?}"
+            );
+            let out = boot_with(
+                &ln.image.run_qemu,
+                &["--map", &writable],
+                &["/data/greeting.txt", "/data/hard.txt"],
+                b"",
+            )?;
+            expect_status(&out, 0)?;
+            use std::os::unix::fs::MetadataExt;
+            let (a, b) = (
+                std::fs::metadata(data.join("greeting.txt"))?,
+                std::fs::metadata(data.join("hard.txt"))?,
+            );
+            ensure!(
+                a.ino() == b.ino() && a.nlink() == 2,
+                "hard.txt is not a second link of greeting.txt"
+            );
+            cat_prints(&cat, &read_only, "/data/link.txt", "hello from the host\n")
+        })(),
+    );
+    record(
+        &mut results,
+        name("--map: wc reads a 1.7 MB host file whole"),
+        (|| {
+            let big = std::fs::read(data.join("big.txt"))?;
+            let lines = big.iter().filter(|&&b| b == b'\n').count();
+            let out = boot_with(
+                &wc.image.run_qemu,
+                &["--map", &read_only],
+                &["/data/big.txt"],
+                b"",
+            )?;
+            expect_status(&out, 0)?;
+            expect_stdout(&out, &format!("{lines} {} /data/big.txt\n", big.len()))
         })(),
     );
     results
