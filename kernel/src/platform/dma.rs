@@ -44,7 +44,9 @@ pub fn claim() -> Result<DmaWindow> {
     let mut header = [0u8; HEADER_SIZE];
     // SAFETY: the memory below the image is identity-mapped RAM on every board our loader
     // boots (this is only called when the launch script says it used that loader).
-    unsafe { std::ptr::copy_nonoverlapping(header_at as *const u8, header.as_mut_ptr(), 32) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(header_at as *const u8, header.as_mut_ptr(), HEADER_SIZE)
+    };
     let word = |i: usize| u64::from_le_bytes(header[8 * i..8 * i + 8].try_into().unwrap());
     if header[..8] != MAGIC || word(3) != VERSION {
         bail!(
