@@ -37,8 +37,8 @@ pub fn announce(guest_start: u64, ram: &[Range<u64>], lowest: u64) -> Range<u64>
     header[8..16].copy_from_slice(&window.start.to_le_bytes());
     header[16..24].copy_from_slice(&SIZE.to_le_bytes());
     header[24..32].copy_from_slice(&VERSION.to_le_bytes());
-    // SAFETY: the window is RAM below the guest and above the loader, which nothing else
-    // uses; the guest is already loaded.
+    // SAFETY: the window is RAM below the guest and above the loader. It may overlap the
+    // guest ELF file QEMU loaded, which is no longer read: the guest is already loaded.
     unsafe {
         core::ptr::copy_nonoverlapping(
             header.as_ptr(),

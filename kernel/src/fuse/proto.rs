@@ -58,7 +58,9 @@ pub mod fattr {
     pub const MTIME_NOW: u32 = 1 << 8;
 }
 
-/// Linux `open(2)` flags, as the FUSE server expects them.
+/// Linux `open(2)` flags, as the FUSE server reads them: with its host's values. Only
+/// flags whose values x86_64, aarch64 and riscv64 Linux share are here (`O_DIRECTORY` and
+/// `O_NOFOLLOW`, for one, differ on aarch64).
 pub mod open_flags {
     pub const RDONLY: u32 = 0;
     pub const WRONLY: u32 = 1;
@@ -66,8 +68,6 @@ pub mod open_flags {
     pub const CREAT: u32 = 0o100;
     pub const EXCL: u32 = 0o200;
     pub const TRUNC: u32 = 0o1000;
-    pub const DIRECTORY: u32 = 0o200000;
-    pub const NOFOLLOW: u32 = 0o400000;
 }
 
 /// `FUSE_ATOMIC_O_TRUNC`: the server applies `O_TRUNC` at open.

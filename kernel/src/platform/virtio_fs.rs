@@ -67,6 +67,7 @@ pub fn connect(slots: MmioSlots) -> Result<Arc<dyn FileSystem>> {
     let reply_buffer = window.take(HEADROOM + IO_SIZE, 4096)?;
     device.finish();
     let channel = VirtioFsChannel {
+        broken: false,
         device,
         hiprio,
         requests,
@@ -110,6 +111,9 @@ fn find(slots: MmioSlots) -> Result<MmioDevice> {
 
 /// FUSE over the device's queues.
 struct VirtioFsChannel {
+    /// Set when a request went unanswered: the device may still own its buffers, so none
+    /// is reused and every later request fails at once.
+    broken: bool,
     device: MmioDevice,
     hiprio: SplitQueue,
     requests: SplitQueue,
@@ -119,8 +123,24 @@ struct VirtioFsChannel {
 }
 
 impl VirtioFsChannel {
+    /// Refuses to go on after a request went unanswered.
+    fn check(&self) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the virtio-fs device stopped answering earlier",
+            ));
+        }
+        Ok(())
+    }
+
     /// Waits for the chain just submitted to `queue`; the bytes the device wrote.
-    fn wait(device: &MmioDevice, queue: &mut SplitQueue, index: u32) -> io::Result<u32> {
+    fn wait(
+        device: &MmioDevice,
+        queue: &mut SplitQueue,
+        index: u32,
+        broken: &mut bool,
+    ) -> io::Result<u32> {
         device.notify(index);
         let start = Instant::now();
         loop {
@@ -128,6 +148,7 @@ impl VirtioFsChannel {
                 return Ok(len);
             }
             if start.elapsed() > REPLY_TIMEOUT {
+                *broken = true;
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "the virtio-fs device did not answer (is virtiofsd still running?)",
@@ -160,20 +181,30 @@ impl Channel for VirtioFsChannel {
     }
 
     fn call(&mut self, request: &[u8], reply_len: usize) -> io::Result<Vec<u8>> {
+        self.check()?;
         let len = copy_in(&self.request_buffer, request)?;
-        self.requests.submit(&[
-            Buffer {
-                phys: self.request_buffer.addr as u64,
-                len,
-                device_writes: false,
-            },
-            Buffer {
-                phys: self.reply_buffer.addr as u64,
-                len: reply_len.min(self.reply_buffer.len) as u32,
-                device_writes: true,
-            },
-        ]);
-        let written = Self::wait(&self.device, &mut self.requests, REQUEST_QUEUE)? as usize;
+        // SAFETY: both buffers are ours, in the DMA window, and not touched until the
+        // device gives them back.
+        unsafe {
+            self.requests.submit(&[
+                Buffer {
+                    phys: self.request_buffer.addr as u64,
+                    len,
+                    device_writes: false,
+                },
+                Buffer {
+                    phys: self.reply_buffer.addr as u64,
+                    len: reply_len.min(self.reply_buffer.len) as u32,
+                    device_writes: true,
+                },
+            ])
+        };
+        let written = Self::wait(
+            &self.device,
+            &mut self.requests,
+            REQUEST_QUEUE,
+            &mut self.broken,
+        )? as usize;
         let written = written.min(self.reply_buffer.len);
         let mut reply = vec![0u8; written];
         // SAFETY: the device wrote `written` bytes of the reply buffer, which is ours.
@@ -187,13 +218,27 @@ impl Channel for VirtioFsChannel {
         Ok(reply)
     }
 
+    fn post_capacity(&self) -> usize {
+        self.forget_buffer.len
+    }
+
     fn post(&mut self, request: &[u8]) -> io::Result<()> {
+        self.check()?;
         let len = copy_in(&self.forget_buffer, request)?;
-        self.hiprio.submit(&[Buffer {
-            phys: self.forget_buffer.addr as u64,
-            len,
-            device_writes: false,
-        }]);
-        Self::wait(&self.device, &mut self.hiprio, HIPRIO_QUEUE).map(drop)
+        // SAFETY: as in `call`.
+        unsafe {
+            self.hiprio.submit(&[Buffer {
+                phys: self.forget_buffer.addr as u64,
+                len,
+                device_writes: false,
+            }])
+        };
+        Self::wait(
+            &self.device,
+            &mut self.hiprio,
+            HIPRIO_QUEUE,
+            &mut self.broken,
+        )
+        .map(drop)
     }
 }

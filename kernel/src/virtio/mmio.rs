@@ -9,6 +9,8 @@ use anyhow::{bail, Result};
 use super::queue::SplitQueue;
 
 const MAGIC: u32 = 0x7472_6976; // "virt"
+/// The configuration space the smallest register window (0x200 bytes) leaves.
+const CONFIG_SPAN: usize = 0x100;
 
 /// Register offsets.
 mod reg {
@@ -90,14 +92,23 @@ impl MmioDevice {
         self.read(reg::DEVICE_ID)
     }
 
-    /// A byte of the device-specific configuration.
+    /// A byte of the device-specific configuration (which lies in the window's second
+    /// 0x100 bytes; offsets beyond panic).
     pub fn config_u8(&self, offset: usize) -> u8 {
+        assert!(
+            offset < CONFIG_SPAN,
+            "configuration offset {offset:#x} out of range"
+        );
         // SAFETY: as in `read`; configuration space follows the registers.
         unsafe { ptr::read_volatile(self.base.add(reg::CONFIG + offset)) }
     }
 
-    /// A 32-bit field of the device-specific configuration.
+    /// A 32-bit field of the device-specific configuration (offsets beyond it panic).
     pub fn config_u32(&self, offset: usize) -> u32 {
+        assert!(
+            offset % 4 == 0 && offset + 4 <= CONFIG_SPAN,
+            "configuration offset {offset:#x} out of range"
+        );
         self.read(reg::CONFIG + offset)
     }
 

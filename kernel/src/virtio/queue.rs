@@ -110,7 +110,13 @@ impl SplitQueue {
 
     /// Makes `chain` available to the device (readable buffers must come first). The
     /// caller then notifies the device.
-    pub fn submit(&mut self, chain: &[Buffer]) {
+    ///
+    /// # Safety
+    ///
+    /// Every buffer must be memory the driver owns, at the physical address given, left
+    /// alone until the device has returned the chain ([`SplitQueue::take_used`]), and no
+    /// earlier chain may still be with the device (descriptors are reused).
+    pub unsafe fn submit(&mut self, chain: &[Buffer]) {
         assert!(
             !chain.is_empty() && chain.len() <= self.size as usize,
             "a chain of {} buffers does not fit a queue of {}",
@@ -239,18 +245,21 @@ mod tests {
         for round in 0..11u8 {
             let request = [round; 3];
             let mut reply = [0u8; 8];
-            queue.submit(&[
-                Buffer {
-                    phys: request.as_ptr() as u64,
-                    len: 3,
-                    device_writes: false,
-                },
-                Buffer {
-                    phys: reply.as_mut_ptr() as u64,
-                    len: 8,
-                    device_writes: true,
-                },
-            ]);
+            // SAFETY: both buffers live until the fake device has served the chain.
+            unsafe {
+                queue.submit(&[
+                    Buffer {
+                        phys: request.as_ptr() as u64,
+                        len: 3,
+                        device_writes: false,
+                    },
+                    Buffer {
+                        phys: reply.as_mut_ptr() as u64,
+                        len: 8,
+                        device_writes: true,
+                    },
+                ])
+            };
             assert_eq!(device.serve(b"ok"), vec![vec![round; 3]]);
             assert_eq!(queue.take_used(), Some((0, 2)));
             assert_eq!(queue.take_used(), None);

@@ -226,7 +226,9 @@ impl FileSystem for FuseFs {
         }
         let (node, fh) = if how.create_new {
             let (parent, name) = held.parent(path)?;
-            let flags = flags | open_flags::CREAT | open_flags::EXCL | open_flags::NOFOLLOW;
+            // With O_EXCL an existing entry, a symlink included, is EEXIST: nothing is
+            // followed.
+            let flags = flags | open_flags::CREAT | open_flags::EXCL;
             let (entry, fh) = held.session.create(parent, name, flags, FILE_MODE)?;
             (entry.nodeid, fh)
         } else {
