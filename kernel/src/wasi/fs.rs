@@ -332,15 +332,16 @@ impl WasiCtx {
         };
         entry.require(rights::FD_READDIR)?;
         let host = dir.checked_path()?;
+        let own = dir.stat()?;
         // `..` of a preopen's root is the root itself: nothing above it is revealed.
         let parent = match dir.parent() {
             Some(parent) => parent.stat()?,
-            None => dir.stat()?,
+            None => own,
         };
         let mut entries = vec![
             DirEntry {
                 name: b".".to_vec(),
-                ino: dir.stat()?.ino,
+                ino: own.ino,
                 filetype: filetype::DIRECTORY,
             },
             DirEntry {

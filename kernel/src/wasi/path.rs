@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::abi::{fdflags, lookupflags, oflags, rights, Filestat};
+use super::abi::{fdflags, filetype, lookupflags, oflags, rights, Filestat};
 use super::errno::{Errno, WasiResult};
 use super::fd_table::{FdEntry, Handle, OpenDir, OpenFile};
 use super::sandbox::{self, DirRef, Resolved};
@@ -123,7 +123,7 @@ impl WasiCtx {
 
         let create = meta.is_none();
         let write = wants_write || create || trunc;
-        let mut file = root.fs.open(
+        let file = root.fs.open(
             &host,
             OpenHow {
                 read: wants_read || !write,
@@ -132,7 +132,9 @@ impl WasiCtx {
                 truncate: trunc,
             },
         )?;
-        let filetype = file.stat()?.filetype;
+        // What `lstat` said (a final symlink was followed or refused above); a new file is
+        // a regular one.
+        let filetype = meta.map_or(filetype::REGULAR_FILE, |meta| meta.filetype);
         let entry = FdEntry {
             handle: Handle::File(OpenFile {
                 file,
