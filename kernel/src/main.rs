@@ -113,6 +113,7 @@ fn main() {
         stdin: Box::new(std::io::stdin()),
         stdout: Box::new(std::io::stdout()),
         stderr: Box::new(std::io::stderr()),
+        terminal: [false; 3],
     };
     let mut stderr = std::io::stderr();
     let status = std::fs::read(&path)

@@ -159,6 +159,7 @@ fn run_one(engine: &Engine, wasm: &Path) -> Result<()> {
             stdin: Box::new(NoInput),
             stdout: Box::new(stdout.clone()),
             stderr: Box::new(stderr.clone()),
+            terminal: [false; 3],
         },
     )?;
 

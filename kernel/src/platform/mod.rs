@@ -45,11 +45,13 @@ impl Host {
                 stdin: qemu_stdin(),
                 stdout: Box::new(qemu::Console::stdout()),
                 stderr: Box::new(qemu::Console::stderr()),
+                terminal: [false; 3],
             },
             Host::Uhyve => Stdio {
                 stdin: Box::new(std::io::stdin()),
                 stdout: Box::new(std::io::stdout()),
                 stderr: Box::new(std::io::stderr()),
+                terminal: [false; 3],
             },
         }
     }

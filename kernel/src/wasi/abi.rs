@@ -7,7 +7,7 @@
 
 use super::errno::{Errno, WasiResult};
 
-/// `$rights` bits.
+/// `$rights` bits, and the sets `fd_fdstat_get` reports.
 pub mod rights {
     pub const FD_DATASYNC: u64 = 1 << 0;
     pub const FD_READ: u64 = 1 << 1;
@@ -43,8 +43,31 @@ pub mod rights {
     /// Every right defined by preview1.
     pub const ALL: u64 = (1 << 30) - 1;
 
-    /// Rights that make sense on a regular file.
-    pub const FILE: u64 = FD_DATASYNC
+    // Rights are advisory, as in Wasmtime: no operation checks them. `fd_fdstat_get`
+    // reports the sets below, which are the ones Wasmtime 36 reports
+    // (`crates/wasi/src/preview1.rs`: its `DIRECTORY_BASE_RIGHTS`, `FILE_BASE_RIGHTS`,
+    // and what it computes for files, opened directories and stdio).
+
+    /// `rights_base` of a preopened directory (`0x7B7FE00`).
+    pub const PREOPEN_BASE: u64 = PATH_CREATE_DIRECTORY
+        | PATH_CREATE_FILE
+        | PATH_LINK_SOURCE
+        | PATH_LINK_TARGET
+        | PATH_OPEN
+        | FD_READDIR
+        | PATH_READLINK
+        | PATH_RENAME_SOURCE
+        | PATH_RENAME_TARGET
+        | PATH_SYMLINK
+        | PATH_REMOVE_DIRECTORY
+        | PATH_UNLINK_FILE
+        | PATH_FILESTAT_GET
+        | PATH_FILESTAT_SET_TIMES
+        | FD_FILESTAT_GET
+        | FD_FILESTAT_SET_TIMES;
+
+    /// The file rights Wasmtime adds to a preopen's inheriting rights.
+    const PREOPEN_FILE: u64 = FD_DATASYNC
         | FD_READ
         | FD_SEEK
         | FD_FDSTAT_SET_FLAGS
@@ -58,33 +81,42 @@ pub mod rights {
         | FD_FILESTAT_SET_TIMES
         | POLL_FD_READWRITE;
 
-    /// Rights that make sense on a directory.
-    pub const DIRECTORY: u64 = FD_FDSTAT_SET_FLAGS
-        | FD_SYNC
-        | FD_ADVISE
-        | PATH_CREATE_DIRECTORY
-        | PATH_CREATE_FILE
-        | PATH_LINK_SOURCE
-        | PATH_LINK_TARGET
-        | PATH_OPEN
-        | FD_READDIR
-        | PATH_READLINK
-        | PATH_RENAME_SOURCE
-        | PATH_RENAME_TARGET
-        | PATH_FILESTAT_GET
-        | PATH_FILESTAT_SET_SIZE
-        | PATH_FILESTAT_SET_TIMES
-        | FD_FILESTAT_GET
-        | FD_FILESTAT_SET_TIMES
-        | PATH_SYMLINK
-        | PATH_REMOVE_DIRECTORY
-        | PATH_UNLINK_FILE;
+    /// `rights_inheriting` of a preopened directory (`0xFF7FFFF`).
+    pub const PREOPEN_INHERITING: u64 = PREOPEN_BASE | PREOPEN_FILE;
 
-    /// Rights of a stdio stream.
-    pub const STDIO: u64 =
-        FD_READ | FD_WRITE | FD_FDSTAT_SET_FLAGS | FD_FILESTAT_GET | POLL_FD_READWRITE;
+    /// `rights_base` and `rights_inheriting` of a directory opened by `path_open`
+    /// (`0x3FB7FFBB`): Wasmtime 36's `ALL & !(FD_SEEK | FD_FILESTAT_SET_SIZE |
+    /// FD_WRITE)` (`0x3FBFFFBB`) less `PATH_FILESTAT_SET_SIZE`. The one deviation is for
+    /// the official suite's `truncation_rights`, which Wasmtime 36 fails: a directory
+    /// that reports `PATH_FILESTAT_SET_SIZE` must be able to drop it with
+    /// `fd_fdstat_set_rights`, which is `ENOTSUP` here as in later Wasmtime releases.
+    pub const OPENED_DIRECTORY: u64 =
+        ALL & !(FD_SEEK | FD_FILESTAT_SET_SIZE | FD_WRITE | PATH_FILESTAT_SET_SIZE);
 
-    /// Rights whose presence on `path_open` means write access to the opened file.
+    /// `rights_base` and `rights_inheriting` of stdin.
+    pub const STDIN: u64 = FD_READ;
+
+    /// `rights_base` and `rights_inheriting` of stdout and stderr.
+    pub const STDOUT: u64 = FD_WRITE;
+
+    /// `rights_base` and `rights_inheriting` of a regular file opened for reading and/or
+    /// writing: everything, less `FD_READ | FD_READDIR` when not readable and `FD_WRITE`
+    /// when not writable (read-only `0x3FFFFFBF`, write-only `0x3FFFBFFD`, both
+    /// `0x3FFFFFFF`).
+    pub const fn file(readable: bool, writable: bool) -> u64 {
+        let mut rights = ALL;
+        if !readable {
+            rights &= !(FD_READ | FD_READDIR);
+        }
+        if !writable {
+            rights &= !FD_WRITE;
+        }
+        rights
+    }
+
+    /// Rights whose presence on `path_open` is refused on a read-only preopen (`EROFS`).
+    /// Only `FD_WRITE` opens a file for writing, but read-only preopens keep refusing
+    /// the whole set, as they did when rights were enforced.
     pub const WRITE_ACCESS: u64 = FD_DATASYNC | FD_WRITE | FD_ALLOCATE | FD_FILESTAT_SET_SIZE;
 }
 
@@ -502,6 +534,17 @@ mod tests {
         }
         .to_bytes();
         assert_eq!((e[0], e[8], e[10], e[16], e[24]), (7, 8, 1, 3, 1));
+    }
+
+    #[test]
+    fn reported_rights_are_wasmtimes() {
+        assert_eq!(rights::PREOPEN_BASE, 0x7B7_FE00);
+        assert_eq!(rights::PREOPEN_INHERITING, 0xFF7_FFFF);
+        assert_eq!(rights::OPENED_DIRECTORY, 0x3FB7_FFBB);
+        assert_eq!(rights::file(true, false), 0x3FFF_FFBF);
+        assert_eq!(rights::file(false, true), 0x3FFF_BFFD);
+        assert_eq!(rights::file(true, true), 0x3FFF_FFFF);
+        assert_eq!(rights::ALL, 0x3FFF_FFFF);
     }
 
     #[test]

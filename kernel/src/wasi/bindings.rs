@@ -685,6 +685,7 @@ mod tests {
                 stdin: Box::new(std::io::empty()),
                 stdout: Box::new(std::io::sink()),
                 stderr: Box::new(std::io::sink()),
+                terminal: [false; 3],
             },
         )
         .unwrap();

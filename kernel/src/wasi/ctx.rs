@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
-use super::abi::rights;
 use super::clock::Clocks;
-use super::fd_table::{FdEntry, FdTable, Handle, OpenDir};
+use super::fd_table::{FdTable, Handle, OpenDir};
 use super::random::Random;
 use super::sandbox::{DirRef, Root};
 use super::stdio::Stream;
@@ -51,17 +50,10 @@ impl WasiCtx {
         }
 
         let mut fds = FdTable::new();
-        let stream = |handle: Stream, base: u64| FdEntry {
-            handle: Handle::Stream(handle),
-            rights_base: base,
-            rights_inheriting: 0,
-            flags: 0,
-        };
-        let input = rights::STDIO & !rights::FD_WRITE;
-        let output = rights::STDIO & !rights::FD_READ;
-        fds.insert(stream(Stream::Input(stdio.stdin), input))?;
-        fds.insert(stream(Stream::Output(stdio.stdout), output))?;
-        fds.insert(stream(Stream::Output(stdio.stderr), output))?;
+        let [stdin_tty, stdout_tty, stderr_tty] = stdio.terminal;
+        fds.insert(Handle::Stream(Stream::input(stdio.stdin, stdin_tty)))?;
+        fds.insert(Handle::Stream(Stream::output(stdio.stdout, stdout_tty)))?;
+        fds.insert(Handle::Stream(Stream::output(stdio.stderr, stderr_tty)))?;
 
         for preopen in config.preopens {
             let meta = preopen
@@ -90,15 +82,10 @@ impl WasiCtx {
                 host: preopen.host,
                 read_only: preopen.read_only,
             });
-            fds.insert(FdEntry {
-                handle: Handle::Dir(OpenDir {
-                    dir: DirRef::root(root),
-                    preopen: Some(preopen.guest),
-                }),
-                rights_base: rights::DIRECTORY,
-                rights_inheriting: rights::DIRECTORY | rights::FILE,
-                flags: 0,
-            })?;
+            fds.insert(Handle::Dir(OpenDir {
+                dir: DirRef::root(root),
+                preopen: Some(preopen.guest),
+            }))?;
         }
 
         Ok(WasiCtx {
@@ -127,6 +114,7 @@ mod tests {
             stdin: Box::new(std::io::empty()),
             stdout: Box::new(std::io::sink()),
             stderr: Box::new(std::io::sink()),
+            terminal: [false; 3],
         };
         let config = |preopen: &str, env: (&str, &str)| WasiConfig {
             args: vec!["a".into()],

@@ -4,6 +4,11 @@
 //! guest. Host directories are exposed only through preopens, and every guest path is
 //! resolved inside its preopen by [`sandbox`]; read-only preopens refuse every change.
 //!
+//! Semantics follow Wasmtime's `wasmtime run`: rights are advisory (no operation checks
+//! them, `ENOTCAPABLE` only ever means a path that would leave its preopen), a file
+//! opened without write access refuses writes with `EBADF`, and `fd_fdstat_get` reports
+//! the rights Wasmtime reports ([`abi::rights`]).
+//!
 //! Modules: [`errno`] (error numbers), [`abi`] (constants, layouts, memory access),
 //! [`ctx`] (per-instance state), [`fd_table`] (descriptors), [`sandbox`] (path
 //! resolution), [`fs`] (descriptor operations), [`path`] (path operations), [`vfs`] (the
@@ -116,6 +121,10 @@ pub struct Stdio {
     pub stdin: Box<dyn std::io::Read + Send>,
     pub stdout: Box<dyn std::io::Write + Send>,
     pub stderr: Box<dyn std::io::Write + Send>,
+    /// Whether the host's stdin/stdout/stderr is a terminal, as the launcher saw it
+    /// (index = fd 0, 1, 2). `fd_fdstat_get` and `fd_filestat_get` report a terminal as a
+    /// character device and anything else as `UNKNOWN`, as Wasmtime does.
+    pub terminal: [bool; 3],
 }
 
 /// `proc_exit(code)` ends the call with `Err(anyhow::Error::new(Exit(code)))`; the runner

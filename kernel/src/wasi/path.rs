@@ -1,38 +1,41 @@
 //! Path operations (the `path_*` functions) on a [`WasiCtx`].
 //!
 //! Paths are resolved by [`sandbox::resolve`] relative to a directory descriptor; the
-//! host only ever sees the resulting symlink-free path inside the preopen. Changes are
-//! refused on read-only preopens before the host is touched.
+//! host only ever sees the resulting symlink-free path inside the preopen. Rights are
+//! advisory, as in Wasmtime: no operation checks the directory descriptor's rights, and
+//! `path_open` takes the new descriptor's open mode from `rights_base` and `oflags`
+//! alone. Changes are refused on read-only preopens (`EROFS`) before the host is
+//! touched.
 
 use std::sync::Arc;
 
 use super::abi::{fdflags, filetype, lookupflags, oflags, rights, Filestat};
 use super::errno::{Errno, WasiResult};
-use super::fd_table::{FdEntry, Handle, OpenDir, OpenFile};
+use super::fd_table::{Handle, OpenDir, OpenFile};
+use super::fs::KEPT_FDFLAGS;
 use super::sandbox::{self, DirRef, Resolved};
 use super::vfs::{OpenHow, TimeChange};
 use super::WasiCtx;
 
 impl WasiCtx {
-    /// The directory behind `fd` (`ENOTDIR` if it is something else) after checking
-    /// `right`, with the descriptor's inheriting rights.
-    fn dir_fd(&self, fd: u32, right: u64) -> WasiResult<(DirRef, u64)> {
-        let entry = self.fds.get(fd)?;
-        let dir = match &entry.handle {
-            Handle::Dir(d) => d.dir.clone(),
-            _ => return Err(Errno::Notdir),
-        };
-        entry.require(right)?;
-        Ok((dir, entry.rights_inheriting))
+    /// The directory behind `fd`: `ENOTDIR` for a file, `EBADF` for a stream.
+    fn dir_fd(&self, fd: u32) -> WasiResult<DirRef> {
+        Ok(self.fds.get(fd)?.dir()?.dir.clone())
     }
 
-    /// Resolves `path` under directory `fd` after checking `right`.
-    fn resolve_at(&self, fd: u32, right: u64, path: &str, follow: bool) -> WasiResult<Resolved> {
-        let (dir, _) = self.dir_fd(fd, right)?;
-        sandbox::resolve(&dir, path, follow)
+    /// Resolves `path` under directory `fd`.
+    fn resolve_at(&self, fd: u32, path: &str, follow: bool) -> WasiResult<Resolved> {
+        sandbox::resolve(&self.dir_fd(fd)?, path, follow)
     }
 
     /// `path_open`: opens (and possibly creates or truncates) a file or directory.
+    ///
+    /// As in Wasmtime, `rights_inheriting` is ignored and `rights_base` only chooses the
+    /// open mode: the file is opened for writing when `rights_base` has `FD_WRITE` or
+    /// `oflags` has `CREAT` or `TRUNC`, and for reading when `rights_base` has `FD_READ`
+    /// or lacks `FD_WRITE` (so `rights_base` 0 opens read-only). `SYNC`, `DSYNC` and
+    /// `RSYNC` are `ENOTSUP`; `APPEND` and `NONBLOCK` are kept on a file. A path that
+    /// is a directory opens as a directory, unless for writing (`EISDIR`).
     #[allow(clippy::too_many_arguments)]
     pub fn path_open(
         &mut self,
@@ -41,7 +44,7 @@ impl WasiCtx {
         path: &str,
         oflags: u32,
         base: u64,
-        inheriting: u64,
+        _inheriting: u64,
         fdflags: u32,
     ) -> WasiResult<u32> {
         let oflags = u16::try_from(oflags)
@@ -52,27 +55,27 @@ impl WasiCtx {
             .ok()
             .filter(|f| f & !fdflags::ALL == 0)
             .ok_or(Errno::Inval)?;
+        let dir = self.dir_fd(fd)?;
         let creat = oflags & oflags::CREAT != 0;
         let excl = oflags & oflags::EXCL != 0;
         let trunc = oflags & oflags::TRUNC != 0;
         let want_dir = oflags & oflags::DIRECTORY != 0;
+        if want_dir && (creat || excl || trunc) {
+            return Err(Errno::Inval);
+        }
+        if fdflags & !KEPT_FDFLAGS != 0 {
+            return Err(Errno::Notsup);
+        }
 
-        let mut needed = rights::PATH_OPEN;
-        if creat {
-            needed |= rights::PATH_CREATE_FILE;
-        }
-        if trunc {
-            needed |= rights::PATH_FILESTAT_SET_SIZE;
-        }
-        let (dir, dir_inheriting) = self.dir_fd(fd, needed)?;
         // A trailing slash asks for the directory a final symlink names, as in POSIX.
         let follow = dirflags & lookupflags::SYMLINK_FOLLOW != 0 || path.ends_with('/');
         let resolved = sandbox::resolve(&dir, path, follow)?;
         let root = resolved.root.clone();
 
-        let wants_write = base & rights::WRITE_ACCESS != 0;
-        let wants_read = base & (rights::FD_READ | rights::FD_READDIR) != 0;
-        if creat || trunc || wants_write || fdflags & fdflags::APPEND != 0 {
+        let write = base & rights::FD_WRITE != 0 || creat || trunc;
+        let read = base & rights::FD_READ != 0 || base & rights::FD_WRITE == 0;
+        // Read-only preopens refuse exactly what they refused when rights were enforced.
+        if creat || trunc || base & rights::WRITE_ACCESS != 0 || fdflags & fdflags::APPEND != 0 {
             root.check_writable()?;
         }
 
@@ -88,19 +91,13 @@ impl WasiCtx {
                     return Err(Errno::Loop);
                 }
                 if meta.is_dir() {
-                    if trunc || wants_write {
+                    if write {
                         return Err(Errno::Isdir);
                     }
-                    let entry = FdEntry {
-                        handle: Handle::Dir(OpenDir {
-                            dir: resolved.as_dir_ref(),
-                            preopen: None,
-                        }),
-                        rights_base: base & dir_inheriting & rights::DIRECTORY,
-                        rights_inheriting: inheriting & dir_inheriting,
-                        flags: fdflags,
-                    };
-                    return self.fds.insert(entry);
+                    return self.fds.insert(Handle::Dir(OpenDir {
+                        dir: resolved.as_dir_ref(),
+                        preopen: None,
+                    }));
                 }
                 if want_dir || resolved.trailing_slash {
                     return Err(Errno::Notdir);
@@ -111,9 +108,6 @@ impl WasiCtx {
                 if !creat {
                     return Err(Errno::Noent);
                 }
-                if want_dir {
-                    return Err(Errno::Inval);
-                }
                 if resolved.trailing_slash || resolved.name.is_none() {
                     return Err(Errno::Isdir);
                 }
@@ -122,11 +116,10 @@ impl WasiCtx {
         };
 
         let create = meta.is_none();
-        let write = wants_write || create || trunc;
         let file = root.fs.open(
             &host,
             OpenHow {
-                read: wants_read || !write,
+                read,
                 write,
                 create_new: create,
                 truncate: trunc,
@@ -135,23 +128,20 @@ impl WasiCtx {
         // What `lstat` said (a final symlink was followed or refused above); a new file is
         // a regular one.
         let filetype = meta.map_or(filetype::REGULAR_FILE, |meta| meta.filetype);
-        let entry = FdEntry {
-            handle: Handle::File(OpenFile {
-                file,
-                pos: 0,
-                root,
-                filetype,
-            }),
-            rights_base: base & dir_inheriting & rights::FILE,
-            rights_inheriting: inheriting & dir_inheriting,
+        self.fds.insert(Handle::File(OpenFile {
+            file,
+            pos: 0,
+            root,
+            filetype,
+            readable: read,
+            writable: write,
             flags: fdflags,
-        };
-        self.fds.insert(entry)
+        }))
     }
 
     /// `path_create_directory`.
     pub fn path_create_directory(&mut self, fd: u32, path: &str) -> WasiResult<()> {
-        let resolved = self.resolve_at(fd, rights::PATH_CREATE_DIRECTORY, path, false)?;
+        let resolved = self.resolve_at(fd, path, false)?;
         if resolved.name.is_none() {
             return Err(Errno::Exist);
         }
@@ -162,7 +152,7 @@ impl WasiCtx {
     /// `path_filestat_get`.
     pub fn path_filestat_get(&mut self, fd: u32, flags: u32, path: &str) -> WasiResult<Filestat> {
         let follow = flags & lookupflags::SYMLINK_FOLLOW != 0 || path.ends_with('/');
-        let resolved = self.resolve_at(fd, rights::PATH_FILESTAT_GET, path, follow)?;
+        let resolved = self.resolve_at(fd, path, follow)?;
         let meta = resolved.lstat()?.ok_or(Errno::Noent)?;
         if resolved.trailing_slash && !meta.is_dir() {
             return Err(Errno::Notdir);
@@ -183,7 +173,7 @@ impl WasiCtx {
     ) -> WasiResult<()> {
         let change = TimeChange::new(atim, mtim, fst)?;
         let follow = flags & lookupflags::SYMLINK_FOLLOW != 0;
-        let resolved = self.resolve_at(fd, rights::PATH_FILESTAT_SET_TIMES, path, follow)?;
+        let resolved = self.resolve_at(fd, path, follow)?;
         let meta = resolved.lstat()?.ok_or(Errno::Noent)?;
         if resolved.trailing_slash && !meta.is_dir() {
             return Err(Errno::Notdir);
@@ -202,8 +192,8 @@ impl WasiCtx {
         new_path: &str,
     ) -> WasiResult<()> {
         let follow = old_flags & lookupflags::SYMLINK_FOLLOW != 0;
-        let old = self.resolve_at(old_fd, rights::PATH_LINK_SOURCE, old_path, follow)?;
-        let new = self.resolve_at(new_fd, rights::PATH_LINK_TARGET, new_path, false)?;
+        let old = self.resolve_at(old_fd, old_path, follow)?;
+        let new = self.resolve_at(new_fd, new_path, false)?;
         // A link out of a read-only preopen would make its file writable elsewhere.
         old.root.check_writable()?;
         new.root.check_writable()?;
@@ -221,7 +211,7 @@ impl WasiCtx {
 
     /// `path_readlink`: the content of a symlink.
     pub fn path_readlink(&mut self, fd: u32, path: &str) -> WasiResult<Vec<u8>> {
-        let resolved = self.resolve_at(fd, rights::PATH_READLINK, path, false)?;
+        let resolved = self.resolve_at(fd, path, false)?;
         if resolved.name.is_none() {
             return Err(Errno::Inval);
         }
@@ -234,7 +224,7 @@ impl WasiCtx {
 
     /// `path_remove_directory`: removes an empty directory.
     pub fn path_remove_directory(&mut self, fd: u32, path: &str) -> WasiResult<()> {
-        let resolved = self.resolve_at(fd, rights::PATH_REMOVE_DIRECTORY, path, false)?;
+        let resolved = self.resolve_at(fd, path, false)?;
         if resolved.name.is_none() {
             return Err(Errno::Inval);
         }
@@ -248,7 +238,7 @@ impl WasiCtx {
 
     /// `path_unlink_file`: removes a non-directory entry.
     pub fn path_unlink_file(&mut self, fd: u32, path: &str) -> WasiResult<()> {
-        let resolved = self.resolve_at(fd, rights::PATH_UNLINK_FILE, path, false)?;
+        let resolved = self.resolve_at(fd, path, false)?;
         if resolved.name.is_none() {
             return Err(Errno::Isdir);
         }
@@ -271,8 +261,8 @@ impl WasiCtx {
         new_fd: u32,
         new_path: &str,
     ) -> WasiResult<()> {
-        let old = self.resolve_at(fd, rights::PATH_RENAME_SOURCE, old_path, false)?;
-        let new = self.resolve_at(new_fd, rights::PATH_RENAME_TARGET, new_path, false)?;
+        let old = self.resolve_at(fd, old_path, false)?;
+        let new = self.resolve_at(new_fd, new_path, false)?;
         if old.name.is_none() || new.name.is_none() {
             return Err(Errno::Busy);
         }
@@ -290,7 +280,7 @@ impl WasiCtx {
     /// absolute or climb above the preopen are refused (`ENOTCAPABLE`): they could never
     /// be followed from inside the sandbox.
     pub fn path_symlink(&mut self, target: &str, fd: u32, new_path: &str) -> WasiResult<()> {
-        let new = self.resolve_at(fd, rights::PATH_SYMLINK, new_path, false)?;
+        let new = self.resolve_at(fd, new_path, false)?;
         if target.is_empty() {
             return Err(Errno::Noent);
         }
@@ -339,34 +329,49 @@ fn check_new_entry(new: &Resolved) -> WasiResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wasi::abi::{fstflags, SubscriptionKind};
+    use crate::wasi::abi::{fstflags, whence, Subscription, SubscriptionKind};
     use crate::wasi::std_fs::{filestat_of, StdFs};
     use crate::wasi::{Preopen, Stdio, WasiConfig};
     use std::fs;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     const ROOT_FD: u32 = 3;
     const ALL: u64 = rights::ALL;
+    const CREAT: u32 = oflags::CREAT as u32;
+    const DIRECTORY: u32 = oflags::DIRECTORY as u32;
+    const EXCL: u32 = oflags::EXCL as u32;
+    const TRUNC: u32 = oflags::TRUNC as u32;
 
-    fn ctx(root: &Path, read_only: bool) -> WasiCtx {
+    /// A context whose preopens are `(host, read_only)`, seen as `/0`, `/1`, ... from
+    /// fd 3 on.
+    fn ctx_with(preopens: &[(PathBuf, bool)]) -> WasiCtx {
         WasiCtx::new(
             WasiConfig {
                 args: vec!["test".into()],
                 env: vec![],
-                preopens: vec![Preopen {
-                    fs: Arc::new(StdFs),
-                    host: root.to_owned(),
-                    guest: "/".into(),
-                    read_only,
-                }],
+                preopens: preopens
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (host, read_only))| Preopen {
+                        fs: Arc::new(StdFs),
+                        host: host.clone(),
+                        guest: format!("/{i}"),
+                        read_only: *read_only,
+                    })
+                    .collect(),
             },
             Stdio {
                 stdin: Box::new(std::io::empty()),
                 stdout: Box::new(std::io::sink()),
                 stderr: Box::new(std::io::sink()),
+                terminal: [false; 3],
             },
         )
         .unwrap()
+    }
+
+    fn ctx(root: &Path, read_only: bool) -> WasiCtx {
+        ctx_with(&[(root.to_owned(), read_only)])
     }
 
     /// `outer/root` with `root/dir/file` ("data") and `outer/secret`.
@@ -378,17 +383,41 @@ mod tests {
         t
     }
 
-    /// Every entry below `dir` with its content (files) — to prove nothing changed.
-    fn snapshot(dir: &Path) -> Vec<(String, Option<Vec<u8>>, u64)> {
-        let mut out = Vec::new();
+    /// `dir` and every entry below it, with its content (files) or target (symlinks),
+    /// size and modification time — to prove nothing changed.
+    fn snapshot(dir: &Path) -> Vec<(String, Option<Vec<u8>>, u64, u64)> {
+        let meta = fs::symlink_metadata(dir).unwrap();
+        let mut out = vec![(
+            dir.display().to_string(),
+            None,
+            meta.len(),
+            filestat_of(&meta).mtim,
+        )];
         let mut stack = vec![dir.to_owned()];
         while let Some(d) = stack.pop() {
             for e in fs::read_dir(&d).unwrap() {
                 let e = e.unwrap();
                 let meta = fs::symlink_metadata(e.path()).unwrap();
-                let content = meta.is_file().then(|| fs::read(e.path()).unwrap());
-                let mtime = filestat_of(&meta).mtim;
-                out.push((e.path().display().to_string(), content, mtime));
+                let content = if meta.is_file() {
+                    Some(fs::read(e.path()).unwrap())
+                } else if meta.is_symlink() {
+                    Some(
+                        fs::read_link(e.path())
+                            .unwrap()
+                            .display()
+                            .to_string()
+                            .into_bytes(),
+                    )
+                } else {
+                    None
+                };
+                let stat = filestat_of(&meta);
+                out.push((
+                    e.path().display().to_string(),
+                    content,
+                    stat.size,
+                    stat.mtim,
+                ));
                 if meta.is_dir() {
                     stack.push(e.path());
                 }
@@ -398,82 +427,247 @@ mod tests {
         out
     }
 
+    /// Tries every change through directory `d` of a read-only preopen (and, when
+    /// `other` is a writable directory fd, between the two) and checks each is `EROFS`.
+    fn assert_every_change_refused(c: &mut WasiCtx, d: u32, other: u32) {
+        let ro = Some(Errno::Rofs);
+        let now = u32::from(fstflags::MTIM_NOW);
+        let append = u32::from(fdflags::APPEND);
+        let open = |c: &mut WasiCtx, path: &str, o: u32, base: u64, flags: u32| {
+            c.path_open(d, 0, path, o, base, 0, flags).err()
+        };
+        assert_eq!(open(c, "new", CREAT, ALL, 0), ro);
+        assert_eq!(open(c, "new", CREAT, 0, 0), ro);
+        assert_eq!(open(c, "new", CREAT | EXCL, 0, 0), ro);
+        assert_eq!(open(c, "dir/file", CREAT, 0, 0), ro);
+        assert_eq!(open(c, "dir/file", TRUNC, 0, 0), ro);
+        assert_eq!(open(c, "dir/file", 0, rights::FD_WRITE, 0), ro);
+        assert_eq!(
+            open(c, "dir/file", 0, rights::FD_READ | rights::FD_WRITE, 0),
+            ro
+        );
+        for right in [
+            rights::FD_DATASYNC,
+            rights::FD_ALLOCATE,
+            rights::FD_FILESTAT_SET_SIZE,
+        ] {
+            assert_eq!(open(c, "dir/file", 0, right, 0), ro);
+        }
+        assert_eq!(open(c, "dir/file", 0, rights::FD_READ, append), ro);
+        assert_eq!(open(c, "dir/file", 0, 0, append), ro);
+        assert_eq!(open(c, "dir", 0, rights::FD_WRITE, 0), ro);
+        assert_eq!(c.path_create_directory(d, "newdir").err(), ro);
+        assert_eq!(c.path_create_directory(d, "dir/sub").err(), ro);
+        assert_eq!(c.path_remove_directory(d, "dir").err(), ro);
+        assert_eq!(c.path_unlink_file(d, "dir/file").err(), ro);
+        assert_eq!(c.path_rename(d, "dir/file", d, "moved").err(), ro);
+        assert_eq!(c.path_rename(d, "dir", d, "moved-dir").err(), ro);
+        assert_eq!(c.path_rename(d, "dir/file", other, "out").err(), ro);
+        assert_eq!(c.path_rename(other, "w", d, "in").err(), ro);
+        assert_eq!(c.path_link(d, 0, "dir/file", d, "link").err(), ro);
+        assert_eq!(c.path_link(d, 0, "dir/file", other, "out").err(), ro);
+        assert_eq!(c.path_link(other, 0, "w", d, "in").err(), ro);
+        assert_eq!(c.path_symlink("dir/file", d, "sym").err(), ro);
+        assert_eq!(
+            c.path_filestat_set_times(d, 0, "dir/file", 0, 0, now).err(),
+            ro
+        );
+        assert_eq!(c.path_filestat_set_times(d, 0, "dir", 0, 0, now).err(), ro);
+        assert_eq!(c.fd_filestat_set_times(d, 0, 0, now).err(), ro);
+
+        // Reading works; a file opened there refuses every change with `EROFS` too.
+        for base in [0, rights::FD_READ, rights::FD_READ | rights::FD_SEEK] {
+            let fd = c.path_open(d, 0, "dir/file", 0, base, 0, 0).unwrap();
+            assert_eq!(c.fd_read(fd, 10).unwrap(), b"data");
+            assert_eq!(c.fd_write(fd, b"x").err(), ro);
+            assert_eq!(c.fd_pwrite(fd, b"x", 0).err(), ro);
+            assert_eq!(c.fd_filestat_set_size(fd, 0).err(), ro);
+            assert_eq!(c.fd_filestat_set_times(fd, 0, 0, now).err(), ro);
+            assert_eq!(c.fd_allocate(fd, 0, 100).err(), ro);
+            c.fd_close(fd).unwrap();
+        }
+    }
+
     #[test]
     fn read_only_preopen_refuses_every_change() {
         let t = tree();
         let root = t.path().join("root");
-        let before = snapshot(&root);
-        let mut c = ctx(&root, true);
-        let ro = Some(Errno::Rofs);
+        let writable = t.path().join("writable");
+        fs::create_dir(&writable).unwrap();
+        fs::write(writable.join("w"), b"w").unwrap();
+        let before = (snapshot(&root), snapshot(&writable));
+        let mut c = ctx_with(&[(root.clone(), true), (writable.clone(), false)]);
+        let other = ROOT_FD + 1;
 
+        // Through the preopen itself.
+        assert_every_change_refused(&mut c, ROOT_FD, other);
+        // Through the preopen re-opened with no rights at all.
+        let again = c.path_open(ROOT_FD, 0, ".", DIRECTORY, 0, 0, 0).unwrap();
+        assert_every_change_refused(&mut c, again, other);
+        // Through a subdirectory opened with a directory's rights.
+        let base = rights::PREOPEN_BASE;
+        let sub = c
+            .path_open(ROOT_FD, 0, "dir", DIRECTORY, base, ALL, 0)
+            .unwrap();
         assert_eq!(
-            c.path_open(ROOT_FD, 0, "new", oflags::CREAT.into(), ALL, ALL, 0)
-                .err(),
-            ro
+            c.path_open(sub, 0, "file", 0, rights::FD_WRITE, 0, 0).err(),
+            Some(Errno::Rofs)
         );
+        assert_eq!(c.path_unlink_file(sub, "file").err(), Some(Errno::Rofs));
         assert_eq!(
-            c.path_open(ROOT_FD, 0, "dir/file", oflags::TRUNC.into(), 0, 0, 0)
-                .err(),
-            ro
+            c.fd_filestat_set_times(sub, 0, 0, 2).err(),
+            Some(Errno::Rofs)
         );
+
+        assert_eq!((snapshot(&root), snapshot(&writable)), before);
+    }
+
+    #[test]
+    fn a_directory_reopened_with_no_rights_does_everything() {
+        let t = tree();
+        let root = t.path().join("root");
+        let mut c = ctx(&root, false);
+        let d = c.path_open(ROOT_FD, 0, ".", DIRECTORY, 0, 0, 0).unwrap();
+        let stat = c.fd_fdstat_get(d).unwrap();
+        assert_eq!(stat.filetype, filetype::DIRECTORY);
         assert_eq!(
-            c.path_open(ROOT_FD, 0, "dir/file", 0, rights::FD_WRITE, 0, 0)
-                .err(),
-            ro
+            (stat.rights_base, stat.rights_inheriting, stat.flags),
+            (0x3FB7_FFBB, 0x3FB7_FFBB, 0)
         );
-        assert_eq!(
-            c.path_open(
-                ROOT_FD,
-                0,
-                "dir/file",
-                0,
-                rights::FD_READ,
-                0,
-                fdflags::APPEND.into()
-            )
-            .err(),
-            ro
-        );
-        assert_eq!(c.path_create_directory(ROOT_FD, "newdir").err(), ro);
-        assert_eq!(c.path_remove_directory(ROOT_FD, "dir").err(), ro);
-        assert_eq!(c.path_unlink_file(ROOT_FD, "dir/file").err(), ro);
-        assert_eq!(
-            c.path_rename(ROOT_FD, "dir/file", ROOT_FD, "moved").err(),
-            ro
-        );
-        assert_eq!(
-            c.path_link(ROOT_FD, 0, "dir/file", ROOT_FD, "link").err(),
-            ro
-        );
-        assert_eq!(c.path_symlink("dir/file", ROOT_FD, "sym").err(), ro);
+
+        // Created with rights 0: opened for reading and writing.
+        let f = c
+            .path_open(d, 0, "new.txt", CREAT | TRUNC, 0, 0, 0)
+            .unwrap();
+        assert_eq!(c.fd_fdstat_get(f).unwrap().rights_base, 0x3FFF_FFFF);
+        assert_eq!(c.fd_write(f, b"hello\n"), Ok(6));
+        assert_eq!(c.fd_seek(f, 0, whence::SET.into()), Ok(0));
+        assert_eq!(c.fd_read(f, 64).unwrap(), b"hello\n");
+        c.fd_close(f).unwrap();
+        // Opened again with rights 0: read-only.
+        let f = c.path_open(d, 0, "new.txt", 0, 0, 0, 0).unwrap();
+        assert_eq!(c.fd_read(f, 64).unwrap(), b"hello\n");
+        assert_eq!(c.fd_pread(f, 2, 1).unwrap(), b"el");
+        assert_eq!(c.fd_fdstat_get(f).unwrap().rights_base, 0x3FFF_FFBF);
+        c.fd_close(f).unwrap();
+
+        c.path_rename(d, "new.txt", d, "renamed.txt").unwrap();
+        c.path_create_directory(d, "sub").unwrap();
+        let sub = c.path_open(d, 0, "sub", DIRECTORY, 0, 0, 0).unwrap();
+        c.path_link(d, 0, "renamed.txt", sub, "hard").unwrap();
+        c.path_symlink("hard", sub, "soft").unwrap();
+        assert_eq!(c.path_readlink(sub, "soft").unwrap(), b"hard");
+        assert_eq!(c.path_filestat_get(sub, 0, "hard").unwrap().nlink, 2);
         let now = u32::from(fstflags::MTIM_NOW);
-        assert_eq!(
-            c.path_filestat_set_times(ROOT_FD, 0, "dir/file", 0, 0, now)
-                .err(),
-            ro
-        );
+        c.path_filestat_set_times(d, 0, "renamed.txt", 0, 0, now)
+            .unwrap();
+        c.fd_filestat_set_times(sub, 0, 0, now).unwrap();
+        assert!(!c.fd_readdir(sub, 0, 4096).unwrap().is_empty());
+        c.path_unlink_file(sub, "soft").unwrap();
+        c.path_unlink_file(sub, "hard").unwrap();
+        c.fd_close(sub).unwrap();
+        c.path_remove_directory(d, "sub").unwrap();
+        assert_eq!(fs::read(root.join("renamed.txt")).unwrap(), b"hello\n");
+        c.path_unlink_file(d, "renamed.txt").unwrap();
+        assert!(!root.join("renamed.txt").exists() && !root.join("sub").exists());
+    }
 
-        // Reading works, and a read-only file fd refuses changes too.
-        let fd = c
-            .path_open(
-                ROOT_FD,
-                0,
-                "dir/file",
-                0,
-                rights::FILE & !rights::WRITE_ACCESS,
-                0,
-                0,
-            )
+    #[test]
+    fn open_modes_follow_wasmtime() {
+        let t = tree();
+        let mut c = ctx(&t.path().join("root"), false);
+        let open = |c: &mut WasiCtx, o: u32, base: u64, flags: u32| {
+            c.path_open(ROOT_FD, 0, "dir/file", o, base, 0, flags)
+        };
+        let rights_of = |c: &mut WasiCtx, fd: u32| {
+            let s = c.fd_fdstat_get(fd).unwrap();
+            assert_eq!(s.rights_base, s.rights_inheriting);
+            s.rights_base
+        };
+
+        // Rights 0: read-only.
+        let fd = open(&mut c, 0, 0, 0).unwrap();
+        assert_eq!(rights_of(&mut c, fd), 0x3FFF_FFBF);
+        assert_eq!(c.fd_write(fd, b"x"), Err(Errno::Badf));
+        assert_eq!(c.fd_pwrite(fd, b"x", 0), Err(Errno::Badf));
+        assert_eq!(c.fd_filestat_set_size(fd, 0), Err(Errno::Badf));
+        assert_eq!(c.fd_allocate(fd, 0, 10), Err(Errno::Badf));
+        // Advisory rights: everything else works on a read-only file.
+        assert_eq!(c.fd_tell(fd), Ok(0));
+        c.fd_sync(fd).unwrap();
+        c.fd_datasync(fd).unwrap();
+        c.fd_advise(fd, 0, 0, 0).unwrap();
+        c.fd_filestat_set_times(fd, 0, 0, u32::from(fstflags::MTIM_NOW))
             .unwrap();
         assert_eq!(c.fd_read(fd, 10).unwrap(), b"data");
-        assert_eq!(c.fd_filestat_set_times(fd, 0, 0, now).err(), ro);
-        // Without the rights, writes stop earlier; either way nothing reaches the host.
-        assert!(c.fd_write(fd, b"x").is_err());
-        assert!(c.fd_filestat_set_size(fd, 0).is_err());
-        assert!(c.fd_allocate(fd, 0, 100).is_err());
-        assert_eq!(c.fd_filestat_set_times(ROOT_FD, 0, 0, now).err(), ro);
+        // FD_WRITE alone: write-only.
+        let fd = open(&mut c, 0, rights::FD_WRITE, 0).unwrap();
+        assert_eq!(rights_of(&mut c, fd), 0x3FFF_BFFD);
+        assert_eq!(c.fd_read(fd, 10), Err(Errno::Badf));
+        assert_eq!(c.fd_pread(fd, 10, 0), Err(Errno::Badf));
+        assert_eq!(c.fd_write(fd, b"D"), Ok(1));
+        // Both.
+        let fd = open(&mut c, 0, rights::FD_READ | rights::FD_WRITE, 0).unwrap();
+        assert_eq!(rights_of(&mut c, fd), 0x3FFF_FFFF);
+        assert_eq!(c.fd_read(fd, 10).unwrap(), b"Data");
+        // Every other right without FD_WRITE still opens read-only.
+        let fd = open(&mut c, 0, ALL & !rights::FD_WRITE, 0).unwrap();
+        assert_eq!(c.fd_write(fd, b"x"), Err(Errno::Badf));
+        // TRUNC and CREAT open for writing (and reading, without FD_WRITE).
+        let fd = open(&mut c, TRUNC, 0, 0).unwrap();
+        assert_eq!(rights_of(&mut c, fd), 0x3FFF_FFFF);
+        assert_eq!(c.fd_write(fd, b"new"), Ok(3));
+        let fd = open(&mut c, CREAT, rights::FD_WRITE, 0).unwrap();
+        assert_eq!(rights_of(&mut c, fd), 0x3FFF_BFFD);
+        // rights_inheriting is ignored.
+        let d = c.path_open(ROOT_FD, 0, "dir", DIRECTORY, 0, 0, 0).unwrap();
+        assert!(c.path_open(d, 0, "file", 0, ALL, ALL, 0).is_ok());
 
-        assert_eq!(snapshot(&root), before);
+        // fdflags: the synchronous ones are not supported, APPEND and NONBLOCK are kept.
+        for sync in [fdflags::SYNC, fdflags::DSYNC, fdflags::RSYNC] {
+            assert_eq!(
+                open(&mut c, 0, rights::FD_READ, sync.into()),
+                Err(Errno::Notsup)
+            );
+        }
+        let flags = fdflags::APPEND | fdflags::NONBLOCK;
+        let fd = open(&mut c, 0, rights::FD_WRITE, flags.into()).unwrap();
+        assert_eq!(c.fd_fdstat_get(fd).unwrap().flags, flags);
+        assert_eq!(c.fd_write(fd, b"!"), Ok(1));
+        assert_eq!(fs::read(t.path().join("root/dir/file")).unwrap(), b"new!");
+
+        // Directories.
+        for o in [CREAT, EXCL, TRUNC] {
+            assert_eq!(
+                c.path_open(ROOT_FD, 0, "dir", DIRECTORY | o, 0, 0, 0),
+                Err(Errno::Inval)
+            );
+        }
+        assert_eq!(open(&mut c, DIRECTORY, 0, 0), Err(Errno::Notdir));
+        let dir =
+            |c: &mut WasiCtx, o: u32, base: u64| c.path_open(ROOT_FD, 0, "dir", o, base, 0, 0);
+        assert_eq!(dir(&mut c, 0, rights::FD_WRITE), Err(Errno::Isdir));
+        assert_eq!(dir(&mut c, TRUNC, 0), Err(Errno::Isdir));
+        assert_eq!(dir(&mut c, CREAT, 0), Err(Errno::Isdir));
+        assert_eq!(dir(&mut c, CREAT | EXCL, 0), Err(Errno::Exist));
+        // A directory opened without DIRECTORY, with the flags of a file: a directory fd.
+        let fd = dir(&mut c, 0, ALL & !rights::FD_WRITE).unwrap();
+        let stat = c.fd_fdstat_get(fd).unwrap();
+        assert_eq!((stat.filetype, stat.flags), (filetype::DIRECTORY, 0));
+        assert_eq!(stat.rights_base, rights::OPENED_DIRECTORY);
+        let fd = c
+            .path_open(ROOT_FD, 0, "dir", 0, 0, 0, fdflags::APPEND.into())
+            .unwrap();
+        assert_eq!(c.fd_fdstat_get(fd).unwrap().flags, 0);
+
+        // The directory descriptor: a file is ENOTDIR, a stream EBADF.
+        let file = open(&mut c, 0, 0, 0).unwrap();
+        assert_eq!(c.path_open(file, 0, "x", 0, 0, 0, 0), Err(Errno::Notdir));
+        assert_eq!(c.path_open(1, 0, "x", 0, 0, 0, 0), Err(Errno::Badf));
+        assert_eq!(c.path_create_directory(0, "x"), Err(Errno::Badf));
+        assert_eq!(c.path_create_directory(file, "x"), Err(Errno::Notdir));
+        assert_eq!(c.fd_readdir(2, 0, 100), Err(Errno::Badf));
+        assert_eq!(c.fd_readdir(file, 0, 100), Err(Errno::Notdir));
     }
 
     #[test]
@@ -512,15 +706,7 @@ mod tests {
 
         // A subdirectory fd is a boundary of its own.
         let dir = c
-            .path_open(
-                ROOT_FD,
-                0,
-                "dir",
-                oflags::DIRECTORY.into(),
-                rights::DIRECTORY,
-                ALL,
-                0,
-            )
+            .path_open(ROOT_FD, 0, "dir", oflags::DIRECTORY.into(), 0, 0, 0)
             .unwrap();
         assert_eq!(
             c.path_open(dir, 0, "../dir/file", 0, ALL, 0, 0).err(),
@@ -581,7 +767,7 @@ mod tests {
     }
 
     #[test]
-    fn file_round_trip_with_rights() {
+    fn file_round_trip() {
         let t = tree();
         let mut c = ctx(&t.path().join("root"), false);
         let creat = u32::from(oflags::CREAT);
@@ -597,19 +783,21 @@ mod tests {
             )
             .unwrap();
         assert_eq!(c.fd_write(fd, b"hello"), Ok(5));
-        assert_eq!(c.fd_read(fd, 5), Err(Errno::Notcapable));
+        // Opened with FD_WRITE and without FD_READ: write-only.
+        assert_eq!(c.fd_read(fd, 5), Err(Errno::Badf));
         assert_eq!(c.fd_seek(fd, -2, 1), Ok(3));
         assert_eq!(c.fd_seek(fd, -9, 1), Err(Errno::Inval));
-        assert_eq!(c.fd_tell(fd), Err(Errno::Notcapable));
-        assert_eq!(
-            c.fd_fdstat_set_rights(fd, rights::FD_WRITE | rights::FD_READ, 0),
-            Err(Errno::Notcapable)
-        );
-        c.fd_fdstat_set_rights(fd, rights::FD_SEEK, 0).unwrap();
-        assert_eq!(c.fd_write(fd, b"x"), Err(Errno::Notcapable));
+        assert_eq!(c.fd_tell(fd), Ok(3));
+        // Rights cannot be changed: writes still work, reads still do not.
+        assert_eq!(c.fd_fdstat_set_rights(fd, 0, 0), Err(Errno::Notsup));
+        assert_eq!(c.fd_fdstat_set_rights(fd, ALL, ALL), Err(Errno::Notsup));
+        assert_eq!(c.fd_fdstat_get(fd).unwrap().rights_base, 0x3FFF_BFFD);
+        assert_eq!(c.fd_write(fd, b"x"), Ok(1));
+        assert_eq!(c.fd_read(fd, 5), Err(Errno::Badf));
         c.fd_close(fd).unwrap();
         assert_eq!(c.fd_close(fd), Err(Errno::Badf));
         assert_eq!(c.path_filestat_get(ROOT_FD, 0, "f").unwrap().size, 5);
+        assert_eq!(fs::read(t.path().join("root/f")).unwrap(), b"helxo");
         assert_eq!(
             c.path_open(ROOT_FD, 0, "f", creat | u32::from(oflags::EXCL), 0, 0, 0),
             Err(Errno::Exist)
@@ -664,6 +852,4 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!((events[0].userdata, events[0].error), (3, Errno::Success));
     }
-
-    use crate::wasi::abi::Subscription;
 }

@@ -1,13 +1,14 @@
 //! `poll_oneoff`: waiting for clock deadlines and descriptor readiness.
 //!
-//! Regular files are always ready (as in POSIX). Stdout and stderr are always ready for
+//! Rights are not checked (they are advisory, as in Wasmtime). Regular files are always
+//! ready (as in POSIX). Stdout and stderr are always ready for
 //! writing. Stdin is reported ready for reading: its reader offers no readiness query,
 //! so a following read may block until input arrives.
 
 use std::time::Duration;
 
 use super::abi::{
-    clockid, eventtype, rights, Event, Subscription, SubscriptionKind, SUBSCRIPTION_CLOCK_ABSTIME,
+    clockid, eventtype, Event, Subscription, SubscriptionKind, SUBSCRIPTION_CLOCK_ABSTIME,
 };
 use super::errno::{Errno, WasiResult};
 use super::fd_table::Handle;
@@ -93,23 +94,15 @@ impl WasiCtx {
             nbytes: 0,
             flags: 0,
         };
-        let entry = match self.fds.get_mut(fd) {
-            Ok(entry) => entry,
+        let handle = match self.fds.get_mut(fd) {
+            Ok(handle) => handle,
             Err(errno) => {
                 event.error = errno;
                 return event;
             }
         };
-        let needed = if kind == eventtype::FD_READ {
-            rights::FD_READ
-        } else {
-            rights::FD_WRITE
-        };
-        if let Err(errno) = entry.require(rights::POLL_FD_READWRITE | needed) {
-            event.error = errno;
-            return event;
-        }
-        match &mut entry.handle {
+        // Rights are advisory: none is checked.
+        match handle {
             Handle::Stream(s) => {
                 if s.is_input() != (kind == eventtype::FD_READ) {
                     event.error = Errno::Badf;

@@ -1,65 +1,126 @@
-//! The guest's standard streams: the embedder's stdin reader and stdout/stderr writers.
+//! The guest's standard streams: the embedder's stdin reader and stdout/stderr writers,
+//! each with whether the host stream behind it is a terminal.
 
 use std::io::{Read, Write};
 
+use super::abi::{filetype, rights, Fdstat, Filestat};
 use super::errno::{Errno, WasiResult};
 
-/// A standard stream held by the fd table.
-pub enum Stream {
+enum Io {
     /// A readable stream (stdin).
     Input(Box<dyn Read + Send>),
     /// A writable stream (stdout or stderr).
     Output(Box<dyn Write + Send>),
 }
 
+/// A standard stream held by the fd table.
+pub struct Stream {
+    io: Io,
+    /// Whether the host stream is a terminal (as the launcher saw it).
+    terminal: bool,
+}
+
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Stream::Input(_) => f.write_str("Stream::Input"),
-            Stream::Output(_) => f.write_str("Stream::Output"),
-        }
+        let kind = match self.io {
+            Io::Input(_) => "Input",
+            Io::Output(_) => "Output",
+        };
+        f.debug_struct("Stream")
+            .field("kind", &kind)
+            .field("terminal", &self.terminal)
+            .finish()
     }
 }
 
 impl Stream {
+    /// The readable stream (stdin).
+    pub fn input(reader: Box<dyn Read + Send>, terminal: bool) -> Stream {
+        Stream {
+            io: Io::Input(reader),
+            terminal,
+        }
+    }
+
+    /// A writable stream (stdout or stderr).
+    pub fn output(writer: Box<dyn Write + Send>, terminal: bool) -> Stream {
+        Stream {
+            io: Io::Output(writer),
+            terminal,
+        }
+    }
+
     /// Reads into `buf` (one read call; 0 at end of stream). A writer is `EBADF`.
     pub fn read(&mut self, buf: &mut [u8]) -> WasiResult<usize> {
-        match self {
-            Stream::Input(r) => loop {
+        match &mut self.io {
+            Io::Input(r) => loop {
                 match r.read(buf) {
                     Ok(n) => return Ok(n),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(e.into()),
                 }
             },
-            Stream::Output(_) => Err(Errno::Badf),
+            Io::Output(_) => Err(Errno::Badf),
         }
     }
 
     /// Writes all of `data` and flushes, as an unbuffered descriptor would. A reader is
     /// `EBADF`.
     pub fn write(&mut self, data: &[u8]) -> WasiResult<usize> {
-        match self {
-            Stream::Output(w) => {
+        match &mut self.io {
+            Io::Output(w) => {
                 w.write_all(data)?;
                 w.flush()?;
                 Ok(data.len())
             }
-            Stream::Input(_) => Err(Errno::Badf),
+            Io::Input(_) => Err(Errno::Badf),
         }
     }
 
     /// Flushes a writer (`fd_sync`); a no-op for the reader.
     pub fn flush(&mut self) -> WasiResult<()> {
-        match self {
-            Stream::Output(w) => Ok(w.flush()?),
-            Stream::Input(_) => Ok(()),
+        match &mut self.io {
+            Io::Output(w) => Ok(w.flush()?),
+            Io::Input(_) => Ok(()),
         }
     }
 
     /// Whether this is the readable stream.
     pub fn is_input(&self) -> bool {
-        matches!(self, Stream::Input(_))
+        matches!(self.io, Io::Input(_))
+    }
+
+    /// The file type reported for the stream, as Wasmtime reports it: a character
+    /// device when the host stream is a terminal, `UNKNOWN` otherwise.
+    pub fn filetype(&self) -> u8 {
+        if self.terminal {
+            filetype::CHARACTER_DEVICE
+        } else {
+            filetype::UNKNOWN
+        }
+    }
+
+    /// `fd_fdstat_get`: read (stdin) or write (stdout, stderr) rights, no flags.
+    pub fn fdstat(&self) -> Fdstat {
+        let rights = if self.is_input() {
+            rights::STDIN
+        } else {
+            rights::STDOUT
+        };
+        Fdstat {
+            filetype: self.filetype(),
+            flags: 0,
+            rights_base: rights,
+            rights_inheriting: rights,
+        }
+    }
+
+    /// `fd_filestat_get`: all zero but the file type.
+    pub fn filestat(&self) -> Filestat {
+        Filestat {
+            filetype: self.filetype(),
+            ..Filestat::default()
+        }
     }
 }
 
@@ -82,15 +143,35 @@ mod tests {
     #[test]
     fn streams_read_and_write_in_their_direction_only() {
         let sink = Arc::new(Mutex::new(Vec::new()));
-        let mut out = Stream::Output(Box::new(Shared(sink.clone())));
+        let mut out = Stream::output(Box::new(Shared(sink.clone())), false);
         assert_eq!(out.write(b"hi"), Ok(2));
         assert_eq!(out.read(&mut [0; 4]), Err(Errno::Badf));
         assert_eq!(&*sink.lock().unwrap(), b"hi");
 
-        let mut input = Stream::Input(Box::new(&b"abc"[..]));
+        let mut input = Stream::input(Box::new(&b"abc"[..]), false);
         let mut buf = [0u8; 8];
         assert_eq!(input.read(&mut buf), Ok(3));
         assert_eq!(input.read(&mut buf), Ok(0));
         assert_eq!(input.write(b"x"), Err(Errno::Badf));
+    }
+
+    #[test]
+    fn terminals_are_character_devices() {
+        let tty = Stream::output(Box::new(std::io::sink()), true);
+        let pipe = Stream::input(Box::new(std::io::empty()), false);
+        assert_eq!(tty.filetype(), filetype::CHARACTER_DEVICE);
+        assert_eq!(pipe.filetype(), filetype::UNKNOWN);
+        assert_eq!(
+            (tty.fdstat().rights_base, tty.fdstat().rights_inheriting),
+            (rights::FD_WRITE, rights::FD_WRITE)
+        );
+        assert_eq!(pipe.fdstat().rights_base, rights::FD_READ);
+        assert_eq!(
+            tty.filestat(),
+            Filestat {
+                filetype: filetype::CHARACTER_DEVICE,
+                ..Filestat::default()
+            }
+        );
     }
 }
