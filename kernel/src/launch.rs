@@ -1,8 +1,12 @@
 //! The runner's command line: what the launch script (or the host) adds at launch time,
 //! mirroring wasmtime's flags, then the module's own arguments:
 //!
-//! `[--env KEY=VALUE]... [--map HOST:GUEST[:ro]]... [--virtio-fs BASE,STRIDE,COUNT]
-//! [--maps-at DIR] [--pwd DIR] [--exe-name PATH] -- ARGS...`
+//! `[--env KEY=VALUE]... [--map HOST[:GUEST][:ro]]... [--virtio-fs BASE,STRIDE,COUNT]
+//! [--maps-at DIR] [--pwd DIR] [--exe-name PATH] [--terminals FDS] -- ARGS...`
+//!
+//! `--terminals` lists which of the launcher's stdin, stdout and stderr (0, 1, 2, comma
+//! separated) are terminals: the module sees each stdio stream as `wasmtime run` shows the
+//! same host stream, a character device only when it is a terminal.
 //!
 //! In the guest these arrive as the application arguments after the kernel's own `--`.
 //! There the host's directories are not at their host paths: the launch script shares every
@@ -16,6 +20,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 
 use crate::manifest::{Map, RunConfig};
+use crate::map_spec::MapSpec;
 use crate::wasi::std_fs::StdFs;
 use crate::wasi::vfs::FileSystem;
 use crate::wasi::{Preopen, WasiConfig};
@@ -73,6 +78,8 @@ pub struct LaunchOptions {
     pub pwd: Option<String>,
     /// The launch script's path (EXE_NAME for images whose Hermitfile asks for it).
     pub exe_name: Option<String>,
+    /// Whether the launcher's stdin, stdout and stderr are terminals.
+    pub terminals: [bool; 3],
     pub args: Vec<String>,
 }
 
@@ -96,6 +103,7 @@ impl LaunchOptions {
                 }
                 "--pwd" => options.pwd = Some(value("--pwd")?),
                 "--exe-name" => options.exe_name = Some(value("--exe-name")?),
+                "--terminals" => options.terminals = parse_terminals(&value("--terminals")?)?,
                 other => bail!("unknown runner option {other:?} (module arguments go after --)"),
             }
         }
@@ -158,6 +166,18 @@ impl LaunchOptions {
     }
 }
 
+/// `FDS`: some of 0, 1, 2, comma separated (`0,2`).
+pub fn parse_terminals(arg: &str) -> Result<[bool; 3]> {
+    let mut terminals = [false; 3];
+    for fd in arg.split(',') {
+        match fd {
+            "0" | "1" | "2" => terminals[usize::from(fd.as_bytes()[0] - b'0')] = true,
+            _ => bail!("--terminals {arg:?}: {fd:?} is not 0, 1 or 2 (stdin, stdout, stderr)"),
+        }
+    }
+    Ok(terminals)
+}
+
 /// `KEY=VALUE`.
 pub fn parse_env(arg: &str) -> Result<(String, String)> {
     let (key, value) = arg
@@ -169,32 +189,14 @@ pub fn parse_env(arg: &str) -> Result<(String, String)> {
     Ok((key.to_string(), value.to_string()))
 }
 
-/// `HOST[:GUEST][:ro|:rw]`; a lone HOST maps to the same path.
+/// `HOST[:GUEST][:ro|:rw]` (the grammar of [`MapSpec`]); without GUEST the preopen's name
+/// is HOST as written, as `wasmtime run --dir HOST` names it.
 pub fn parse_map(arg: &str) -> Result<Map> {
-    let mut parts: Vec<&str> = arg.split(':').collect();
-    let read_only = match parts.last().copied() {
-        Some("ro") if parts.len() > 1 => {
-            parts.pop();
-            true
-        }
-        Some("rw") if parts.len() > 1 => {
-            parts.pop();
-            false
-        }
-        _ => false,
-    };
-    let (host, guest) = match parts.as_slice() {
-        [host] => (*host, *host),
-        [host, guest] => (*host, *guest),
-        _ => bail!("--map {arg:?} is not HOST[:GUEST][:ro]"),
-    };
-    if host.is_empty() || guest.is_empty() {
-        bail!("--map {arg:?} has an empty path");
-    }
+    let spec = MapSpec::parse(arg).with_context(|| format!("--map {arg:?}"))?;
     Ok(Map {
-        host: host.to_string(),
-        guest: guest.to_string(),
-        read_only,
+        guest: spec.guest.unwrap_or_else(|| spec.host.clone()),
+        host: spec.host,
+        read_only: spec.read_only,
     })
 }
 
@@ -231,6 +233,19 @@ mod tests {
         );
         assert_eq!(options.pwd.as_deref(), Some("/home"));
         assert_eq!(options.args, strings(&["--env", "B=2"]));
+    }
+
+    #[test]
+    fn terminals_name_the_stdio_streams_that_are_terminals() {
+        let options = LaunchOptions::parse(strings(&["--terminals", "0,2", "--"])).unwrap();
+        assert_eq!(options.terminals, [true, false, true]);
+        assert_eq!(
+            LaunchOptions::parse(strings(&[])).unwrap().terminals,
+            [false; 3]
+        );
+        for bad in ["", "3", "0,,1", "stdout"] {
+            assert!(parse_terminals(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -310,6 +325,10 @@ mod tests {
             }
         );
         assert!(parse_map("/a:/b:/c:/d").is_err());
+        // Guest names are verbatim, relative ones and `.` included, as wasmtime's `--dir`.
+        assert_eq!(parse_map("/a:.").unwrap().guest, ".");
+        assert_eq!(parse_map("data").unwrap().guest, "data");
+        assert!(parse_map("data:RO").unwrap().read_only);
     }
 
     #[test]

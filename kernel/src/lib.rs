@@ -8,6 +8,7 @@ pub mod engine;
 pub mod fuse;
 pub mod launch;
 pub mod manifest;
+pub mod map_spec;
 pub mod payload;
 pub mod run;
 pub mod virtio;

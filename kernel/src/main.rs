@@ -17,10 +17,15 @@ const RUNNER_FAILURE: i32 = 1;
 fn run_payload(
     blob: &[u8],
     argv: Vec<String>,
-    stdio: Stdio,
+    mut stdio: Stdio,
     stderr: &mut dyn std::io::Write,
 ) -> Result<i32> {
     let launch = LaunchOptions::parse(argv)?;
+    // In the guest only the launcher knows whether its streams are terminals; on the host
+    // the runner's own streams are the launcher's.
+    if cfg!(target_os = "hermit") {
+        stdio.terminal = launch.terminals;
+    }
     let payload = payload::decode(blob)?;
     let manifest =
         Manifest::from_json(payload.manifest).context("reading the embedded manifest")?;
@@ -109,11 +114,16 @@ fn main() {
         );
         std::process::exit(2);
     };
+    use std::io::IsTerminal;
     let stdio = Stdio {
         stdin: Box::new(std::io::stdin()),
         stdout: Box::new(std::io::stdout()),
         stderr: Box::new(std::io::stderr()),
-        terminal: [false; 3],
+        terminal: [
+            std::io::stdin().is_terminal(),
+            std::io::stdout().is_terminal(),
+            std::io::stderr().is_terminal(),
+        ],
     };
     let mut stderr = std::io::stderr();
     let status = std::fs::read(&path)

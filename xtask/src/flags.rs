@@ -31,6 +31,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Run the official WASI preview1 test suite (../shared/wasi-testsuite).
     WasiTestsuite(WasiTestsuiteArgs),
+    /// Run a module under the reference `wasmtime run` and in the VM; diff what differs.
+    Compare(CompareArgs),
 }
 
 #[derive(Args, Clone, Debug)]
@@ -102,9 +104,15 @@ pub struct BoardsArgs {
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
+    /// Only the cases whose name holds one of these (`x86_64-kvm/hello`, `wasi/c/`, `cli/`).
+    #[arg(value_name = "FILTER")]
+    pub filters: Vec<String>,
     /// Boards to boot in the end-to-end tests [default: all].
     #[arg(long = "board")]
     pub boards: Vec<String>,
+    /// Cases run at once [default: the machine's cores].
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -128,4 +136,30 @@ pub struct WasiTestsuiteArgs {
     /// Only the programs whose name (`c/fopen-with-access`, ...) contains this.
     #[arg(long)]
     pub filter: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// A .wasm file, or the name of an example under modules/.
+    #[arg(long)]
+    pub module: String,
+    /// Board whose VM to compare [default: x86_64-kvm].
+    #[arg(long)]
+    pub board: Option<String>,
+    /// Compare on every board.
+    #[arg(long)]
+    pub all_boards: bool,
+    /// A host folder, copied afresh for each side (`wasmtime run --dir COPY::GUEST`). A
+    /// `:ro` map is read-only in the VM only: wasmtime 36's `--dir` has no read-only form.
+    #[arg(long = "map", value_name = "HOST[:GUEST][:ro]")]
+    pub maps: Vec<String>,
+    /// Environment for the module, on both sides.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The module's stdin, on both sides [default: empty].
+    #[arg(long, value_name = "FILE")]
+    pub stdin: Option<PathBuf>,
+    /// Arguments for the module.
+    #[arg(last = true)]
+    pub args: Vec<String>,
 }

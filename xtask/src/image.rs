@@ -43,6 +43,7 @@ pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan>
     };
     check_module_source(project, &request.module)?;
     let channel = toolchain::channel(&project.root)?;
+    plan::image_name(&request)?;
     let plan = plan::plan(project, &board, &request, &channel);
     build(sh, project, &plan)?;
     Ok(plan)

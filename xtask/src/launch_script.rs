@@ -1,13 +1,23 @@
 //! The launch scripts an image carries (`run-qemu.sh`, `run-uhyve.sh`): bash, filled in
 //! from the board profile, self-contained so that the image folder can be copied anywhere.
-//! The templates are in `xtask/templates/`.
+//! The bash lives in `xtask/templates/`: the scripts, and the fragments that differ per
+//! board. [`fill`] is the one way a value reaches a script: every value is a single-quoted
+//! bash word ([`bash_quote`]); only our own fragments go in as code.
 
 use hermit_wasm_kernel::manifest::Map;
 
-use crate::profile::{Arch, Board, BootProtocol, ExitDevice};
+use crate::profile::{Arch, Board, BootProtocol, ExitDevice, StdinDevice};
 
 const QEMU_TEMPLATE: &str = include_str!("../templates/run-qemu.sh");
 const UHYVE_TEMPLATE: &str = include_str!("../templates/run-uhyve.sh");
+/// `parse_map` and `add_map`: the map grammar in bash (both scripts).
+const MAP_FUNCTIONS: &str = include_str!("../templates/map.sh");
+const KVM_BLOCK: &str = include_str!("../templates/kvm.sh");
+const VIRTIO_FS_BLOCK: &str = include_str!("../templates/virtio-fs.sh");
+const NO_VIRTIO_FS_BLOCK: &str = include_str!("../templates/no-virtio-fs.sh");
+const STDIN_FW_CFG: &str = include_str!("../templates/stdin-fw-cfg.sh");
+const STDIN_SEMIHOSTING: &str = include_str!("../templates/stdin-semihosting.sh");
+const STDOUT_PIPE: &str = include_str!("../templates/stdout-pipe.sh");
 
 /// What the scripts say about the image they boot.
 pub struct ScriptInfo<'a> {
@@ -17,15 +27,43 @@ pub struct ScriptInfo<'a> {
     pub maps: &'a [Map],
 }
 
+/// What replaces a placeholder `@NAME@`.
+enum Fill<'a> {
+    /// A value: goes in as one single-quoted bash word.
+    Word(&'a str),
+    /// Our own bash (a template fragment, or lines built from quoted words): verbatim.
+    Code(&'a str),
+}
+
+/// `template` with every `@NAME@` of `fills` replaced; each must occur.
+fn fill(template: &str, fills: &[(&str, Fill)]) -> String {
+    let mut script = template.to_string();
+    for (name, value) in fills {
+        let placeholder = format!("@{name}@");
+        assert!(
+            script.contains(&placeholder),
+            "the template has no {placeholder}"
+        );
+        let text = match value {
+            Fill::Word(word) => bash_quote(word),
+            Fill::Code(code) => code.trim_end_matches('\n').to_string(),
+        };
+        script = script.replace(&placeholder, &text);
+    }
+    script
+}
+
+/// `s` as one bash word, in single quotes (a `'` inside becomes `'\''`). Newlines and
+/// everything else stay literal inside the quotes.
+pub fn bash_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 /// `run-qemu.sh` for `board`.
 pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
     let qemu = &board.qemu;
     let kvm = match &qemu.kvm_cpu {
-        Some(kvm_cpu) => format!(
-            "if grep -qwE 'vmx|svm' /proc/cpuinfo 2>/dev/null && {{ : <>/dev/kvm; }} 2>/dev/null; then\n  \
-             accel=kvm\n  cpu='{kvm_cpu}'\nelse\n  \
-             echo \"$me: no hardware virtualisation (vmx/svm and a usable /dev/kvm): using QEMU's emulator (TCG)\" >&2\nfi\n"
-        ),
+        Some(kvm_cpu) => fill(KVM_BLOCK, &[("KVM_CPU", Fill::Word(kvm_cpu))]),
         None => String::new(),
     };
     let devices = qemu_devices(board)
@@ -34,29 +72,53 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
         .collect::<Vec<_>>()
         .join("\n");
     let (redirections, kernel_env) = streams(board);
-    QEMU_TEMPLATE
-        .replace("@IMAGE@", info.image)
-        .replace("@MODULE@", info.module)
-        .replace("@BOARD@", &board.name)
-        .replace("@PACKAGE@", &qemu.package)
-        .replace("@QEMU@", &qemu.binary)
-        .replace("@CPU@", &qemu.cpu)
-        .replace("@KVM@\n", &kvm)
-        .replace("@MACHINE@", &qemu.machine)
-        .replace("@IMAGE_MAPS@\n", &image_maps(info.maps))
-        .replace("@ADD_MAP@\n", ADD_MAP)
-        .replace("@SHARES@\n", &shares_block(board))
-        .replace("@MEMORY@", &qemu.memory)
-        .replace("@SMP@", &qemu.smp.to_string())
-        .replace("@DEVICES@", &devices)
-        .replace("@REDIRECT@", redirections)
-        .replace("@KERNEL_ENV@", kernel_env)
-        .replace("@STDIN@\n", stdin_block(board))
-}
-
-/// Bash words: `s` in single quotes.
-fn bash_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+    let smp = qemu.smp.to_string();
+    let slots = qemu
+        .virtio_fs
+        .as_ref()
+        .map(|fs| fs.runner_option())
+        .unwrap_or_default();
+    let stdin = match qemu.stdin {
+        StdinDevice::FwCfgFile => STDIN_FW_CFG,
+        StdinDevice::SemihostingStream => STDIN_SEMIHOSTING,
+    };
+    let stdout = match qemu.boot {
+        BootProtocol::Sbi => STDOUT_PIPE,
+        BootProtocol::Pvh | BootProtocol::GuestLoader => "",
+    };
+    let shares = match qemu.virtio_fs {
+        Some(_) => VIRTIO_FS_BLOCK,
+        None => NO_VIRTIO_FS_BLOCK,
+    };
+    let image_maps = image_maps(info.maps);
+    fill(
+        QEMU_TEMPLATE,
+        &[
+            ("IMAGE", Fill::Word(info.image)),
+            ("MODULE", Fill::Word(info.module)),
+            ("BOARD", Fill::Word(&board.name)),
+            ("QEMU", Fill::Word(&qemu.binary)),
+            ("PACKAGE", Fill::Word(&qemu.package)),
+            ("MACHINE", Fill::Word(&qemu.machine)),
+            ("CPU", Fill::Word(&qemu.cpu)),
+            ("MEMORY", Fill::Word(&qemu.memory)),
+            ("SMP", Fill::Word(&smp)),
+            (
+                "DROP_PRIVILEGES",
+                Fill::Word(if qemu.drop_privileges { "1" } else { "0" }),
+            ),
+            ("VIRTIO_FS_SLOTS", Fill::Word(&slots)),
+            ("IMAGE_MAPS", Fill::Code(&image_maps)),
+            ("MAP_FUNCTIONS", Fill::Code(MAP_FUNCTIONS)),
+            ("KVM", Fill::Code(&kvm)),
+            ("SHARES", Fill::Code(shares)),
+            ("KERNEL_ENV", Fill::Code(kernel_env)),
+            ("STDIN", Fill::Code(stdin)),
+            ("STDOUT", Fill::Code(stdout)),
+            ("DEVICES", Fill::Code(&devices)),
+            ("REDIRECT", Fill::Code(redirections)),
+        ],
+    )
 }
 
 /// The image's maps as the script's first shares (`share_dirs`, `share_ro`).
@@ -73,139 +135,6 @@ fn image_maps(maps: &[Map]) -> String {
     )
 }
 
-/// Bash function that adds a `--map` to the shares (both scripts).
-const ADD_MAP: &str = r#"# Adds --map's HOST[:GUEST][:ro|:rw] (read as the runner reads it) to the shares.
-add_map() {
-  local spec=$1 ro=0 host
-  case $spec in
-    ?*:ro) ro=1; spec=${spec%:ro} ;;
-    ?*:rw) spec=${spec%:rw} ;;
-  esac
-  host=${spec%%:*}
-  if [ -z "$host" ] || ! host=$(CDPATH= cd -- "$host" 2>/dev/null && pwd -P); then
-    echo "$me: --map $1: no such host directory '${spec%%:*}'" >&2
-    exit 125
-  fi
-  share_dirs+=("$host")
-  share_ro+=("$ro")
-}
-"#;
-
-/// Shares the host directories with the guest, or refuses them on a board without
-/// virtio-fs. Runs before the kernel command line is put together.
-fn shares_block(board: &Board) -> String {
-    let Some(fs) = &board.qemu.virtio_fs else {
-        return format!(
-            "if [ ${{#share_dirs[@]}} -gt 0 ]; then\n  \
-             echo \"$me: board {} cannot give host directories (MAP, --map) to its guest: its kernel has no virtio-fs\" >&2\n  \
-             exit 125\nfi\n",
-            board.name
-        );
-    };
-    VIRTIO_FS_BLOCK
-        .replace("@MMIO@", &fs.runner_option())
-        .replace("@MEMORY@", &board.qemu.memory)
-}
-
-/// The shell that starts virtiofsd and adds the device (tag `maps`) on the machine's
-/// virtio-mmio transport; the runner finds it in the slots `--virtio-fs` names and share
-/// k as the share's directory `k`.
-const VIRTIO_FS_BLOCK: &str = r#"# Host directories through virtio-fs: virtiofsd serves a staging folder whose k-th entry is
-# a bind mount of share k (read-only shares remounted read-only, so the host refuses writes
-# whatever the guest does), in a mount namespace of its own. The guest's runner drives the
-# device (tag `maps`) itself and finds share k as the directory k of the share.
-if [ ${#share_dirs[@]} -gt 0 ]; then
-  virtiofsd=${HERMIT_WASM_VIRTIOFSD:-}
-  if [ -z "$virtiofsd" ]; then
-    for candidate in virtiofsd /usr/libexec/virtiofsd /usr/lib/qemu/virtiofsd; do
-      if command -v "$candidate" >/dev/null 2>&1; then
-        virtiofsd=$(command -v "$candidate")
-        break
-      fi
-    done
-  fi
-  if [ -z "$virtiofsd" ]; then
-    echo "$me: virtiofsd not found (host directories need it): apt-get install virtiofsd, or apt-get install libseccomp-dev libcap-ng-dev && cargo install virtiofsd --locked" >&2
-    exit 125
-  fi
-  if ! command -v unshare >/dev/null 2>&1; then
-    echo "$me: unshare not found (host directories need it): apt-get install util-linux" >&2
-    exit 125
-  fi
-  fs_dir=$(mktemp -d "$tmp/hermit-wasm-fs.XXXXXX") || exit 125
-  mkdir "$fs_dir/root" || exit 125
-  mounts=()
-  for k in "${!share_dirs[@]}"; do
-    if [ ! -d "${share_dirs[$k]}" ]; then
-      echo "$me: host directory '${share_dirs[$k]}' does not exist" >&2
-      exit 125
-    fi
-    mkdir "$fs_dir/root/$k" || exit 125
-    mounts+=("${share_dirs[$k]}" "${share_ro[$k]}")
-  done
-  namespace=(unshare --mount --propagation private)
-  [ "$(id -u)" -eq 0 ] || namespace+=(--map-root-user)
-  "${namespace[@]}" bash -c '
-    set -e
-    virtiofsd=$1 root=$2/root sock=$2/sock k=0
-    shift 2
-    while [ $# -gt 0 ]; do
-      mount --bind "$1" "$root/$k"
-      [ "$2" = 0 ] || mount -o remount,bind,ro "$root/$k"
-      k=$((k + 1))
-      shift 2
-    done
-    exec "$virtiofsd" --shared-dir "$root" --socket-path "$sock" --no-announce-submounts --log-level error
-  ' share "$virtiofsd" "$fs_dir" "${mounts[@]}" >>"$log" 2>&1 </dev/null &
-  virtiofsd_pid=$!
-  tries=0
-  until [ -S "$fs_dir/sock" ]; do
-    if ! kill -0 "$virtiofsd_pid" 2>/dev/null || [ $tries -ge 200 ]; then
-      echo "$me: virtiofsd did not start:" >&2
-      cat "$log" >&2
-      exit 125
-    fi
-    tries=$((tries + 1))
-    sleep 0.05
-  done
-  # virtiofsd reads and writes the guest's memory: all of it is a shared memfd.
-  fs_qemu=(-object "memory-backend-memfd,id=fsmem,size=@MEMORY@,share=on"
-    -machine memory-backend=fsmem -global virtio-mmio.force-legacy=false
-    -chardev "socket,id=fs,path=${fs_dir//,/,,}/sock"
-    -device vhost-user-fs-device,chardev=fs,tag=maps)
-  runner+=(--virtio-fs '@MMIO@')
-fi
-"#;
-
-/// Hands the script's stdin to the guest: all of it, collected in a temporary file first
-/// (so that the module sees EOF at its end, and any bytes pass), unless it is a terminal.
-/// x86 reads the file as a fw_cfg file (QEMU arguments in `stdin_qemu`); aarch64 and
-/// riscv64 read it as a host file by semihosting, named in the kernel's environment
-/// (`HERMIT_WASM_STDIN`, a word quoted for the kernel's shell-style command line).
-fn stdin_block(board: &Board) -> &'static str {
-    match board.arch {
-        Arch::X86_64 => concat!(
-            "# The module's stdin: all of it, handed over as a fw_cfg file (its end is EOF).\n",
-            "if [ ! -t 0 ]; then\n",
-            "  stdin_file=$(mktemp \"$tmp/hermit-wasm-stdin.XXXXXX\") || exit 125\n",
-            "  cat > \"$stdin_file\"\n",
-            // QEMU option values double their commas.
-            "  stdin_qemu=(-fw_cfg \"name=opt/hermit-wasm/stdin,file=${stdin_file//,/,,}\")\n",
-            "fi\n",
-        ),
-        Arch::Aarch64 | Arch::Riscv64 => concat!(
-            "# The module's stdin: all of it, in a host file the guest reads by semihosting (its\n",
-            "# end is EOF); the kernel's environment names it.\n",
-            "if [ ! -t 0 ]; then\n",
-            "  stdin_file=$(mktemp \"$tmp/hermit-wasm-stdin.XXXXXX\") || exit 125\n",
-            "  cat > \"$stdin_file\"\n",
-            r#"  cmdline="'env=HERMIT_WASM_STDIN=${stdin_file//\'/\'\\\'\'}' $cmdline""#,
-            "\n",
-            "fi\n",
-        ),
-    }
-}
-
 /// The QEMU arguments that load the image and attach consoles and the exit device, one
 /// line each, as bash words (they may use `$here`, `$cmdline`).
 fn qemu_devices(board: &Board) -> Vec<String> {
@@ -220,7 +149,7 @@ fn qemu_devices(board: &Board) -> Vec<String> {
         )),
     }
     if let Some(firmware) = &board.qemu.firmware {
-        lines.push(format!("-bios '{firmware}'"));
+        lines.push(format!("-bios {}", bash_quote(firmware)));
     }
     match board.arch {
         Arch::X86_64 => {
@@ -250,16 +179,10 @@ const GUEST_LOADER_ADDRESS: u64 = 0x4800_0000;
 ///
 /// With semihosting on, OpenSBI (riscv64) takes semihosting's standard output for its
 /// console, which carries the kernel's log: QEMU's stdout then goes to the log file, and the
-/// module's stdout reaches QEMU as fd 3, a pipe to `cat` that writes to the script's stdout.
-/// The guest opens `/dev/fd/3` as a host file; a pipe, because QEMU opens semihosting files
-/// without `O_APPEND`, which would write over a file the script's stdout appends to or shares
-/// with its stderr.
+/// module's stdout reaches QEMU as fd 3, a pipe to `cat` (`templates/stdout-pipe.sh`).
 fn streams(board: &Board) -> (&'static str, &'static str) {
     match board.qemu.boot {
-        BootProtocol::Sbi => (
-            r#" 3>&1 >>"$log" | cat"#,
-            " env=HERMIT_WASM_STDOUT=/dev/fd/3",
-        ),
+        BootProtocol::Sbi => (r#" >>"$log""#, " env=HERMIT_WASM_STDOUT=/dev/fd/3"),
         BootProtocol::Pvh | BootProtocol::GuestLoader => ("", ""),
     }
 }
@@ -267,22 +190,27 @@ fn streams(board: &Board) -> (&'static str, &'static str) {
 /// `run-uhyve.sh` for `board`, if uhyve can boot it.
 pub fn uhyve_script(board: &Board, info: &ScriptInfo) -> Option<String> {
     let uhyve = board.uhyve.as_ref()?;
-    Some(
-        UHYVE_TEMPLATE
-            .replace("@IMAGE@", info.image)
-            .replace("@MODULE@", info.module)
-            .replace("@BOARD@", &board.name)
-            .replace("@IMAGE_MAPS@\n", &image_maps(info.maps))
-            .replace("@ADD_MAP@\n", ADD_MAP)
-            .replace("@MEMORY@", &uhyve.memory)
-            .replace("@CPUS@", &uhyve.cpus.to_string()),
-    )
+    let cpus = uhyve.cpus.to_string();
+    let image_maps = image_maps(info.maps);
+    Some(fill(
+        UHYVE_TEMPLATE,
+        &[
+            ("IMAGE", Fill::Word(info.image)),
+            ("MODULE", Fill::Word(info.module)),
+            ("BOARD", Fill::Word(&board.name)),
+            ("MEMORY", Fill::Word(&uhyve.memory)),
+            ("CPUS", Fill::Word(&cpus)),
+            ("IMAGE_MAPS", Fill::Code(&image_maps)),
+            ("MAP_FUNCTIONS", Fill::Code(MAP_FUNCTIONS)),
+        ],
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::profile;
+    use hermit_wasm_kernel::map_spec::{self, MapSpec};
     use std::path::Path;
     use std::process::Command;
 
@@ -321,18 +249,19 @@ mod tests {
     #[test]
     fn the_x86_script_boots_microvm_with_the_pvh_loader_and_exit_device() {
         let script = qemu_script(&board("x86_64-kvm"), &INFO);
-        assert!(script.contains("qemu=qemu-system-x86_64"));
+        assert!(script.contains("qemu='qemu-system-x86_64'"));
         assert!(script.contains("machine='microvm"));
         assert!(script.contains(r#"-kernel "$here/loader.elf" -initrd "$here/guest.elf""#));
         assert!(script.contains("isa-debug-exit,iobase=0xf4"));
-        assert!(script.contains("apt-get install qemu-system-x86"));
+        assert!(script.contains("package='qemu-system-x86'"));
+        assert!(script.contains("apt-get install $package"));
         assert!(script.contains("accel=kvm"), "x86_64-kvm may use KVM");
     }
 
     #[test]
     fn the_aarch64_script_passes_the_guest_through_guest_loader_and_uses_semihosting() {
         let script = qemu_script(&board("aarch64-virt"), &INFO);
-        assert!(script.contains("qemu=qemu-system-aarch64"));
+        assert!(script.contains("qemu='qemu-system-aarch64'"));
         assert!(script.contains("machine='virt,gic-version=3'"));
         assert!(script.contains("cpu='cortex-a72'"));
         assert!(script
@@ -341,21 +270,22 @@ mod tests {
         assert!(!script.contains("-bios"));
         assert!(!script.contains("accel=kvm"), "no KVM for Arm guests");
         // Semihosting's ":tt" is QEMU's own stdout and stderr: no redirection needed.
-        assert!(script.contains("\"${run[@]}\" </dev/null\n"));
+        assert!(script.contains("\"${run[@]}\" <&4 4<&- &\n"));
+        assert!(!script.contains("exec 3> >(cat)"));
         assert!(script.contains(r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu --""#));
     }
 
     #[test]
     fn the_riscv64_script_boots_opensbi_and_keeps_its_console_off_stdout() {
         let script = qemu_script(&board("riscv64-virt"), &INFO);
-        assert!(script.contains("qemu=qemu-system-riscv64"));
+        assert!(script.contains("qemu='qemu-system-riscv64'"));
         assert!(script.contains("-bios 'default'"));
         assert!(script.contains(r#"-kernel "$here/loader.elf" -initrd "$here/guest.elf""#));
         assert!(script.contains("-semihosting-config enable=on,target=native"));
         // OpenSBI's console (the kernel log) is QEMU's stdout: that goes to the log, the
         // module's stdout to fd 3, a pipe to cat; the status is QEMU's, not cat's.
-        assert!(script
-            .contains("\"${run[@]}\" </dev/null 3>&1 >>\"$log\" | cat\nrc=${PIPESTATUS[0]}\n"));
+        assert!(script.contains("exec 3> >(cat)\nstdout_pid=$!\n"));
+        assert!(script.contains("\"${run[@]}\" <&4 4<&- >>\"$log\" &\nqemu_pid=$!\n"));
         assert!(script.contains(
             r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu env=HERMIT_WASM_STDOUT=/dev/fd/3 --""#
         ));
@@ -376,17 +306,15 @@ mod tests {
     }
 
     #[test]
-    fn the_stdin_file_is_collected_whole_and_named_with_quoting() {
-        // The stdin block of a semihosting board, run by bash with an awkward TMPDIR and
-        // binary input; the kernel splits its command line as a shell would (bash's `eval`
-        // here).
-        let script = qemu_script(&board("aarch64-virt"), &INFO);
+    fn x86_collects_stdin_whole_under_an_awkward_tmpdir() {
+        // The fw_cfg block, run by bash with a TMPDIR holding a quote and binary input.
+        let script = qemu_script(&board("x86_64-kvm"), &INFO);
         let start = script.find("# The module's stdin").unwrap();
         let end = script[start..].find("\nfi\n").unwrap() + start + 4;
         let dir = std::env::temp_dir().join(format!("hermit-wasm it's {}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let snippet = format!(
-            "tmp=$TMPDIR\ncmdline='env=A=1 --'\n{}eval \"set -- $cmdline\"\nprintf '%s\\n' \"$@\"\n",
+            "tmp=$TMPDIR\n{}printf '%s' \"$stdin_file\"\n",
             &script[start..end]
         );
         let input = b"a\0b\n'\"\xff";
@@ -400,17 +328,46 @@ mod tests {
             .unwrap();
         std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
         let out = child.wait_with_output().unwrap();
-        let words = String::from_utf8(out.stdout).unwrap();
-        let words: Vec<&str> = words.lines().collect();
-        assert_eq!(words.len(), 3, "{words:?}");
-        let path = words[0].strip_prefix("env=HERMIT_WASM_STDIN=").unwrap();
+        let path = String::from_utf8(out.stdout).unwrap();
         assert!(
             path.starts_with(&format!("{}/hermit-wasm-stdin.", dir.display())),
             "{path}"
         );
-        assert_eq!(&words[1..], ["env=A=1", "--"]);
-        assert_eq!(std::fs::read(path).unwrap(), input);
+        assert_eq!(std::fs::read(&path).unwrap(), input);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn semihosting_boards_stream_stdin_unless_it_is_closed() {
+        // The block hands QEMU this script's stdin (fd 4) and names /dev/stdin to the guest;
+        // the kernel splits its command line as a shell would (bash's `eval` here).
+        for name in ["aarch64-virt", "riscv64-virt"] {
+            let script = qemu_script(&board(name), &INFO);
+            let start = script.find("# The module's stdin").unwrap();
+            let end = script[start..].find("\nfi\n").unwrap() + start + 4;
+            let snippet = format!(
+                "cmdline='env=A=1 --'\n{}eval \"set -- $cmdline\"\nprintf '%s\\n' \"$@\"\n\
+                 [ -e /proc/self/fd/4 ] && echo fd4\n",
+                &script[start..end]
+            );
+            let run = |closed: bool| {
+                let mut command = Command::new("bash");
+                command.arg("-c").arg(if closed {
+                    format!("exec <&-\n{snippet}")
+                } else {
+                    snippet.clone()
+                });
+                command.stdin(std::process::Stdio::piped());
+                String::from_utf8(command.output().unwrap().stdout).unwrap()
+            };
+            assert_eq!(
+                run(false),
+                "env=HERMIT_WASM_STDIN=/dev/stdin\nenv=A=1\n--\nfd4\n",
+                "{name}"
+            );
+            assert_eq!(run(true), "env=A=1\n--\n", "{name}");
+            assert!(!script.contains("cat <&0"), "{name} collects nothing");
+        }
     }
 
     /// Runs bash's parser over a script: a template error fails here, not on a user's machine.
@@ -445,15 +402,17 @@ mod tests {
         ] {
             let script = qemu_script(&board(name), &INFO);
             assert!(
-                script.contains("memory-backend-memfd,id=fsmem,size=512M,share=on"),
+                script.contains("memory-backend-memfd,id=fsmem,size=$memory,share=on"),
                 "{name}"
             );
+            assert!(script.contains("\nmemory='512M'\n"), "{name}");
             assert!(script.contains("-device vhost-user-fs-device,chardev=fs,tag=maps)"));
             assert!(script.contains("virtio-mmio.force-legacy=false"));
             assert!(
-                script.contains(&format!("runner+=(--virtio-fs '{slots}')")),
+                script.contains(&format!("\nvirtio_fs_slots='{slots}'\n")),
                 "{name}"
             );
+            assert!(script.contains("runner+=(--virtio-fs \"$virtio_fs_slots\")"));
             assert!(!script.contains("cannot give host directories"), "{name}");
         }
         // The machine stays the board's own: microvm, without QEMU's command-line additions.
@@ -537,5 +496,85 @@ mod tests {
             String::from_utf8(out.stdout).unwrap(),
             r#"env=HERMIT_WASM_PLATFORM=qemu -- '--env' 'A=b c' '--' 'plain' 'two words' 'it'\''s'"#
         );
+    }
+    #[test]
+    fn the_bash_map_parser_agrees_with_the_one_grammar() {
+        // Every case of hermit_wasm_kernel::map_spec's table, through the scripts' parse_map.
+        let script = qemu_script(&board("x86_64-kvm"), &INFO);
+        let mut snippet = format!("me=test\n{MAP_FUNCTIONS}");
+        snippet.push_str(
+            "for spec; do\n  if parse_map \"$spec\" 2>/dev/null; then\n    \
+             printf '%s|%s|%s|%s\\n' \"$spec\" \"$map_host\" \"$map_guest\" \"$map_ro\"\n  \
+             else\n    printf '%s|refused\\n' \"$spec\"\n  fi\ndone\n",
+        );
+        assert!(script.contains(MAP_FUNCTIONS.trim_end()));
+        let specs: Vec<&str> = map_spec::CASES.iter().map(|(spec, _)| *spec).collect();
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&snippet)
+            .arg("bash")
+            .args(&specs)
+            .output()
+            .unwrap();
+        let got = String::from_utf8(out.stdout).unwrap();
+        let want: String = map_spec::CASES
+            .iter()
+            .map(|(spec, meaning)| match meaning {
+                // Bash has no "absent": a missing guest name is the empty string.
+                Some((host, guest, ro)) => {
+                    format!("{spec}|{host}|{}|{}\n", guest.unwrap_or(""), *ro as u8)
+                }
+                None => format!("{spec}|refused\n"),
+            })
+            .collect();
+        assert_eq!(got, want);
+        for (spec, meaning) in map_spec::CASES {
+            let rust = MapSpec::parse(spec).ok();
+            assert_eq!(rust.is_some(), meaning.is_some(), "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn values_reach_the_script_as_single_words_whatever_they_hold() {
+        // A module name is whatever the file was called: quotes, `$(...)`, newlines.
+        let module = "it's $(touch /tmp/pwned)\nrm -rf ~ `x` \"y\"";
+        let info = ScriptInfo { module, ..INFO };
+        let script = qemu_script(&board("x86_64-kvm"), &info);
+        bash_syntax_ok(&script);
+        let start = script.find("\nimage=").unwrap() + 1;
+        let end = script.find("\nhere=").unwrap();
+        let snippet = format!("{}\nprintf '%s' \"$module\"", &script[start..end]);
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&snippet)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), module);
+    }
+
+    #[test]
+    fn the_scripts_tell_the_runner_which_streams_are_terminals() {
+        // The detection block with stdin a pipe, stdout a pipe and stderr /dev/null: none
+        // is a terminal, so the runner hears of none (the end-to-end tests try a terminal).
+        let script = qemu_script(&board("aarch64-virt"), &INFO);
+        let start = script.find("\nterminals=").unwrap() + 1;
+        let end = script.find("# Host directories to share").unwrap();
+        let snippet = format!(
+            "runner=()\n{}printf '%s ' \"${{runner[@]}}\"",
+            &script[start..end]
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&snippet)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), " ");
+        for name in ["x86_64-kvm", "riscv64-virt"] {
+            assert!(qemu_script(&board(name), &INFO).contains(&script[start..end]));
+        }
+        let uhyve = uhyve_script(&board("x86_64-kvm"), &INFO).unwrap();
+        assert!(uhyve.contains("runner+=(--terminals \"$terminals\")"));
     }
 }

@@ -5,9 +5,12 @@
 mod bench;
 mod boards;
 mod cargo_cmd;
+mod child_processes;
+mod compare;
 mod elf_info;
 mod flags;
 mod hermitfile;
+mod host_deps;
 mod host_runner;
 mod image;
 mod inspect;
@@ -18,8 +21,10 @@ mod precompile;
 mod profile;
 mod project;
 mod qemu;
+mod reference;
 mod symbols;
 mod test;
+mod test_cases;
 mod toolchain;
 mod wasi_testsuite;
 
@@ -40,6 +45,7 @@ fn main() {
             Command::Test(args) => test::run(&sh, &project, args).map(|_| 0),
             Command::Bench(args) => bench::run(&sh, &project, args).map(|_| 0),
             Command::WasiTestsuite(args) => wasi_testsuite::run(&sh, &project, args).map(|_| 0),
+            Command::Compare(args) => compare::run(&sh, &project, args),
         }
     })();
     match result {

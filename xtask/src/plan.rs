@@ -147,12 +147,35 @@ pub struct BuildPlan {
     pub image: ImageLayout,
 }
 
+/// The image name `request` asks for (`--name`, else the module's name), if it is one:
+/// `[A-Za-z0-9._-]+`, not `.` or `..`. It names a folder under `images/<board>/` and
+/// appears in the launch scripts, so nothing else passes.
+pub fn image_name(request: &Request) -> anyhow::Result<String> {
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| request.module.name());
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name == "." || name == ".." || !name.chars().all(allowed) {
+        let given = match &request.name {
+            Some(_) => "--name",
+            None => "the module's name (give another with --name)",
+        };
+        anyhow::bail!(
+            "{given} {name:?} is not an image name: use letters, digits, '.', '_' and '-' \
+             ([A-Za-z0-9._-]+, not . or ..)"
+        );
+    }
+    Ok(name)
+}
+
 /// Turns a request and a board into a plan. `toolchain` names the pinned toolchain (it is
 /// part of the kernel's cache key).
 pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str) -> BuildPlan {
     let target = project.target();
     let module_name = request.module.name();
     let name = request.name.clone().unwrap_or_else(|| module_name.clone());
+    debug_assert!(image_name(request).is_ok(), "plan() takes checked names");
 
     let log_level = request
         .kernel_log
@@ -301,6 +324,30 @@ mod tests {
         assert_eq!(
             plan.image.run_uhyve,
             Some("/repo/images/x86_64-kvm/hello/run-uhyve.sh".into())
+        );
+    }
+
+    #[test]
+    fn image_names_are_plain_folder_names() {
+        for good in ["app", "my-app_2.0", "A.b"] {
+            let mut req = request("hello");
+            req.name = Some(good.into());
+            assert_eq!(image_name(&req).unwrap(), good);
+        }
+        for bad in [
+            "/tmp/x", "../x", "a/b", "..", ".", "", "a\nb", "a b", "it's", "é",
+        ] {
+            let mut req = request("hello");
+            req.name = Some(bad.into());
+            let err = image_name(&req).unwrap_err().to_string();
+            assert!(err.contains("[A-Za-z0-9._-]+"), "{bad:?}: {err}");
+        }
+        let err = image_name(&request("dir/my app.wasm"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("module's name") && err.contains("--name"),
+            "{err}"
         );
     }
 

@@ -48,6 +48,18 @@ pub enum BootProtocol {
     Sbi,
 }
 
+/// How the module's stdin reaches the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StdinDevice {
+    /// The launcher collects all of it first and hands it over as a QEMU fw_cfg file; its
+    /// end is EOF. Does not stream.
+    FwCfgFile,
+    /// The guest reads QEMU's own stdin (`/dev/stdin`) as a host file by semihosting, a
+    /// read at a time as data arrives; its end is EOF. Streams.
+    SemihostingStream,
+}
+
 /// How the guest hands its exit status to QEMU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -108,12 +120,16 @@ pub struct QemuProfile {
     pub memory: String,
     pub smp: u32,
     pub exit: ExitDevice,
+    pub stdin: StdinDevice,
     /// Firmware passed with `-bios` (`default` = QEMU's own), if the board needs one.
     #[serde(default)]
     pub firmware: Option<String>,
     /// How host directories (MAP, `--map`) reach the guest; absent where they cannot.
     #[serde(default)]
     pub virtio_fs: Option<VirtioFsProfile>,
+    /// Whether QEMU, started as root, may give root up (`-run-with user=nobody`) once it
+    /// has opened its files: only where the guest opens no host file while it runs.
+    pub drop_privileges: bool,
 }
 
 /// Host directories through virtio-fs: a `vhost-user-fs-device` on the machine's

@@ -1,15 +1,25 @@
 //! `cargo xtask qemu`: builds what is missing for the image, then boots it with the image's
-//! own `run-qemu.sh`, so that the command and the script behave the same. Exits with the
-//! module's status.
+//! own `run-qemu.sh`, so that the command and the script behave the same. The xtask becomes
+//! the script (exec): the module's status is the command's, and a signal (Ctrl-C, `kill`)
+//! reaches the script, which ends the VM and exits with 128 + the signal.
 
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::flags::QemuArgs;
 use crate::project::Project;
-use crate::{hermitfile, image};
+use crate::{hermitfile, host_deps, image, profile};
 
 pub fn run(sh: &Shell, project: &Project, args: &QemuArgs) -> Result<i32> {
+    // Launch options are checked before anything is built.
+    for env in &args.env {
+        hermitfile::parse_env_arg(env)?;
+    }
+    for map in &args.maps {
+        hermit_wasm_kernel::launch::parse_map(map)?;
+    }
+    let board = profile::find(&project.boards(), &args.image.board)?;
+    host_deps::ensure(project, &[board])?;
     let plan = image::run(sh, project, &args.image)?;
     let script = &plan.image.run_qemu;
     let mut options = Vec::new();
@@ -20,19 +30,15 @@ pub fn run(sh: &Shell, project: &Project, args: &QemuArgs) -> Result<i32> {
         options.push("--kernel-log".to_string());
     }
     for env in &args.env {
-        hermitfile::parse_env_arg(env)?;
         options.push(format!("--env={env}"));
     }
     for map in &args.maps {
-        hermitfile::parse_map_arg(map)?;
         options.push(format!("--map={map}"));
     }
     let module_args = &args.args;
     let mut command: std::process::Command =
         cmd!(sh, "{script} {options...} -- {module_args...}").into();
     eprintln!("$ {command:?}");
-    let status = command
-        .status()
-        .with_context(|| format!("running {}", script.display()))?;
-    Ok(status.code().unwrap_or(125))
+    let err = std::os::unix::process::CommandExt::exec(&mut command);
+    Err(err).with_context(|| format!("running {}", script.display()))
 }

@@ -7,7 +7,7 @@
 //! Every program must pass, on the host and inside the VM on every board.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use anyhow::{bail, ensure, Context, Result};
 use serde::Deserialize;
@@ -33,9 +33,10 @@ struct Spec {
 }
 
 /// One program of the suite.
-struct Case {
-    name: String,
-    wasm: PathBuf,
+pub struct Program {
+    /// `language/stem`, e.g. `c/fopen-with-access`.
+    pub name: String,
+    pub wasm: PathBuf,
     spec: Spec,
 }
 
@@ -43,8 +44,9 @@ pub fn suite_dir(project: &Project) -> PathBuf {
     project.root.join("../shared/wasi-testsuite")
 }
 
-fn cases(suite: &Path, filter: Option<&str>) -> Result<Vec<Case>> {
-    let mut cases = Vec::new();
+/// The suite's programs whose name contains `filter` (all without one), sorted.
+pub fn programs(suite: &Path, filter: Option<&str>) -> Result<Vec<Program>> {
+    let mut programs = Vec::new();
     for language in LANGUAGES {
         let dir = suite
             .join("tests")
@@ -77,103 +79,115 @@ fn cases(suite: &Path, filter: Option<&str>) -> Result<Vec<Case>> {
             } else {
                 Spec::default()
             };
-            cases.push(Case { name, wasm, spec });
+            programs.push(Program { name, wasm, spec });
         }
     }
-    Ok(cases)
+    Ok(programs)
+}
+
+impl Program {
+    /// The launch options and module arguments the program's JSON asks for, with a fresh
+    /// copy of its `root` (if any) in `scratch`, mapped as `/`.
+    pub fn prepare(&self, scratch: &Path) -> Result<(Vec<String>, Vec<String>)> {
+        let _ = std::fs::remove_dir_all(scratch);
+        std::fs::create_dir_all(scratch)?;
+        let mut launch = Vec::new();
+        for (key, value) in &self.spec.env {
+            launch.push("--env".to_string());
+            launch.push(format!("{key}={value}"));
+        }
+        if let Some(root) = &self.spec.root {
+            let copy = scratch.join("root");
+            copy_dir(
+                &self.wasm.parent().context("test folder")?.join(root),
+                &copy,
+            )?;
+            launch.push("--map".to_string());
+            launch.push(format!("{}:/", copy.display()));
+        }
+        Ok((launch, self.spec.args.clone()))
+    }
+
+    /// Whether `out` is what the program's JSON expects.
+    pub fn judge(&self, out: &Output) -> Result<()> {
+        let code = out.status.code();
+        ensure!(
+            code == Some(self.spec.exit_code),
+            "exit status {code:?}, expected {}; stderr: {}",
+            self.spec.exit_code,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+        if let Some(want) = &self.spec.stdout {
+            let got = String::from_utf8_lossy(&out.stdout);
+            ensure!(&got == want, "stdout {got:?}, expected {want:?}");
+        }
+        Ok(())
+    }
+
+    /// The name of its image on a board.
+    pub fn image_name(&self) -> String {
+        format!("wasi-{}", self.name.replace('/', "-"))
+    }
 }
 
 pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()> {
     let suite = suite_dir(project);
-    let cases = cases(&suite, args.filter.as_deref())?;
-    ensure!(!cases.is_empty(), "no test programs matched");
+    let programs = programs(&suite, args.filter.as_deref())?;
+    ensure!(!programs.is_empty(), "no test programs matched");
     let work = project.target().join("wasi-testsuite");
     let mut failures = Vec::new();
     let runner = match &args.board {
         None => Some(host_runner::build(sh, project)?),
         Some(_) => None,
     };
-    let mut fatal = None;
-    for case in &cases {
+    for program in &programs {
+        let scratch = work.join(program.name.replace('/', "-"));
+        let mut command = match (&runner, &args.board) {
+            (Some(runner), _) => {
+                std::fs::create_dir_all(&scratch)?;
+                let payload = work.join(format!("{}.payload", program.name.replace('/', "-")));
+                host_runner::write_payload(&program.wasm, &payload)?;
+                let mut command = Command::new(runner);
+                command.arg(payload);
+                command
+            }
+            (None, Some(board)) => {
+                let image_args = ImageArgs::of_module(
+                    board,
+                    &program.wasm.display().to_string(),
+                    Some(&program.image_name()),
+                );
+                // An image that cannot be built fails the whole run, not each program.
+                let plan = image::run(sh, project, &image_args)
+                    .with_context(|| format!("building the image for {}", program.name))?;
+                let mut command = Command::new(&plan.image.run_qemu);
+                command.arg("--timeout=120");
+                command
+            }
+            (None, None) => unreachable!("a runner or a board"),
+        };
         let result = (|| -> Result<()> {
-            let scratch = work.join(case.name.replace('/', "-"));
-            let _ = std::fs::remove_dir_all(&scratch);
-            std::fs::create_dir_all(&scratch)?;
-            let mut launch = Vec::new();
-            for (key, value) in &case.spec.env {
-                launch.push("--env".to_string());
-                launch.push(format!("{key}={value}"));
-            }
-            if let Some(root) = &case.spec.root {
-                let copy = scratch.join("root");
-                copy_dir(
-                    &case.wasm.parent().context("test folder")?.join(root),
-                    &copy,
-                )?;
-                launch.push("--map".to_string());
-                launch.push(format!("{}:/", copy.display()));
-            }
-            let mut command = match (&runner, &args.board) {
-                (Some(runner), _) => {
-                    let payload = scratch.join("module.payload");
-                    host_runner::write_payload(&case.wasm, &payload)?;
-                    let mut command = Command::new(runner);
-                    command.arg(payload);
-                    command
-                }
-                (None, Some(board)) => {
-                    let image_args = ImageArgs::of_module(
-                        board,
-                        &case.wasm.display().to_string(),
-                        Some("wasi-testsuite"),
-                    );
-                    // An image that cannot be built fails the whole run, not each case.
-                    let plan = match image::run(sh, project, &image_args) {
-                        Ok(plan) => plan,
-                        Err(err) => {
-                            fatal = Some(err);
-                            return Ok(());
-                        }
-                    };
-                    let mut command = Command::new(&plan.image.run_qemu);
-                    command.arg("--timeout=120");
-                    command
-                }
-                (None, None) => unreachable!("a runner or a board"),
-            };
+            let (launch, module_args) = program.prepare(&scratch)?;
             command
                 .args(&launch)
                 .arg("--")
-                .args(&case.spec.args)
+                .args(&module_args)
                 .current_dir(&scratch);
+            eprintln!("$ {command:?}");
             let out = command
                 .output()
                 .with_context(|| format!("running {command:?}"))?;
-            let code = out.status.code();
-            ensure!(
-                code == Some(case.spec.exit_code),
-                "exit status {code:?}, expected {}; stderr: {}",
-                case.spec.exit_code,
-                String::from_utf8_lossy(&out.stderr).trim_end()
-            );
-            if let Some(want) = &case.spec.stdout {
-                let got = String::from_utf8_lossy(&out.stdout);
-                ensure!(&got == want, "stdout {got:?}, expected {want:?}");
-            }
-            Ok(())
+            program.judge(&out)
         })();
-        if let Some(err) = fatal.take() {
-            return Err(err.context(format!("building the image for {}", case.name)));
-        }
         if let Err(err) = result {
-            println!("FAIL {}: {err:#}", case.name);
-            failures.push(case.name.clone());
+            println!("FAIL {}: {err:#}", program.name);
+            failures.push(program.name.clone());
         }
     }
     let mode = args.board.as_deref().unwrap_or("host");
     println!(
         "wasi-testsuite ({mode}): {} passed, {} failed",
-        cases.len() - failures.len(),
+        programs.len() - failures.len(),
         failures.len()
     );
     if !failures.is_empty() {
@@ -206,12 +220,12 @@ mod tests {
     #[test]
     fn the_suite_beside_the_repository_has_its_72_programs() {
         let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/wasi-testsuite");
-        let all = cases(&suite, None).unwrap();
+        let all = programs(&suite, None).unwrap();
         assert_eq!(all.len(), 72);
         assert!(all
             .iter()
             .all(|c| LANGUAGES.contains(&c.name.split('/').next().unwrap())));
-        let some = cases(&suite, Some("rust/path_")).unwrap();
+        let some = programs(&suite, Some("rust/path_")).unwrap();
         assert!(!some.is_empty() && some.len() < all.len());
         assert!(some.iter().all(|c| c.name.starts_with("rust/path_")));
         // Programs that need a folder say which one.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# run-uhyve.sh: boots the Hermit-WASM image "@IMAGE@" (module @MODULE@) for board @BOARD@
-# under uhyve, which needs real KVM (a CPU with vmx or svm and a usable /dev/kvm). Written
-# by `cargo xtask image`; self-contained: copy this folder to such a machine with uhyve.
+# run-uhyve.sh: boots this folder's Hermit-WASM image (named below) under uhyve, which
+# needs real KVM (a CPU with vmx or svm and a usable /dev/kvm). Written by `cargo xtask
+# image`; self-contained: copy the folder to such a machine with uhyve.
 #
 # usage: run-uhyve.sh [--timeout SECONDS] [--env KEY=VALUE]... [--map HOST[:GUEST][:ro]]...
 #                     [--] [MODULE ARGUMENTS...]
@@ -12,8 +12,15 @@
 #
 # uhyve boots guest.elf itself (no loader) and forwards the guest's stdout, stderr and exit
 # status. Exit status: the module's; 134 if it trapped; 124 when --timeout stopped it;
-# 125 when the VM could not run.
+# 125 when the VM could not run; 128+N when signal N stopped this script, which then ends
+# the VM first.
 set -uo pipefail
+
+image=@IMAGE@
+module=@MODULE@
+board=@BOARD@
+memory=@MEMORY@
+cpus=@CPUS@
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 me=$(basename "$0")
@@ -21,9 +28,15 @@ timeout=
 args=()
 # Runner options, as the guest's runner reads them before its own `--` (see launch.rs).
 runner=(--pwd "$PWD" --exe-name "$0")
+# Which of this script's stdin, stdout and stderr are terminals (see run-qemu.sh).
+terminals=
+for fd in 0 1 2; do
+  [ -t "$fd" ] && terminals+=${terminals:+,}$fd
+done
+[ -z "$terminals" ] || runner+=(--terminals "$terminals")
 # Host directories to share with the guest, in the runner's order: the image's, then --map's.
 @IMAGE_MAPS@
-@ADD_MAP@
+@MAP_FUNCTIONS@
 while [ $# -gt 0 ]; do
   case $1 in
     --env|--map)
@@ -66,12 +79,27 @@ done
 
 # uhyve's own `--` ends its options; the second one separates kernel from application
 # arguments; the third separates the runner's options from the module's arguments.
-run=(uhyve -m '@MEMORY@' -c @CPUS@ ${uhyve_opts[@]+"${uhyve_opts[@]}"} "$here/guest.elf" -- -- "${runner[@]}" -- "${args[@]+"${args[@]}"}")
+run=(uhyve -m "$memory" -c "$cpus" ${uhyve_opts[@]+"${uhyve_opts[@]}"} "$here/guest.elf" -- -- "${runner[@]}" -- "${args[@]+"${args[@]}"}")
 if [ -n "$timeout" ]; then
   run=(timeout -k 5 "$timeout" "${run[@]}")
 fi
-"${run[@]}"
+uhyve_pid=
+# Interrupted or killed: end the VM, and exit as a shell does (128 + the signal's number).
+stopped_by() {
+  trap - INT TERM HUP
+  echo "$me: stopped by signal $1: ending the VM" >&2
+  exit $((128 + $1))
+}
+trap 'stopped_by 2' INT
+trap 'stopped_by 15' TERM
+trap 'stopped_by 1' HUP
+trap '[ -z "$uhyve_pid" ] || { kill -TERM "$uhyve_pid" 2>/dev/null; wait "$uhyve_pid" 2>/dev/null; }' EXIT
+# In the background, so that a signal is handled at once; stdin stays the script's.
+"${run[@]}" <&0 &
+uhyve_pid=$!
+wait "$uhyve_pid"
 rc=$?
+uhyve_pid=
 if [ -n "$timeout" ] && [ "$rc" -eq 124 ]; then
   echo "$me: timed out: the guest ran longer than ${timeout}s and was stopped" >&2
 fi

@@ -197,10 +197,9 @@ fn main() {
     let mut stat = Fdstat::default();
     // SAFETY: `stat` has the layout of a `$fdstat`.
     match unsafe { fd_fdstat_get(dir, &mut stat) } {
-        0 => println!(
-            "fdstat: filetype {} rights_base {:#x} rights_inheriting {:#x}",
-            stat.filetype, stat.rights_base, stat.rights_inheriting
-        ),
+        // The type only: the rights reported for a re-opened directory follow Wasmtime 37
+        // on (the WASI suite needs that), not the 36 the reference runs.
+        0 => println!("fdstat: filetype {}", stat.filetype),
         errno => {
             println!("fdstat: errno {errno}");
             steps.failed = true;

@@ -1,0 +1,292 @@
+//! `cargo xtask compare --module M [--board B | --all-boards] [--map ...] [--env ...]
+//! [--stdin FILE] -- ARGS...`: the differential harness. Runs the module under the
+//! reference `wasmtime run` on this host (`reference.rs`) and inside the VM of each board,
+//! with the same arguments, environment and stdin, and a fresh copy of each mapped folder
+//! for each side; compares stdout, stderr (a trap's message may differ in wording, not in
+//! kind), exit status and the folders afterwards (names, types, sizes, contents, symlink
+//! targets), prints a unified diff of whatever differs, and succeeds only when nothing
+//! does.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{bail, Context, Result};
+use hermit_wasm_kernel::map_spec::MapSpec;
+use sha2::{Digest, Sha256};
+use xshell::Shell;
+
+use crate::child_processes::Launcher;
+use crate::flags::{CompareArgs, ImageArgs};
+use crate::plan::{ModuleBuild, ModuleSource};
+use crate::project::Project;
+use crate::{image, profile, reference};
+
+/// What one comparison runs: the module, its launch, and where to work.
+pub struct Run {
+    pub wasm: PathBuf,
+    pub maps: Vec<MapSpec>,
+    pub env: Vec<String>,
+    pub stdin: Option<PathBuf>,
+    pub args: Vec<String>,
+    /// Scratch folder (emptied first).
+    pub work: PathBuf,
+}
+
+pub fn run(sh: &Shell, project: &Project, args: &CompareArgs) -> Result<i32> {
+    let boards: Vec<String> = match (&args.board, args.all_boards) {
+        (Some(board), false) => vec![board.clone()],
+        (None, true) => profile::load_all(&project.boards())?.into_keys().collect(),
+        (None, false) => vec!["x86_64-kvm".to_string()],
+        (Some(_), true) => bail!("--board and --all-boards exclude each other"),
+    };
+    let maps = args
+        .maps
+        .iter()
+        .map(|map| MapSpec::parse(map).with_context(|| format!("--map {map:?}")))
+        .collect::<Result<Vec<_>>>()?;
+    for env in &args.env {
+        crate::hermitfile::parse_env_arg(env)?;
+    }
+    let reference = reference::wasmtime(project)?;
+    let mut differ = 0;
+    for board in &boards {
+        // An example is compared as the plain `.wasm` a user would bring: nothing baked in.
+        let plan = match ModuleSource::from_arg(&args.module) {
+            ModuleSource::Example(module) => crate::test::plain_image(sh, project, board, &module)?,
+            ModuleSource::File(_) => image::run(
+                sh,
+                project,
+                &ImageArgs::of_module(board, &args.module, None),
+            )?,
+        };
+        let wasm = match &plan.module {
+            ModuleBuild::Crate { wasm, .. } | ModuleBuild::File { wasm } => wasm.clone(),
+        };
+        let run = Run {
+            wasm,
+            maps: maps.clone(),
+            env: args.env.clone(),
+            stdin: args.stdin.clone(),
+            args: args.args.clone(),
+            work: project
+                .target()
+                .join("compare")
+                .join(board)
+                .join(&plan.name),
+        };
+        match compare(&reference, &plan.image.run_qemu, board, &run)? {
+            None => println!("{board}: same as wasmtime run"),
+            Some(diff) => {
+                println!("{board}: differs from wasmtime run:\n{diff}");
+                differ += 1;
+            }
+        }
+    }
+    Ok(if differ == 0 { 0 } else { 1 })
+}
+
+/// Runs `run` under the reference and through `script` (a board's launch script); the
+/// unified diff of what differs, or `None`.
+pub fn compare(reference: &Path, script: &Path, board: &str, run: &Run) -> Result<Option<String>> {
+    let _ = std::fs::remove_dir_all(&run.work);
+    let wasm_dir = run.wasm.parent().context("the module's folder")?;
+    let wasm_name = run.wasm.file_name().context("the module's file name")?;
+
+    // The reference: `wasmtime run --dir COPY::GUEST --env K=V NAME.wasm ARGS`, from the
+    // module's folder so that argv[0] is its file name, as the guest's runner gives it.
+    let side = run.work.join("wasmtime");
+    let copies = copy_maps(&run.maps, &side)?;
+    let mut command = Command::new(reference);
+    command.arg("run");
+    for (map, copy) in run.maps.iter().zip(&copies) {
+        let guest = map.guest.as_deref().unwrap_or(&map.host);
+        command
+            .arg("--dir")
+            .arg(format!("{}::{guest}", copy.display()));
+    }
+    for env in &run.env {
+        command.arg("--env").arg(env);
+    }
+    command
+        .arg("--")
+        .arg(wasm_name)
+        .args(&run.args)
+        .current_dir(wasm_dir);
+    let expected = Side::run(command, run.stdin.as_deref(), &run.maps, &copies)?;
+
+    // The VM, with its own copies.
+    let side = run.work.join("vm");
+    let copies = copy_maps(&run.maps, &side)?;
+    let mut command = Command::new(script);
+    command.arg("--timeout=300");
+    for (map, copy) in run.maps.iter().zip(&copies) {
+        let guest = map.guest.as_deref().unwrap_or(&map.host);
+        let mode = if map.read_only { ":ro" } else { "" };
+        command
+            .arg("--map")
+            .arg(format!("{}:{guest}{mode}", copy.display()));
+    }
+    for env in &run.env {
+        command.arg("--env").arg(env);
+    }
+    command.arg("--").args(&run.args);
+    let got = Side::run(command, run.stdin.as_deref(), &run.maps, &copies)?;
+
+    let (want, have) = (expected.report(), got.report());
+    if want == have {
+        return Ok(None);
+    }
+    let diff = similar::TextDiff::from_lines(&want, &have)
+        .unified_diff()
+        .header("wasmtime run", &format!("{board} VM"))
+        .to_string();
+    Ok(Some(diff))
+}
+
+/// A fresh copy of each map's host folder under `side` (`0`, `1`, ...).
+fn copy_maps(maps: &[MapSpec], side: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(side)?;
+    maps.iter()
+        .enumerate()
+        .map(|(k, map)| {
+            let copy = side.join(k.to_string());
+            copy_tree(Path::new(&map.host), &copy)
+                .with_context(|| format!("copying {}", map.host))?;
+            Ok(copy)
+        })
+        .collect()
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &dest)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
+        } else {
+            std::fs::copy(entry.path(), &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// What one side did.
+struct Side {
+    output: Output,
+    /// Each map's folder afterwards, as lines.
+    trees: Vec<(String, Vec<String>)>,
+}
+
+impl Side {
+    fn run(
+        mut command: Command,
+        stdin: Option<&Path>,
+        maps: &[MapSpec],
+        copies: &[PathBuf],
+    ) -> Result<Side> {
+        let input = match stdin {
+            Some(path) => Stdio::from(
+                std::fs::File::open(path).with_context(|| format!("--stdin {}", path.display()))?,
+            ),
+            None => Stdio::null(),
+        };
+        command
+            .stdin(input)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let output = Launcher::spawn(&mut command)?.wait_with_output()?;
+        let mut trees = Vec::new();
+        for (map, copy) in maps.iter().zip(copies) {
+            let mut lines = Vec::new();
+            tree_lines(copy, Path::new(""), &mut lines)?;
+            trees.push((map.guest.clone().unwrap_or_else(|| map.host.clone()), lines));
+        }
+        Ok(Side { output, trees })
+    }
+
+    /// Everything compared, as text (a trap's message reduced to its kind).
+    fn report(&self) -> String {
+        let mut text = String::new();
+        let status = self.output.status.code();
+        let _ = writeln!(text, "exit status: {status:?}");
+        text.push_str("--- stdout\n");
+        text.push_str(&printable(&self.output.stdout));
+        text.push_str("--- stderr\n");
+        let stderr = String::from_utf8_lossy(&self.output.stderr);
+        match trap_kind(&stderr) {
+            Some(kind) if status == Some(134) => {
+                let _ = writeln!(text, "(a trap: {kind})");
+            }
+            _ => text.push_str(&printable(&self.output.stderr)),
+        }
+        for (guest, lines) in &self.trees {
+            let _ = writeln!(text, "--- folder {guest}");
+            for line in lines {
+                let _ = writeln!(text, "{line}");
+            }
+        }
+        text
+    }
+}
+
+/// `bytes` as text lines; a missing final newline and non-UTF-8 bytes are said so.
+fn printable(bytes: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(bytes).into_owned();
+    if std::str::from_utf8(bytes).is_err() {
+        text.push_str("\n(not UTF-8)");
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push_str("\n(no newline at the end)\n");
+    }
+    text
+}
+
+/// The kind of a WebAssembly trap named in `stderr` (Wasmtime's trap descriptions).
+fn trap_kind(stderr: &str) -> Option<&'static str> {
+    const KINDS: [&str; 10] = [
+        "unreachable",
+        "out of bounds memory access",
+        "integer divide by zero",
+        "integer overflow",
+        "indirect call type mismatch",
+        "uninitialized element",
+        "undefined element",
+        "call stack exhausted",
+        "out of bounds table access",
+        "invalid conversion to integer",
+    ];
+    KINDS.into_iter().find(|kind| stderr.contains(kind))
+}
+
+/// One line per entry under `dir` (sorted): type, path, and size and SHA-256 for files,
+/// the target for symlinks. Times are not compared.
+fn tree_lines(dir: &Path, relative: &Path, lines: &mut Vec<String>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = relative.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            let target = std::fs::read_link(entry.path())?;
+            lines.push(format!("link {} -> {}", path.display(), target.display()));
+        } else if kind.is_dir() {
+            lines.push(format!("dir  {}", path.display()));
+            tree_lines(&entry.path(), &path, lines)?;
+        } else {
+            let bytes = std::fs::read(entry.path())?;
+            let hash = Sha256::digest(&bytes);
+            let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            lines.push(format!(
+                "file {} {} bytes sha256:{hex}",
+                path.display(),
+                bytes.len()
+            ));
+        }
+    }
+    Ok(())
+}

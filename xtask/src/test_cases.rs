@@ -1,0 +1,1195 @@
+//! The end-to-end cases of `cargo xtask test`, as a table: per board, what a user does with
+//! an image (boot it, pass arguments, stdin, host folders, signals, terminals) and what must
+//! come back; the official WASI suite on the host and in every board's VM; the command
+//! line's answers to bad input. Every case boots through the image's own launch script,
+//! as a user would. `test.rs` builds the images and runs the cases.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, ensure, Context, Result};
+
+use crate::child_processes::Launcher;
+use crate::plan::BuildPlan;
+use crate::profile::{self, Board, StdinDevice};
+use crate::project::Project;
+use crate::test::{
+    example_wasm, expect_status, expect_stdout, scratch, stderr_has, Boot, Case, Image,
+};
+use crate::{compare, host_runner, reference, wasi_testsuite};
+use hermit_wasm_kernel::map_spec::MapSpec;
+
+/// Every case, for `boards`.
+pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
+    let project = Arc::new(project.clone());
+    let mut cases = Vec::new();
+    for name in boards {
+        let board = profile::find(&project.boards(), name)?;
+        board_cases(&project, &board, &mut cases)?;
+    }
+    cli_cases(&project, &mut cases);
+    wasi_cases(&project, boards, &mut cases)?;
+    compare_cases(&project, boards, &mut cases);
+    Ok(cases)
+}
+
+fn board_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Result<()> {
+    let b = board.name.clone();
+    let arch = board.arch.name().to_string();
+    let example = |module: &str| Image::example(&b, module);
+    let name = |case: &str| format!("{b}/{case}");
+
+    let hello = format!("Hello from WebAssembly on {arch}!\n");
+    cases.push(Case::new(name("hello"), vec![example("hello")], {
+        let hello = hello.clone();
+        move |plans| {
+            let out = Boot::default().run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            expect_stdout(&out, &hello)
+        }
+    }));
+    cases.push(Case::new(
+        name("args"),
+        vec![example("hello")],
+        move |plans| {
+            let out = Boot::args(&["two words", "it's", "--flag"]).run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            expect_stdout(&out, &format!("{hello}arguments: two words it's --flag\n"))
+        },
+    ));
+    cases.push(Case::new(
+        name("inspect-json"),
+        vec![example("hello")],
+        |plans| inspect_json(&plans[0]),
+    ));
+    for code in ["7", "0", "200"] {
+        cases.push(Case::new(
+            name(&format!("exit-code-{code}")),
+            vec![example("exit-code")],
+            move |plans| {
+                let out = Boot::args(&[code]).run(&plans[0].image.run_qemu)?;
+                expect_status(&out, code.parse()?)?;
+                expect_stdout(&out, "")
+            },
+        ));
+    }
+    cases.push(Case::new(name("trap"), vec![example("trap")], |plans| {
+        let out = Boot::default().run(&plans[0].image.run_qemu)?;
+        expect_status(&out, 134)?;
+        expect_stdout(&out, "about to trap\n")?;
+        stderr_has(&out, "unreachable")
+    }));
+    cases.push(Case::new(name("timeout"), vec![example("hang")], |plans| {
+        let out = Boot::default()
+            .option("--timeout", "5")
+            .run(&plans[0].image.run_qemu)?;
+        expect_status(&out, 124)?;
+        stderr_has(&out, "timed out")
+    }));
+    cases.push(Case::new(
+        name("hermitfile-grants"),
+        vec![Image::Hermitfile {
+            board: b.clone(),
+            module: "printenv".into(),
+            name: "e2e-hermitfile".into(),
+            directives: "ARGS [\"baked\"]\nenv A=1 B=\"two words\"\nENV_PWD_IS_HOST_CWD\n".into(),
+        }],
+        |plans| {
+            let cwd = std::env::current_dir()?;
+            let out = Boot::args(&["given"])
+                .option("--env", "C=3")
+                .run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            expect_stdout(
+                &out,
+                &format!(
+                    "arg baked\narg given\nenv A=1\nenv B=two words\nenv PWD={}\nenv C=3\n",
+                    cwd.display()
+                ),
+            )
+        },
+    ));
+    cases.push(Case::new(name("stdin"), vec![example("cat")], |plans| {
+        let input: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let out = Boot::default()
+            .stdin(&input)
+            .run(&plans[0].image.run_qemu)?;
+        expect_status(&out, 0)?;
+        ensure!(
+            out.stdout == input,
+            "stdout has {} bytes, not the {} given",
+            out.stdout.len(),
+            input.len()
+        );
+        Ok(())
+    }));
+
+    stdin_cases(project, board, cases);
+    stdio_cases(board, cases);
+    signal_cases(project, board, cases);
+    if board.qemu.virtio_fs.is_some() {
+        map_cases(project, board, cases)?;
+    } else {
+        cases.push(Case::new(
+            name("map-refused"),
+            vec![example("cat")],
+            |plans| {
+                let out = Boot::default()
+                    .option("--map", "/tmp:/data:ro")
+                    .run(&plans[0].image.run_qemu)?;
+                expect_status(&out, 125)?;
+                stderr_has(&out, "cannot give host directories")
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// A host folder for a case: `greeting.txt`, a file outside it and a symlink pointing
+/// there, in a fresh scratch folder; returns the folder.
+fn data_folder(project: &Project, case: &str) -> Result<PathBuf> {
+    let root = scratch(project, case)?;
+    let data = root.join("data");
+    std::fs::create_dir_all(&data)?;
+    std::fs::write(data.join("greeting.txt"), "hello from the host\n")?;
+    std::fs::write(root.join("outside.txt"), "secret\n")?;
+    std::os::unix::fs::symlink("../outside.txt", data.join("escape"))?;
+    Ok(data)
+}
+
+/// Host folders through virtio-fs: read, written, refused where read-only, never left;
+/// renames, links and large reads are the host's own; preopen names as given.
+fn map_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Result<()> {
+    let b = board.name.clone();
+    let example = |module: &str| Image::example(&b, module);
+    let name = |case: &str| format!("{b}/{case}");
+    let folder = {
+        let project = project.clone();
+        move |case: &str| data_folder(&project, case)
+    };
+
+    let case = name("map-read");
+    cases.push(Case::new(case.clone(), vec![example("cat")], {
+        let folder = folder.clone();
+        move |plans| {
+            let data = folder(&case)?;
+            let out = Boot::args(&["/data/greeting.txt"])
+                .option("--map", &format!("{}:/data:ro", data.display()))
+                .run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            expect_stdout(&out, "hello from the host\n")
+        }
+    }));
+    let case = name("map-escapes-refused");
+    cases.push(Case::new(case.clone(), vec![example("cat")], {
+        let folder = folder.clone();
+        move |plans| {
+            let data = folder(&case)?;
+            let out = Boot::args(&["/data/../outside.txt", "/outside.txt", "/data/escape"])
+                .option("--map", &format!("{}:/data", data.display()))
+                .run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 1)?;
+            expect_stdout(&out, "")
+        }
+    }));
+    let case = name("map-read-only-refuses-writes");
+    cases.push(Case::new(case.clone(), vec![example("tee")], {
+        let folder = folder.clone();
+        move |plans| {
+            let data = folder(&case)?;
+            let out = Boot::args(&["/data/new.txt", "/data/greeting.txt"])
+                .option("--map", &format!("{}:/data:ro", data.display()))
+                .stdin(b"written in the guest\n")
+                .run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 1)?;
+            stderr_has(&out, "tee: /data/new.txt")?;
+            stderr_has(&out, "tee: /data/greeting.txt")?;
+            ensure!(
+                !data.join("new.txt").exists(),
+                "new.txt appeared on the host"
+            );
+            let greeting = std::fs::read_to_string(data.join("greeting.txt"))?;
+            ensure!(
+                greeting == "hello from the host\n",
+                "greeting.txt now holds {greeting:?}"
+            );
+            Ok(())
+        }
+    }));
+    let case = name("map-write");
+    cases.push(Case::new(case.clone(), vec![example("tee")], {
+        let folder = folder.clone();
+        move |plans| {
+            let data = folder(&case)?;
+            let out = Boot::args(&["/data/new.txt"])
+                .option("--map", &format!("{}:/data", data.display()))
+                .stdin(b"written in the guest\n")
+                .run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            let written = std::fs::read_to_string(data.join("new.txt"))?;
+            ensure!(
+                written == "written in the guest\n",
+                "new.txt holds {written:?}"
+            );
+            Ok(())
+        }
+    }));
+    // The folder a Hermitfile maps must exist when the image is built.
+    let fixed = data_folder(project, &name("hermitfile-map"))?;
+    cases.push(Case::new(
+        name("hermitfile-map"),
+        vec![Image::Hermitfile {
+            board: b.clone(),
+            module: "cat".into(),
+            name: "e2e-hermitfile-map".into(),
+            directives: format!(
+                "MAP [\"{}:/srv:ro\"]\nARGS [\"/srv/greeting.txt\"]\n",
+                fixed.display()
+            ),
+        }],
+        |plans| {
+            let out = Boot::default().run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            expect_stdout(&out, "hello from the host\n")
+        },
+    ));
+    let case = name("map-mv");
+    cases.push(Case::new(case.clone(), vec![example("mv")], {
+        let folder = folder.clone();
+        move |plans| {
+            let data = folder(&case)?;
+            std::fs::write(data.join("old.txt"), "moved\n")?;
+            let script = &plans[0].image.run_qemu;
+            let out = Boot::args(&["/data/old.txt", "/data/new.txt"])
+                .option("--map", &format!("{}:/data:ro", data.display()))
+                .run(script)?;
+            expect_status(&out, 1)?;
+            ensure!(data.join("old.txt").exists(), "old.txt went away");
+            let out = Boot::args(&["/data/old.txt", "/data/new.txt"])
+                .option("--map", &format!("{}:/data", data.display()))
+                .run(script)?;
+            expect_status(&out, 0)?;
+            ensure!(!data.join("old.txt").exists(), "old.txt is still there");
+            let moved = std::fs::read_to_string(data.join("new.txt"))?;
+            ensure!(moved == "moved\n", "new.txt holds {moved:?}");
+            Ok(())
+        }
+    }));
+    let case = name("map-links");
+    cases.push(Case::new(
+        case.clone(),
+        vec![example("ln"), example("cat")],
+        {
+            let folder = folder.clone();
+            move |plans| {
+                let data = folder(&case)?;
+                let map = format!("{}:/data", data.display());
+                let out = Boot::args(&["-s", "greeting.txt", "/data/link.txt"])
+                    .option("--map", &map)
+                    .run(&plans[0].image.run_qemu)?;
+                expect_status(&out, 0)?;
+                let target = std::fs::read_link(data.join("link.txt"))?;
+                ensure!(
+                    target == Path::new("greeting.txt"),
+                    "link.txt points at {target:?}"
+                );
+                let out = Boot::args(&["/data/greeting.txt", "/data/hard.txt"])
+                    .option("--map", &map)
+                    .run(&plans[0].image.run_qemu)?;
+                expect_status(&out, 0)?;
+                let (a, h) = (
+                    std::fs::metadata(data.join("greeting.txt"))?,
+                    std::fs::metadata(data.join("hard.txt"))?,
+                );
+                ensure!(
+                    a.ino() == h.ino() && a.nlink() == 2,
+                    "hard.txt is not a second link of greeting.txt"
+                );
+                let out = Boot::args(&["/data/link.txt"])
+                    .option("--map", &format!("{map}:ro"))
+                    .run(&plans[1].image.run_qemu)?;
+                expect_status(&out, 0)?;
+                expect_stdout(&out, "hello from the host\n")
+            }
+        },
+    ));
+    let case = name("map-large-read");
+    cases.push(Case::new(case.clone(), vec![example("wc")], {
+        let folder = folder.clone();
+        move |plans| {
+            let data = folder(&case)?;
+            let big: String = (0..150_000).map(|i| format!("line {i}\n")).collect();
+            std::fs::write(data.join("big.txt"), &big)?;
+            let out = Boot::args(&["/data/big.txt"])
+                .option("--map", &format!("{}:/data:ro", data.display()))
+                .run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            expect_stdout(&out, &format!("150000 {} /data/big.txt\n", big.len()))
+        }
+    }));
+
+    // Preopen names are the guest names as given, `.` and relative ones included, and a
+    // directory opened again with no rights works as under `wasmtime run --dir`.
+    for (label, guest) in [("dot", "."), ("relative", "data"), ("absolute", "/data")] {
+        let case = name(&format!("preopen-{label}-reopened-without-rights"));
+        cases.push(Case::new(case.clone(), vec![example("reopen")], {
+            let folder = folder.clone();
+            move |plans| {
+                let data = folder(&case)?;
+                let out = Boot::args(&[guest])
+                    .option("--map", &format!("{}:{guest}", data.display()))
+                    .run(&plans[0].image.run_qemu)?;
+                reopen_worked(&out, &data)
+            }
+        }));
+    }
+    let fixed = data_folder(project, &name("hermitfile-map-dot"))?;
+    cases.push(Case::new(
+        name("hermitfile-map-dot"),
+        vec![Image::Hermitfile {
+            board: b.clone(),
+            module: "reopen".into(),
+            name: "e2e-hermitfile-dot".into(),
+            directives: format!("MAP [\"{}:.\"]\nARGS [\".\"]\n", fixed.display()),
+        }],
+        move |plans| {
+            let out = Boot::default().run(&plans[0].image.run_qemu)?;
+            reopen_worked(&out, &fixed)
+        },
+    ));
+    let case = name("xtask-qemu-map-dot");
+    let project2 = project.clone();
+    let board_name = b.clone();
+    cases.push(Case::new(case.clone(), vec![example("reopen")], {
+        let folder = folder.clone();
+        move |_| {
+            let data = folder(&case)?;
+            let mut command = Command::new(std::env::current_exe()?);
+            command
+                .args([
+                    "qemu",
+                    "--board",
+                    &board_name,
+                    "--module",
+                    "reopen",
+                    "--timeout",
+                    "120",
+                ])
+                .arg("--map")
+                .arg(format!("{}:.", data.display()))
+                .args(["--", "."])
+                .current_dir(&project2.root)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let out = Launcher::spawn(&mut command)?.wait_with_output()?;
+            reopen_worked(&out, &data)
+        }
+    }));
+    Ok(())
+}
+
+/// What the `reopen` module must have done in `data`: every step ok, the renamed file with
+/// its contents on the host, the greeting read back.
+fn reopen_worked(out: &std::process::Output, data: &Path) -> Result<()> {
+    expect_status(out, 0)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        stdout.contains("hello from the host") && !stdout.contains("errno"),
+        "stdout:\n{stdout}"
+    );
+    let renamed = std::fs::read_to_string(data.join("reopen-renamed.txt"))
+        .context("reopen-renamed.txt on the host")?;
+    ensure!(
+        renamed == "created through a re-opened directory\n",
+        "reopen-renamed.txt holds {renamed:?}"
+    );
+    ensure!(
+        !data.join("reopen-new.txt").exists(),
+        "reopen-new.txt is still there"
+    );
+    ensure!(
+        !data.join("reopen-dir").exists(),
+        "reopen-dir is still there"
+    );
+    Ok(())
+}
+
+/// Stdin from a file, closed, and (on boards whose stdin streams) as it arrives: `yes |
+/// head -n 1` ends, and a line comes back before the next one is written.
+fn stdin_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
+    let b = board.name.clone();
+    let head = || vec![Image::example(&b, "head")];
+    let case = format!("{b}/stdin-from-a-file");
+    let project2 = project.clone();
+    cases.push(Case::new(case.clone(), head(), move |plans| {
+        let file = scratch(&project2, &case)?.join("input.txt");
+        std::fs::write(&file, "one\ntwo\nthree\nfour\n")?;
+        let mut command = Boot::args(&["-n", "3"]).command(&plans[0].image.run_qemu);
+        command
+            .stdin(std::fs::File::open(&file)?)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = Launcher::spawn(&mut command)?.wait_with_output()?;
+        expect_status(&out, 0)?;
+        expect_stdout(&out, "one\ntwo\nthree\n")
+    }));
+    cases.push(Case::new(
+        format!("{b}/stdin-closed-is-empty"),
+        head(),
+        |plans| {
+            // bash closes its stdin, then becomes the launcher.
+            let mut command = Command::new("bash");
+            command
+                .arg("-c")
+                .arg("exec <&-; exec \"$0\" --timeout=120")
+                .arg(&plans[0].image.run_qemu)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let out = Launcher::spawn(&mut command)?.wait_with_output()?;
+            expect_status(&out, 0)?;
+            expect_stdout(&out, "")
+        },
+    ));
+    if board.qemu.stdin != StdinDevice::SemihostingStream {
+        return;
+    }
+    cases.push(Case::new(
+        format!("{b}/stdin-streams-yes-head-n-1"),
+        head(),
+        |plans| {
+            let mut command = Boot::args(&["-n", "1"]).command(&plans[0].image.run_qemu);
+            command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut launcher = Launcher::spawn(&mut command)?;
+            let mut stdin = launcher.child().stdin.take().context("stdin")?;
+            // `yes`: writes until the reader goes away.
+            let writer = std::thread::spawn(move || {
+                use std::io::Write;
+                while stdin.write_all(b"y\n").is_ok() {}
+            });
+            let out = launcher.wait_with_output()?;
+            let _ = writer.join();
+            expect_status(&out, 0)?;
+            expect_stdout(&out, "y\n")
+        },
+    ));
+    cases.push(Case::new(
+        format!("{b}/stdin-streams-line-by-line"),
+        head(),
+        |plans| {
+            use std::io::{BufRead, Write};
+            let mut command = Boot::args(&["-n", "2"]).command(&plans[0].image.run_qemu);
+            command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut launcher = Launcher::spawn(&mut command)?;
+            let mut stdin = launcher.child().stdin.take().context("stdin")?;
+            let mut stdout =
+                std::io::BufReader::new(launcher.child().stdout.take().context("stdout")?);
+            // The answer to the first line comes back while stdin is still open.
+            stdin.write_all(b"first\n")?;
+            let mut line = String::new();
+            stdout.read_line(&mut line)?;
+            ensure!(line == "first\n", "first answer {line:?}");
+            stdin.write_all(b"second\n")?;
+            line.clear();
+            stdout.read_line(&mut line)?;
+            ensure!(line == "second\n", "second answer {line:?}");
+            let out = launcher.wait_with_output()?;
+            drop(stdin);
+            expect_status(&out, 0)
+        },
+    ));
+}
+
+/// Stdio streams look as `wasmtime run` shows the same host streams: pipes are no
+/// terminals; a terminal (a pseudo-terminal from util-linux `script`) is one.
+fn stdio_cases(board: &Board, cases: &mut Vec<Case>) {
+    let b = board.name.clone();
+    cases.push(Case::new(
+        format!("{b}/stdio-pipes-are-not-terminals"),
+        vec![Image::example(&b, "isatty")],
+        |plans| {
+            let out = Boot::default().run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            for fd in 0..3 {
+                let line = stdout
+                    .lines()
+                    .find(|l| l.starts_with(&format!("fd {fd}:")))
+                    .with_context(|| format!("no line for fd {fd}:\n{stdout}"))?;
+                ensure!(
+                    line.contains("filetype 0 ") && line.ends_with("terminal no"),
+                    "fd {fd} is not an unknown-type, non-terminal stream: {line}"
+                );
+            }
+            Ok(())
+        },
+    ));
+    cases.push(Case::new(
+        format!("{b}/stdio-terminal-is-a-terminal"),
+        vec![Image::example(&b, "isatty")],
+        |plans| {
+            // `script` gives the launcher a pseudo-terminal as stdin, stdout and stderr.
+            let boot = Boot::default();
+            let command = boot.command(&plans[0].image.run_qemu);
+            let line = std::iter::once(command.get_program())
+                .chain(command.get_args())
+                .map(|word| crate::launch_script::bash_quote(&word.to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut script = Command::new("script");
+            script
+                .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let out = Launcher::spawn(&mut script)
+                .context("util-linux `script` gives the test a terminal")?
+                .wait_with_output()?;
+            expect_status(&out, 0)?;
+            let stdout = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+            for fd in 0..3 {
+                let line = stdout
+                    .lines()
+                    .find(|l| l.starts_with(&format!("fd {fd}:")))
+                    .with_context(|| format!("no line for fd {fd}:\n{stdout}"))?;
+                ensure!(
+                    line.contains("filetype 2 ") && line.ends_with("terminal yes"),
+                    "fd {fd} is not a terminal: {line}"
+                );
+            }
+            Ok(())
+        },
+    ));
+}
+
+/// A launcher stopped by SIGTERM or SIGINT ends its VM and virtiofsd, leaves no temporary
+/// file, and exits 128 + the signal; while it ran, QEMU was in its seccomp sandbox (and, as
+/// root on a board that allows it, no longer root).
+fn signal_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
+    let b = board.name.clone();
+    let shares = board.qemu.virtio_fs.is_some();
+    for (signal, number) in [("term", libc::SIGTERM), ("int", libc::SIGINT)] {
+        let case = format!("{b}/signal-{signal}-ends-the-vm");
+        let project = project.clone();
+        cases.push(Case::new(
+            case.clone(),
+            vec![Image::example(&b, "hang")],
+            move |plans| stop_running_vm(&project, &case, &plans[0], shares, number, |_| Ok(())),
+        ));
+    }
+    let case = format!("{b}/qemu-runs-sandboxed");
+    let project = project.clone();
+    let drops = board.qemu.drop_privileges;
+    cases.push(Case::new(
+        case.clone(),
+        vec![Image::example(&b, "hang")],
+        move |plans| {
+            stop_running_vm(
+                &project,
+                &case,
+                &plans[0],
+                false,
+                libc::SIGTERM,
+                |children| {
+                    let (pid, cmd) = children
+                        .iter()
+                        .find(|(_, cmd)| is_vm(cmd))
+                        .context("no QEMU")?;
+                    ensure!(
+                        cmd.contains(" -sandbox on,obsolete=deny,")
+                            && cmd.contains("spawn=deny,resourcecontrol=deny"),
+                        "QEMU runs without its sandbox options: {cmd}"
+                    );
+                    // QEMU installs its filter (and gives root up) while it sets up.
+                    let field = |name: &str| -> Vec<String> {
+                        std::fs::read_to_string(format!("/proc/{pid}/status"))
+                            .unwrap_or_default()
+                            .lines()
+                            .find_map(|l| l.strip_prefix(name))
+                            .map(|v| v.split_whitespace().map(str::to_string).collect())
+                            .unwrap_or_default()
+                    };
+                    let start = Instant::now();
+                    while field("Seccomp:") != ["2"] && start.elapsed() < Duration::from_secs(20) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    ensure!(
+                        field("Seccomp:") == ["2"],
+                        "QEMU has no seccomp filter: {cmd}"
+                    );
+                    // SAFETY: getuid has no preconditions.
+                    let root = unsafe { libc::getuid() } == 0;
+                    if root && drops {
+                        ensure!(
+                            field("Uid:").iter().all(|uid| *uid == "65534"),
+                            "QEMU still runs as root: {:?}",
+                            field("Uid:")
+                        );
+                        ensure!(cmd.contains("-run-with user=nobody"), "{cmd}");
+                    } else {
+                        ensure!(cmd.contains("elevateprivileges=deny"), "{cmd}");
+                    }
+                    Ok(())
+                },
+            )
+        },
+    ));
+}
+
+/// Boots the hang image (with a shared folder if `shares`), waits for QEMU (and virtiofsd)
+/// to run, hands the launcher's processes to `inspect`, then sends `signal` to the
+/// launcher: it must exit 128 + `signal` and leave no process and no temporary file.
+fn stop_running_vm(
+    project: &Project,
+    case: &str,
+    plan: &BuildPlan,
+    shares: bool,
+    signal: i32,
+    inspect: impl FnOnce(&[(u32, String)]) -> Result<()>,
+) -> Result<()> {
+    let tmp = scratch(project, case)?;
+    let mut boot = Boot::default();
+    if shares {
+        let data = tmp.join("data");
+        std::fs::create_dir_all(&data)?;
+        boot = boot.option("--map", &format!("{}:/data", data.display()));
+    }
+    let mut command = boot.command(&plan.image.run_qemu);
+    command
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let launcher = Launcher::spawn(&mut command)?;
+    let script = launcher.id();
+    let start = Instant::now();
+    let children = loop {
+        let children = descendants(script);
+        let qemu = children.iter().any(|(_, cmd)| is_vm(cmd));
+        let fsd = !shares || children.iter().any(|(_, cmd)| cmd.contains("virtiofsd"));
+        if qemu && fsd {
+            break children;
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "QEMU did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let inspected = inspect(&children);
+    // SAFETY: our own child, running (waited for below).
+    unsafe { libc::kill(script as libc::pid_t, signal) };
+    let out = launcher.wait_with_output()?;
+    inspected?;
+    expect_status(&out, 128 + signal)?;
+    let left: Vec<&(u32, String)> = children
+        .iter()
+        .filter(|(pid, _)| Path::new(&format!("/proc/{pid}")).exists())
+        .collect();
+    ensure!(
+        left.is_empty(),
+        "still running after the launcher ended: {left:?}"
+    );
+    let files: Vec<_> = std::fs::read_dir(&tmp)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n != "data")
+        .collect();
+    ensure!(files.is_empty(), "temporary files left behind: {files:?}");
+    Ok(())
+}
+
+/// Whether `cmd` (a command line) is a QEMU running a VM: not the `timeout` that starts it,
+/// nor the launcher's quick `-version` probes.
+fn is_vm(cmd: &str) -> bool {
+    cmd.split(' ')
+        .next()
+        .is_some_and(|argv0| argv0.contains("qemu-system"))
+        && cmd.contains(" -machine ")
+}
+
+/// Every process below `pid`, with its command line.
+fn descendants(pid: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    let mut parents = vec![pid];
+    while let Some(parent) = parents.pop() {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            break;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces, so read after the last ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(parent) {
+                let cmd = std::fs::read(format!("/proc/{child}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                    .unwrap_or_default();
+                found.push((child, cmd));
+                parents.push(child);
+            }
+        }
+    }
+    found
+}
+
+/// `cargo xtask inspect --json`, checked against the guest ELF's header read by hand.
+fn inspect_json(plan: &BuildPlan) -> Result<()> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("inspect")
+        .arg(&plan.image.dir)
+        .arg("--json")
+        .output()?;
+    expect_status(&out, 0)?;
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("inspect --json is not JSON")?;
+    ensure!(
+        report["arch"] == plan.board.arch.name(),
+        "arch {}",
+        report["arch"]
+    );
+    let guest = std::fs::read(&plan.image.guest)?;
+    let entry = u64::from_le_bytes(guest[24..32].try_into()?);
+    let machine = u16::from_le_bytes(guest[18..20].try_into()?);
+    let elf = &report["elfs"][0];
+    ensure!(elf["file"] == "guest.elf", "first ELF is {}", elf["file"]);
+    ensure!(
+        elf["entry"] == entry,
+        "entry {} in JSON, {entry:#x} in the file",
+        elf["entry"]
+    );
+    ensure!(
+        machine == plan.board.arch.elf_machine(),
+        "guest machine {machine}"
+    );
+    let want_machine = match plan.board.arch.name() {
+        "x86_64" => "X86_64",
+        "aarch64" => "AARCH64",
+        _ => "RISCV",
+    };
+    ensure!(
+        elf["machine"] == want_machine,
+        "machine {} in JSON",
+        elf["machine"]
+    );
+    Ok(())
+}
+
+/// Bad input through the command line: clear errors, non-zero exits, nothing written.
+fn cli_cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
+    // `cargo xtask ARGS` must fail, and its stderr hold every one of `needles`.
+    fn refused(project: &Project, args: &[&str], needles: &[&str]) -> Result<()> {
+        let out = Command::new(std::env::current_exe()?)
+            .args(args)
+            .current_dir(&project.root)
+            .output()?;
+        ensure!(!out.status.success(), "succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(needles.iter().all(|n| stderr.contains(n)), "{stderr}");
+        Ok(())
+    }
+    fn write(project: &Project, case: &str, file: &str, text: &str) -> Result<String> {
+        let path = scratch(project, case)?.join(file);
+        std::fs::write(&path, text)?;
+        Ok(path.display().to_string())
+    }
+    let mut add = |name: &str, check: fn(&Project, &str) -> Result<()>| {
+        let project = project.clone();
+        let name = format!("cli/{name}");
+        let case = name.clone();
+        cases.push(Case::new(name, vec![], move |_| check(&project, &case)));
+    };
+    add("hermitfile-error-names-line-and-column", |project, case| {
+        let path = write(project, case, "Hermitfile", "FROM x.wasm\n  COPY a b\n")?;
+        refused(
+            project,
+            &["image", "--hermitfile", &path],
+            &["Hermitfile:2:3", "COPY"],
+        )
+    });
+    add("hermitfile-map-of-a-missing-folder", |project, case| {
+        let path = write(
+            project,
+            case,
+            "Hermitfile",
+            "FROM x.wasm\nMAP [\"missing:/data:ro\"]\n",
+        )?;
+        refused(
+            project,
+            &["image", "--hermitfile", &path],
+            &["MAP", "does not exist"],
+        )
+    });
+    add("unknown-board-lists-the-known-ones", |project, _| {
+        refused(
+            project,
+            &["image", "--board", "pdp11"],
+            &["unknown board", "x86_64-kvm"],
+        )
+    });
+    add("not-wasm-is-refused", |project, case| {
+        let path = write(project, case, "not-wasm.wasm", "this is text")?;
+        refused(
+            project,
+            &["image", "--module", &path, "--name", "e2e-bad"],
+            &["not a WebAssembly module"],
+        )
+    });
+    add("name-outside-images-is-refused", |project, case| {
+        let outside = scratch(project, case)?.join("x");
+        let name = outside.display().to_string();
+        refused(project, &["image", "--name", &name], &["[A-Za-z0-9._-]+"])?;
+        ensure!(!outside.exists(), "{name} was written");
+        Ok(())
+    });
+    add("name-with-a-newline-is-refused", |project, _| {
+        refused(
+            project,
+            &["image", "--name", "x\ntouch /tmp/pwned"],
+            &["[A-Za-z0-9._-]+"],
+        )
+    });
+    add("compare-reports-a-difference", |project, case| {
+        // A read-only map: the VM refuses the write that `wasmtime run --dir` allows.
+        let work = scratch(project, case)?;
+        let data = work.join("data");
+        std::fs::create_dir_all(&data)?;
+        std::fs::write(work.join("stdin"), "written\n")?;
+        let out = Command::new(std::env::current_exe()?)
+            .args(["compare", "--module", "tee", "--map"])
+            .arg(format!("{}:/data:ro", data.display()))
+            .arg("--stdin")
+            .arg(work.join("stdin"))
+            .args(["--", "/data/new.txt"])
+            .current_dir(&project.root)
+            .output()?;
+        ensure!(
+            out.status.code() == Some(1),
+            "exit status {:?}",
+            out.status.code()
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        ensure!(
+            stdout.contains("--- wasmtime run")
+                && stdout.contains("+++ x86_64-kvm VM")
+                && stdout.contains("-file new.txt 8 bytes"),
+            "no diff of the difference:\n{stdout}"
+        );
+        ensure!(
+            !data.join("new.txt").exists(),
+            "the original folder was written"
+        );
+        Ok(())
+    });
+    add("map-with-too-many-colons-is-refused", |project, _| {
+        refused(project, &["qemu", "--map", "a:b:c"], &["too many ':'"])
+    });
+}
+
+/// The official WASI suite through the runner on this host, and in the VM of each board:
+/// each program a case of its own.
+fn wasi_cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) -> Result<()> {
+    let suite = wasi_testsuite::suite_dir(project);
+    let programs: Vec<Arc<wasi_testsuite::Program>> = wasi_testsuite::programs(&suite, None)?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    static HOST_RUNNER: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    for program in &programs {
+        let case = format!("host/wasi/{}", program.name);
+        let (project, program) = (project.clone(), program.clone());
+        cases.push(Case::new(case.clone(), vec![], move |_| {
+            let runner = HOST_RUNNER
+                .get_or_init(|| {
+                    let sh = xshell::Shell::new().map_err(|e| e.to_string())?;
+                    host_runner::build(&sh, &project).map_err(|e| format!("{e:#}"))
+                })
+                .clone()
+                .map_err(|e| anyhow!("building the host runner: {e}"))?;
+            let dir = scratch(&project, &case)?;
+            let payload = dir.join("module.payload");
+            host_runner::write_payload(&program.wasm, &payload)?;
+            let work = dir.join("work");
+            let (launch, args) = program.prepare(&work)?;
+            let mut command = Command::new(runner);
+            command
+                .arg(&payload)
+                .args(&launch)
+                .arg("--")
+                .args(&args)
+                .current_dir(&work)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let out = Launcher::spawn(&mut command)?.wait_with_output()?;
+            program.judge(&out)
+        }));
+    }
+    for board in boards {
+        for program in &programs {
+            let case = format!("{board}/wasi/{}", program.name);
+            let image = Image::Module {
+                board: board.clone(),
+                module: program.wasm.display().to_string(),
+                name: Some(program.image_name()),
+            };
+            let (project, program) = (project.clone(), program.clone());
+            cases.push(Case::new(case.clone(), vec![image], move |plans| {
+                let work = scratch(&project, &case)?;
+                let (launch, args) = program.prepare(&work)?;
+                let boot = Boot {
+                    options: launch,
+                    args,
+                    stdin: Vec::new(),
+                    cwd: Some(&work),
+                };
+                let out = boot.run(&plans[0].image.run_qemu)?;
+                program.judge(&out)
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// A module of the comparison corpus: how it is run (the same on both sides).
+struct Compared {
+    module: &'static str,
+    args: &'static [&'static str],
+    env: &'static [&'static str],
+    /// Bytes for stdin (none: empty).
+    stdin: Option<&'static [u8]>,
+    /// A host folder (a fresh `greeting.txt`, `old.txt`, `big.txt`) mapped under this name.
+    map_as: Option<&'static str>,
+}
+
+/// Our own edge-case modules, compared with `wasmtime run` on every board: the same
+/// stdout, stderr, status and folder afterwards.
+const CORPUS: &[(&str, Compared)] = &[
+    (
+        "hello-args",
+        Compared {
+            module: "hello",
+            args: &["two words", "it's", "--flag"],
+            env: &[],
+            stdin: None,
+            map_as: None,
+        },
+    ),
+    (
+        "exit-code-7",
+        Compared {
+            module: "exit-code",
+            args: &["7"],
+            env: &[],
+            stdin: None,
+            map_as: None,
+        },
+    ),
+    (
+        "trap",
+        Compared {
+            module: "trap",
+            args: &[],
+            env: &[],
+            stdin: None,
+            map_as: None,
+        },
+    ),
+    (
+        "printenv",
+        Compared {
+            module: "printenv",
+            args: &["a"],
+            env: &["A=1", "B=two words", "EMPTY="],
+            stdin: None,
+            map_as: None,
+        },
+    ),
+    (
+        "cat-stdin",
+        Compared {
+            module: "cat",
+            args: &[],
+            env: &[],
+            stdin: Some(b"line one\n\x00binary\xff\nno newline at the end"),
+            map_as: None,
+        },
+    ),
+    (
+        "cat-stdin-at-eof",
+        Compared {
+            module: "cat",
+            args: &[],
+            env: &[],
+            stdin: None,
+            map_as: None,
+        },
+    ),
+    (
+        "head-stdin",
+        Compared {
+            module: "head",
+            args: &["-n", "2"],
+            env: &[],
+            stdin: Some(b"one\ntwo\nthree\n"),
+            map_as: None,
+        },
+    ),
+    (
+        "stdio-not-terminals",
+        Compared {
+            module: "isatty",
+            args: &[],
+            env: &[],
+            stdin: None,
+            map_as: None,
+        },
+    ),
+    (
+        "preopen-dot",
+        Compared {
+            module: "reopen",
+            args: &["."],
+            env: &[],
+            stdin: None,
+            map_as: Some("."),
+        },
+    ),
+    (
+        "preopen-relative",
+        Compared {
+            module: "reopen",
+            args: &["data"],
+            env: &[],
+            stdin: None,
+            map_as: Some("data"),
+        },
+    ),
+    (
+        "wc-map",
+        Compared {
+            module: "wc",
+            args: &["/data/big.txt", "/data/greeting.txt"],
+            env: &[],
+            stdin: None,
+            map_as: Some("/data"),
+        },
+    ),
+    (
+        "tee-map",
+        Compared {
+            module: "tee",
+            args: &["/data/new.txt"],
+            env: &[],
+            stdin: Some(b"written\n"),
+            map_as: Some("/data"),
+        },
+    ),
+    (
+        "mv-map",
+        Compared {
+            module: "mv",
+            args: &["/data/old.txt", "/data/moved.txt"],
+            env: &[],
+            stdin: None,
+            map_as: Some("/data"),
+        },
+    ),
+    (
+        "ln-map",
+        Compared {
+            module: "ln",
+            args: &["-s", "greeting.txt", "/data/link.txt"],
+            env: &[],
+            stdin: None,
+            map_as: Some("/data"),
+        },
+    ),
+    (
+        "cat-missing-file",
+        Compared {
+            module: "cat",
+            args: &["/data/missing.txt"],
+            env: &[],
+            stdin: None,
+            map_as: Some("/data"),
+        },
+    ),
+];
+
+/// `cargo xtask compare` on the corpus, on every board.
+fn compare_cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
+    static REFERENCE: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    for board in boards {
+        for (label, compared) in CORPUS {
+            let case = format!("{board}/compare/{label}");
+            let project = project.clone();
+            let image = Image::Plain {
+                board: board.clone(),
+                module: compared.module.to_string(),
+            };
+            let board = board.clone();
+            cases.push(Case::new(case.clone(), vec![image], move |plans| {
+                let reference = REFERENCE
+                    .get_or_init(|| reference::wasmtime(&project).map_err(|e| format!("{e:#}")))
+                    .clone()
+                    .map_err(|e| anyhow!("the reference wasmtime: {e}"))?;
+                let work = scratch(&project, &case)?;
+                let mut maps = Vec::new();
+                if let Some(guest) = compared.map_as {
+                    let data = work.join("data");
+                    std::fs::create_dir_all(&data)?;
+                    std::fs::write(data.join("greeting.txt"), "hello from the host\n")?;
+                    std::fs::write(data.join("old.txt"), "moved\n")?;
+                    let big: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+                    std::fs::write(data.join("big.txt"), big)?;
+                    maps.push(MapSpec {
+                        host: data.display().to_string(),
+                        guest: Some(guest.to_string()),
+                        read_only: false,
+                    });
+                }
+                let stdin = match compared.stdin {
+                    Some(bytes) => {
+                        let path = work.join("stdin");
+                        std::fs::write(&path, bytes)?;
+                        Some(path)
+                    }
+                    None => None,
+                };
+                let run = compare::Run {
+                    wasm: example_wasm(&project, compared.module),
+                    maps,
+                    env: compared.env.iter().map(|e| e.to_string()).collect(),
+                    stdin,
+                    args: compared.args.iter().map(|a| a.to_string()).collect(),
+                    work: work.join("sides"),
+                };
+                match compare::compare(&reference, &plans[0].image.run_qemu, &board, &run)? {
+                    None => Ok(()),
+                    Some(diff) => Err(anyhow!("differs from wasmtime run:\n{diff}")),
+                }
+            }));
+        }
+    }
+}
