@@ -20,7 +20,7 @@ use crate::child_processes::Launcher;
 use crate::flags::{CompareArgs, ImageArgs};
 use crate::plan::{ModuleBuild, ModuleSource};
 use crate::project::Project;
-use crate::{image, profile, reference};
+use crate::{image, profile, reference, wasi_testsuite};
 
 /// What one comparison runs: the module, its launch, and where to work.
 pub struct Run {
@@ -151,28 +151,11 @@ fn copy_maps(maps: &[MapSpec], side: &Path) -> Result<Vec<PathBuf>> {
         .enumerate()
         .map(|(k, map)| {
             let copy = side.join(k.to_string());
-            copy_tree(Path::new(&map.host), &copy)
+            wasi_testsuite::copy_dir(Path::new(&map.host), &copy)
                 .with_context(|| format!("copying {}", map.host))?;
             Ok(copy)
         })
         .collect()
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let dest = to.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &dest)?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
-        } else {
-            std::fs::copy(entry.path(), &dest)?;
-        }
-    }
-    Ok(())
 }
 
 /// What one side did.

@@ -249,12 +249,7 @@ impl Boot<'_> {
     /// Runs the launch script `script` (a 120 s timeout keeps a hung guest from hanging
     /// the run) and collects its output.
     pub fn run(self, script: &Path) -> Result<Output> {
-        let mut command = self.command(script);
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut launcher = Launcher::spawn(&mut command)?;
+        let mut launcher = self.spawn(script)?;
         let mut stdin = launcher.child().stdin.take().context("stdin")?;
         let feed = self.stdin;
         let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &feed));
@@ -262,6 +257,16 @@ impl Boot<'_> {
         // A guest that does not read all of its stdin closes the pipe early: not an error.
         let _ = writer.join();
         Ok(out)
+    }
+
+    /// Starts the launch script with stdin, stdout and stderr piped (`stdin` is not fed).
+    pub fn spawn(&self, script: &Path) -> Result<Launcher> {
+        let mut command = self.command(script);
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Launcher::spawn(&mut command)
     }
 
     /// The command, not started.

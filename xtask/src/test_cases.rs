@@ -166,40 +166,36 @@ fn map_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
     let b = board.name.clone();
     let example = |module: &str| Image::example(&b, module);
     let name = |case: &str| format!("{b}/{case}");
-    let folder = {
-        let project = project.clone();
-        move |case: &str| data_folder(&project, case)
-    };
 
-    let case = name("map-read");
-    cases.push(Case::new(case.clone(), vec![example("cat")], {
-        let folder = folder.clone();
-        move |plans| {
-            let data = folder(&case)?;
+    cases.push(folder_case(
+        project,
+        name("map-read"),
+        vec![example("cat")],
+        move |data, plans| {
             let out = Boot::args(&["/data/greeting.txt"])
                 .option("--map", &format!("{}:/data:ro", data.display()))
                 .run(&plans[0].image.run_qemu)?;
             expect_status(&out, 0)?;
             expect_stdout(&out, "hello from the host\n")
-        }
-    }));
-    let case = name("map-escapes-refused");
-    cases.push(Case::new(case.clone(), vec![example("cat")], {
-        let folder = folder.clone();
-        move |plans| {
-            let data = folder(&case)?;
+        },
+    ));
+    cases.push(folder_case(
+        project,
+        name("map-escapes-refused"),
+        vec![example("cat")],
+        move |data, plans| {
             let out = Boot::args(&["/data/../outside.txt", "/outside.txt", "/data/escape"])
                 .option("--map", &format!("{}:/data", data.display()))
                 .run(&plans[0].image.run_qemu)?;
             expect_status(&out, 1)?;
             expect_stdout(&out, "")
-        }
-    }));
-    let case = name("map-read-only-refuses-writes");
-    cases.push(Case::new(case.clone(), vec![example("tee")], {
-        let folder = folder.clone();
-        move |plans| {
-            let data = folder(&case)?;
+        },
+    ));
+    cases.push(folder_case(
+        project,
+        name("map-read-only-refuses-writes"),
+        vec![example("tee")],
+        move |data, plans| {
             let out = Boot::args(&["/data/new.txt", "/data/greeting.txt"])
                 .option("--map", &format!("{}:/data:ro", data.display()))
                 .stdin(b"written in the guest\n")
@@ -217,13 +213,13 @@ fn map_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
                 "greeting.txt now holds {greeting:?}"
             );
             Ok(())
-        }
-    }));
-    let case = name("map-write");
-    cases.push(Case::new(case.clone(), vec![example("tee")], {
-        let folder = folder.clone();
-        move |plans| {
-            let data = folder(&case)?;
+        },
+    ));
+    cases.push(folder_case(
+        project,
+        name("map-write"),
+        vec![example("tee")],
+        move |data, plans| {
             let out = Boot::args(&["/data/new.txt"])
                 .option("--map", &format!("{}:/data", data.display()))
                 .stdin(b"written in the guest\n")
@@ -235,8 +231,8 @@ fn map_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
                 "new.txt holds {written:?}"
             );
             Ok(())
-        }
-    }));
+        },
+    ));
     // The folder a Hermitfile maps must exist when the image is built.
     let fixed = data_folder(project, &name("hermitfile-map"))?;
     cases.push(Case::new(
@@ -256,11 +252,11 @@ fn map_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
             expect_stdout(&out, "hello from the host\n")
         },
     ));
-    let case = name("map-mv");
-    cases.push(Case::new(case.clone(), vec![example("mv")], {
-        let folder = folder.clone();
-        move |plans| {
-            let data = folder(&case)?;
+    cases.push(folder_case(
+        project,
+        name("map-mv"),
+        vec![example("mv")],
+        move |data, plans| {
             std::fs::write(data.join("old.txt"), "moved\n")?;
             let script = &plans[0].image.run_qemu;
             let out = Boot::args(&["/data/old.txt", "/data/new.txt"])
@@ -276,51 +272,47 @@ fn map_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
             let moved = std::fs::read_to_string(data.join("new.txt"))?;
             ensure!(moved == "moved\n", "new.txt holds {moved:?}");
             Ok(())
-        }
-    }));
-    let case = name("map-links");
-    cases.push(Case::new(
-        case.clone(),
-        vec![example("ln"), example("cat")],
-        {
-            let folder = folder.clone();
-            move |plans| {
-                let data = folder(&case)?;
-                let map = format!("{}:/data", data.display());
-                let out = Boot::args(&["-s", "greeting.txt", "/data/link.txt"])
-                    .option("--map", &map)
-                    .run(&plans[0].image.run_qemu)?;
-                expect_status(&out, 0)?;
-                let target = std::fs::read_link(data.join("link.txt"))?;
-                ensure!(
-                    target == Path::new("greeting.txt"),
-                    "link.txt points at {target:?}"
-                );
-                let out = Boot::args(&["/data/greeting.txt", "/data/hard.txt"])
-                    .option("--map", &map)
-                    .run(&plans[0].image.run_qemu)?;
-                expect_status(&out, 0)?;
-                let (a, h) = (
-                    std::fs::metadata(data.join("greeting.txt"))?,
-                    std::fs::metadata(data.join("hard.txt"))?,
-                );
-                ensure!(
-                    a.ino() == h.ino() && a.nlink() == 2,
-                    "hard.txt is not a second link of greeting.txt"
-                );
-                let out = Boot::args(&["/data/link.txt"])
-                    .option("--map", &format!("{map}:ro"))
-                    .run(&plans[1].image.run_qemu)?;
-                expect_status(&out, 0)?;
-                expect_stdout(&out, "hello from the host\n")
-            }
         },
     ));
-    let case = name("map-large-read");
-    cases.push(Case::new(case.clone(), vec![example("wc")], {
-        let folder = folder.clone();
-        move |plans| {
-            let data = folder(&case)?;
+    cases.push(folder_case(
+        project,
+        name("map-links"),
+        vec![example("ln"), example("cat")],
+        move |data, plans| {
+            let map = format!("{}:/data", data.display());
+            let out = Boot::args(&["-s", "greeting.txt", "/data/link.txt"])
+                .option("--map", &map)
+                .run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            let target = std::fs::read_link(data.join("link.txt"))?;
+            ensure!(
+                target == Path::new("greeting.txt"),
+                "link.txt points at {target:?}"
+            );
+            let out = Boot::args(&["/data/greeting.txt", "/data/hard.txt"])
+                .option("--map", &map)
+                .run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            let (a, h) = (
+                std::fs::metadata(data.join("greeting.txt"))?,
+                std::fs::metadata(data.join("hard.txt"))?,
+            );
+            ensure!(
+                a.ino() == h.ino() && a.nlink() == 2,
+                "hard.txt is not a second link of greeting.txt"
+            );
+            let out = Boot::args(&["/data/link.txt"])
+                .option("--map", &format!("{map}:ro"))
+                .run(&plans[1].image.run_qemu)?;
+            expect_status(&out, 0)?;
+            expect_stdout(&out, "hello from the host\n")
+        },
+    ));
+    cases.push(folder_case(
+        project,
+        name("map-large-read"),
+        vec![example("wc")],
+        move |data, plans| {
             let big: String = (0..150_000).map(|i| format!("line {i}\n")).collect();
             std::fs::write(data.join("big.txt"), &big)?;
             let out = Boot::args(&["/data/big.txt"])
@@ -328,23 +320,23 @@ fn map_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
                 .run(&plans[0].image.run_qemu)?;
             expect_status(&out, 0)?;
             expect_stdout(&out, &format!("150000 {} /data/big.txt\n", big.len()))
-        }
-    }));
+        },
+    ));
 
     // Preopen names are the guest names as given, `.` and relative ones included, and a
     // directory opened again with no rights works as under `wasmtime run --dir`.
     for (label, guest) in [("dot", "."), ("relative", "data"), ("absolute", "/data")] {
-        let case = name(&format!("preopen-{label}-reopened-without-rights"));
-        cases.push(Case::new(case.clone(), vec![example("reopen")], {
-            let folder = folder.clone();
-            move |plans| {
-                let data = folder(&case)?;
+        cases.push(folder_case(
+            project,
+            name(&format!("preopen-{label}-reopened-without-rights")),
+            vec![example("reopen")],
+            move |data, plans| {
                 let out = Boot::args(&[guest])
                     .option("--map", &format!("{}:{guest}", data.display()))
                     .run(&plans[0].image.run_qemu)?;
-                reopen_worked(&out, &data)
-            }
-        }));
+                reopen_worked(&out, data)
+            },
+        ));
     }
     let fixed = data_folder(project, &name("hermitfile-map-dot"))?;
     cases.push(Case::new(
@@ -360,36 +352,53 @@ fn map_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
             reopen_worked(&out, &fixed)
         },
     ));
-    let case = name("xtask-qemu-map-dot");
     let project2 = project.clone();
     let board_name = b.clone();
-    cases.push(Case::new(case.clone(), vec![example("reopen")], {
-        let folder = folder.clone();
-        move |_| {
-            let data = folder(&case)?;
-            let mut command = Command::new(std::env::current_exe()?);
-            command
-                .args([
-                    "qemu",
-                    "--board",
-                    &board_name,
-                    "--module",
-                    "reopen",
-                    "--timeout",
-                    "120",
-                ])
-                .arg("--map")
-                .arg(format!("{}:.", data.display()))
-                .args(["--", "."])
-                .current_dir(&project2.root)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let out = Launcher::spawn(&mut command)?.wait_with_output()?;
-            reopen_worked(&out, &data)
-        }
-    }));
+    cases.push(folder_case(
+        project,
+        name("xtask-qemu-map-dot"),
+        vec![example("reopen")],
+        {
+            move |data, _| {
+                let mut command = Command::new(std::env::current_exe()?);
+                command
+                    .args([
+                        "qemu",
+                        "--board",
+                        &board_name,
+                        "--module",
+                        "reopen",
+                        "--timeout",
+                        "120",
+                    ])
+                    .arg("--map")
+                    .arg(format!("{}:.", data.display()))
+                    .args(["--", "."])
+                    .current_dir(&project2.root)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let out = Launcher::spawn(&mut command)?.wait_with_output()?;
+                reopen_worked(&out, data)
+            }
+        },
+    ));
     Ok(())
+}
+
+/// A case that gets a fresh host folder (`data_folder`) besides the plans of its images.
+fn folder_case(
+    project: &Arc<Project>,
+    name: String,
+    images: Vec<Image>,
+    check: impl FnOnce(&Path, &[BuildPlan]) -> Result<()> + Send + 'static,
+) -> Case {
+    let project = project.clone();
+    let case = name.clone();
+    Case::new(name, images, move |plans| {
+        let data = data_folder(&project, &case)?;
+        check(&data, plans)
+    })
 }
 
 /// What the `reopen` module must have done in `data`: every step ok, the renamed file with
@@ -461,12 +470,7 @@ fn stdin_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         format!("{b}/stdin-streams-yes-head-n-1"),
         head(),
         |plans| {
-            let mut command = Boot::args(&["-n", "1"]).command(&plans[0].image.run_qemu);
-            command
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut launcher = Launcher::spawn(&mut command)?;
+            let mut launcher = Boot::args(&["-n", "1"]).spawn(&plans[0].image.run_qemu)?;
             let mut stdin = launcher.child().stdin.take().context("stdin")?;
             // `yes`: writes until the reader goes away.
             let writer = std::thread::spawn(move || {
@@ -484,12 +488,7 @@ fn stdin_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         head(),
         |plans| {
             use std::io::{BufRead, Write};
-            let mut command = Boot::args(&["-n", "2"]).command(&plans[0].image.run_qemu);
-            command
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut launcher = Launcher::spawn(&mut command)?;
+            let mut launcher = Boot::args(&["-n", "2"]).spawn(&plans[0].image.run_qemu)?;
             let mut stdin = launcher.child().stdin.take().context("stdin")?;
             let mut stdout =
                 std::io::BufReader::new(launcher.child().stdout.take().context("stdout")?);
@@ -519,18 +518,7 @@ fn stdio_cases(board: &Board, cases: &mut Vec<Case>) {
         |plans| {
             let out = Boot::default().run(&plans[0].image.run_qemu)?;
             expect_status(&out, 0)?;
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            for fd in 0..3 {
-                let line = stdout
-                    .lines()
-                    .find(|l| l.starts_with(&format!("fd {fd}:")))
-                    .with_context(|| format!("no line for fd {fd}:\n{stdout}"))?;
-                ensure!(
-                    line.contains("filetype 0 ") && line.ends_with("terminal no"),
-                    "fd {fd} is not an unknown-type, non-terminal stream: {line}"
-                );
-            }
-            Ok(())
+            stdio_looks_like(&String::from_utf8_lossy(&out.stdout), 0, "no")
         },
     ));
     cases.push(Case::new(
@@ -556,19 +544,26 @@ fn stdio_cases(board: &Board, cases: &mut Vec<Case>) {
                 .wait_with_output()?;
             expect_status(&out, 0)?;
             let stdout = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-            for fd in 0..3 {
-                let line = stdout
-                    .lines()
-                    .find(|l| l.starts_with(&format!("fd {fd}:")))
-                    .with_context(|| format!("no line for fd {fd}:\n{stdout}"))?;
-                ensure!(
-                    line.contains("filetype 2 ") && line.ends_with("terminal yes"),
-                    "fd {fd} is not a terminal: {line}"
-                );
-            }
-            Ok(())
+            stdio_looks_like(&stdout, 2, "yes")
         },
     ));
+}
+
+/// Whether the `isatty` module's report (`stdout`) shows fds 0, 1 and 2 with file type
+/// `filetype` and std's `IsTerminal` answering `terminal`.
+fn stdio_looks_like(stdout: &str, filetype: u8, terminal: &str) -> Result<()> {
+    for fd in 0..3 {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("fd {fd}:")))
+            .with_context(|| format!("no line for fd {fd}:\n{stdout}"))?;
+        ensure!(
+            line.contains(&format!("filetype {filetype} "))
+                && line.ends_with(&format!("terminal {terminal}")),
+            "fd {fd} is not a stream of type {filetype} with terminal {terminal}: {line}"
+        );
+    }
+    Ok(())
 }
 
 /// A launcher stopped by SIGTERM or SIGINT ends its VM and virtiofsd, leaves no temporary

@@ -196,7 +196,8 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
     Ok(())
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+/// Copies the folder `from` to `to`: files, symlinks as symlinks, folders below.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;
