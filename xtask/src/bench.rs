@@ -43,7 +43,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         let plan = image::run(sh, project, &image_args("hello"))?;
         let boot_with = |options: &[&str]| time_runs(args.runs, &plan.image.run_qemu, options);
         let boot = boot_with(&[])?;
-        let (boot_shared, read_big) = match plan.board.qemu.virtio_fs {
+        let (boot_shared, read_big) = match plan.board.qemu.virtio_mmio {
             Some(_) => {
                 let map = format!("{}:/data:ro", shared_folder(project)?.display());
                 let boot_shared = boot_with(&["--map", &map])?;

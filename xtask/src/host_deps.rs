@@ -28,7 +28,7 @@ pub fn missing(boards: &[Board]) -> Vec<String> {
             missing.push(format!("OpenSBI firmware for {} ({OPENSBI})", board.name));
         }
     }
-    let wants_virtiofsd = boards.iter().any(|board| board.qemu.virtio_fs.is_some());
+    let wants_virtiofsd = boards.iter().any(|board| board.qemu.virtio_mmio.is_some());
     if wants_virtiofsd && !VIRTIOFSD.iter().any(|exe| which::which(exe).is_ok()) {
         missing.push("virtiofsd (host folders)".to_string());
     }

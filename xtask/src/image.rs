@@ -53,7 +53,7 @@ pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan>
 /// absolute paths: the launch script shares them from wherever it runs.
 fn grants(hermitfile: &Hermitfile, board: &Board) -> Result<RunConfig> {
     hermitfile.check_maps()?;
-    if !hermitfile.maps.is_empty() && board.qemu.virtio_fs.is_none() {
+    if !hermitfile.maps.is_empty() && board.qemu.virtio_mmio.is_none() {
         bail!(
             "{}: MAP: board {} cannot give host directories to its guest (its kernel has no \
              virtio-fs, see boards/{}.toml); build for another board or remove the MAP lines",

@@ -15,7 +15,7 @@ const MAP_FUNCTIONS: &str = include_str!("../templates/map.sh");
 const KVM_BLOCK: &str = include_str!("../templates/kvm.sh");
 const VIRTIO_FS_BLOCK: &str = include_str!("../templates/virtio-fs.sh");
 const NO_VIRTIO_FS_BLOCK: &str = include_str!("../templates/no-virtio-fs.sh");
-const STDIN_FW_CFG: &str = include_str!("../templates/stdin-fw-cfg.sh");
+const STDIN_VIRTIO_CONSOLE: &str = include_str!("../templates/stdin-virtio-console.sh");
 const STDIN_SEMIHOSTING: &str = include_str!("../templates/stdin-semihosting.sh");
 const STDOUT_PIPE: &str = include_str!("../templates/stdout-pipe.sh");
 
@@ -74,19 +74,19 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
     let (redirections, kernel_env) = streams(board);
     let smp = qemu.smp.to_string();
     let slots = qemu
-        .virtio_fs
+        .virtio_mmio
         .as_ref()
         .map(|fs| fs.runner_option())
         .unwrap_or_default();
     let stdin = match qemu.stdin {
-        StdinDevice::FwCfgFile => STDIN_FW_CFG,
+        StdinDevice::VirtioConsole => STDIN_VIRTIO_CONSOLE,
         StdinDevice::SemihostingStream => STDIN_SEMIHOSTING,
     };
     let stdout = match qemu.boot {
         BootProtocol::Sbi => STDOUT_PIPE,
         BootProtocol::Pvh | BootProtocol::GuestLoader => "",
     };
-    let shares = match qemu.virtio_fs {
+    let shares = match qemu.virtio_mmio {
         Some(_) => VIRTIO_FS_BLOCK,
         None => NO_VIRTIO_FS_BLOCK,
     };
@@ -107,7 +107,7 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
                 "DROP_PRIVILEGES",
                 Fill::Word(if qemu.drop_privileges { "1" } else { "0" }),
             ),
-            ("VIRTIO_FS_SLOTS", Fill::Word(&slots)),
+            ("VIRTIO_MMIO_SLOTS", Fill::Word(&slots)),
             ("IMAGE_MAPS", Fill::Code(&image_maps)),
             ("MAP_FUNCTIONS", Fill::Code(MAP_FUNCTIONS)),
             ("KVM", Fill::Code(&kvm)),
@@ -292,49 +292,52 @@ mod tests {
     }
 
     #[test]
-    fn stdin_goes_by_fw_cfg_on_x86_and_by_a_named_host_file_elsewhere() {
+    fn stdin_goes_by_virtio_console_on_x86_and_by_semihosting_elsewhere() {
         let x86 = qemu_script(&board("x86_64-kvm"), &INFO);
-        assert!(x86.contains(
-            r#"stdin_qemu=(-fw_cfg "name=opt/hermit-wasm/stdin,file=${stdin_file//,/,,}")"#
-        ));
-        assert!(!x86.contains("HERMIT_WASM_STDIN"));
+        assert!(x86.contains("-device virtserialport,chardev=stdin,name=stdin,nr=1"));
+        assert!(x86.contains(r#"-chardev "file,id=stdin,path=/dev/null,input-path=$stdin_path""#));
+        assert!(x86.contains("'env=HERMIT_WASM_STDIN_VIRTIO=$virtio_mmio_slots'"));
+        assert!(!x86.contains("HERMIT_WASM_STDIN="));
         for name in ["aarch64-virt", "riscv64-virt"] {
             let script = qemu_script(&board(name), &INFO);
-            assert!(script.contains("'env=HERMIT_WASM_STDIN="), "{name}");
-            assert!(!script.contains("-fw_cfg"), "{name}");
+            assert!(
+                script.contains("'env=HERMIT_WASM_STDIN=/dev/stdin'"),
+                "{name}"
+            );
+            assert!(!script.contains("virtserialport"), "{name}");
         }
     }
 
     #[test]
-    fn x86_collects_stdin_whole_under_an_awkward_tmpdir() {
-        // The fw_cfg block, run by bash with a TMPDIR holding a quote and binary input.
+    fn x86_hands_qemu_its_stdin_unless_it_is_closed() {
+        // The block, run by bash with stdin open and closed: QEMU reads /dev/stdin (its fd
+        // 4 until it starts) or /dev/null.
         let script = qemu_script(&board("x86_64-kvm"), &INFO);
         let start = script.find("# The module's stdin").unwrap();
-        let end = script[start..].find("\nfi\n").unwrap() + start + 4;
-        let dir = std::env::temp_dir().join(format!("hermit-wasm it's {}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let end = script[start..].find("\ncmdline=").unwrap() + start + 1;
         let snippet = format!(
-            "tmp=$TMPDIR\n{}printf '%s' \"$stdin_file\"\n",
+            "cmdline='--'\nvirtio_mmio_slots=S\n{}printf '%s\\n' \"${{stdin_qemu[3]}}\"\n\
+             [ -e /proc/self/fd/4 ] && echo fd4\n",
             &script[start..end]
         );
-        let input = b"a\0b\n'\"\xff";
-        let mut child = Command::new("bash")
-            .arg("-c")
-            .arg(&snippet)
-            .env("TMPDIR", &dir)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let path = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            path.starts_with(&format!("{}/hermit-wasm-stdin.", dir.display())),
-            "{path}"
+        let run = |closed: bool| {
+            let mut command = Command::new("bash");
+            command.arg("-c").arg(if closed {
+                format!("exec <&-\n{snippet}")
+            } else {
+                snippet.clone()
+            });
+            command.stdin(std::process::Stdio::piped());
+            String::from_utf8(command.output().unwrap().stdout).unwrap()
+        };
+        assert_eq!(
+            run(false),
+            "file,id=stdin,path=/dev/null,input-path=/dev/stdin\nfd4\n"
         );
-        assert_eq!(std::fs::read(&path).unwrap(), input);
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            run(true),
+            "file,id=stdin,path=/dev/null,input-path=/dev/null\n"
+        );
     }
 
     #[test]
@@ -372,7 +375,11 @@ mod tests {
 
     /// Runs bash's parser over a script: a template error fails here, not on a user's machine.
     fn bash_syntax_ok(script: &str) {
-        let dir = std::env::temp_dir().join(format!("hermit-wasm-script-{}", std::process::id()));
+        // A folder per call: tests run in parallel.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("hermit-wasm-script-{}-{call}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("script.sh");
         std::fs::write(&path, script).unwrap();
@@ -409,10 +416,10 @@ mod tests {
             assert!(script.contains("-device vhost-user-fs-device,chardev=fs,tag=maps)"));
             assert!(script.contains("virtio-mmio.force-legacy=false"));
             assert!(
-                script.contains(&format!("\nvirtio_fs_slots='{slots}'\n")),
+                script.contains(&format!("\nvirtio_mmio_slots='{slots}'\n")),
                 "{name}"
             );
-            assert!(script.contains("runner+=(--virtio-fs \"$virtio_fs_slots\")"));
+            assert!(script.contains("runner+=(--virtio-fs \"$virtio_mmio_slots\")"));
             assert!(!script.contains("cannot give host directories"), "{name}");
         }
         // The machine stays the board's own: microvm, without QEMU's command-line additions.

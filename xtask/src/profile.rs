@@ -48,13 +48,13 @@ pub enum BootProtocol {
     Sbi,
 }
 
-/// How the module's stdin reaches the guest.
+/// How the module's stdin reaches the guest; both stream it, and its end is EOF.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StdinDevice {
-    /// The launcher collects all of it first and hands it over as a QEMU fw_cfg file; its
-    /// end is EOF. Does not stream.
-    FwCfgFile,
+    /// A virtio console port on the machine's virtio-mmio transport, which QEMU backs with
+    /// its own stdin and closes at its end.
+    VirtioConsole,
     /// The guest reads QEMU's own stdin (`/dev/stdin`) as a host file by semihosting, a
     /// read at a time as data arrives; its end is EOF. Streams.
     SemihostingStream,
@@ -124,20 +124,21 @@ pub struct QemuProfile {
     /// Firmware passed with `-bios` (`default` = QEMU's own), if the board needs one.
     #[serde(default)]
     pub firmware: Option<String>,
-    /// How host directories (MAP, `--map`) reach the guest; absent where they cannot.
+    /// The machine's virtio-mmio transport, on which the launcher adds virtio devices:
+    /// virtio-fs for host directories (MAP, `--map`), the console for a streaming stdin;
+    /// absent where the board has none (and so no host directories).
     #[serde(default)]
-    pub virtio_fs: Option<VirtioFsProfile>,
+    pub virtio_mmio: Option<VirtioMmioProfile>,
     /// Whether QEMU, started as root, may give root up (`-run-with user=nobody`) once it
     /// has opened its files: only where the guest opens no host file while it runs.
     pub drop_privileges: bool,
 }
 
-/// Host directories through virtio-fs: a `vhost-user-fs-device` on the machine's
-/// virtio-mmio transport, served by virtiofsd and driven by the guest kernel's own driver
-/// (its FUSE client), which looks for it in the transport's register windows.
+/// A machine's virtio-mmio transport: the register windows the guest kernel's own drivers
+/// look for their devices in (virtio-fs, served by virtiofsd; the stdin console).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct VirtioFsProfile {
+pub struct VirtioMmioProfile {
     /// Physical address of the first virtio-mmio register window.
     pub mmio_base: u64,
     /// Bytes from one window to the next.
@@ -146,8 +147,9 @@ pub struct VirtioFsProfile {
     pub mmio_slots: u32,
 }
 
-impl VirtioFsProfile {
-    /// The runner's `--virtio-fs` value.
+impl VirtioMmioProfile {
+    /// The windows as `BASE,STRIDE,COUNT` (the runner's `--virtio-fs`, the kernel
+    /// environment's `HERMIT_WASM_STDIN_VIRTIO`).
     pub fn runner_option(&self) -> String {
         format!(
             "{:#x},{:#x},{}",
@@ -229,10 +231,16 @@ impl Board {
                 self.qemu.exit
             );
         }
-        if let Some(fs) = &self.qemu.virtio_fs {
+        if self.qemu.stdin == StdinDevice::VirtioConsole && self.qemu.virtio_mmio.is_none() {
+            bail!(
+                "board {}: stdin = \"virtio-console\" needs the machine's [qemu.virtio-mmio]",
+                self.name
+            );
+        }
+        if let Some(fs) = &self.qemu.virtio_mmio {
             if fs.mmio_slots == 0 || fs.mmio_stride < 0x100 {
                 bail!(
-                    "board {}: [qemu.virtio-fs] needs mmio-slots > 0 and mmio-stride >= 0x100",
+                    "board {}: [qemu.virtio-mmio] needs mmio-slots > 0 and mmio-stride >= 0x100",
                     self.name
                 );
             }
@@ -358,7 +366,7 @@ mod tests {
         for board in boards.values() {
             let fs = board
                 .qemu
-                .virtio_fs
+                .virtio_mmio
                 .as_ref()
                 .expect("every board shares directories");
             assert!(
@@ -376,7 +384,7 @@ mod tests {
         assert_eq!(
             boards["x86_64-kvm"]
                 .qemu
-                .virtio_fs
+                .virtio_mmio
                 .as_ref()
                 .unwrap()
                 .runner_option(),

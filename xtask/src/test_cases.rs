@@ -14,7 +14,7 @@ use anyhow::{anyhow, ensure, Context, Result};
 
 use crate::child_processes::Launcher;
 use crate::plan::BuildPlan;
-use crate::profile::{self, Board, StdinDevice};
+use crate::profile::{self, Board};
 use crate::project::Project;
 use crate::test::{
     example_wasm, expect_status, expect_stdout, scratch, stderr_has, Boot, Case, Image,
@@ -130,7 +130,7 @@ fn board_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> 
     stdin_cases(project, board, cases);
     stdio_cases(board, cases);
     signal_cases(project, board, cases);
-    if board.qemu.virtio_fs.is_some() {
+    if board.qemu.virtio_mmio.is_some() {
         map_cases(project, board, cases)?;
     } else {
         cases.push(Case::new(
@@ -427,8 +427,8 @@ fn reopen_worked(out: &std::process::Output, data: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Stdin from a file, closed, and (on boards whose stdin streams) as it arrives: `yes |
-/// head -n 1` ends, and a line comes back before the next one is written.
+/// Stdin from a file, closed, and streaming as it arrives (every board's stdin device
+/// streams): `yes | head -n 1` ends, and a line comes back before the next is written.
 fn stdin_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     let b = board.name.clone();
     let head = || vec![Image::example(&b, "head")];
@@ -463,9 +463,6 @@ fn stdin_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             expect_stdout(&out, "")
         },
     ));
-    if board.qemu.stdin != StdinDevice::SemihostingStream {
-        return;
-    }
     cases.push(Case::new(
         format!("{b}/stdin-streams-yes-head-n-1"),
         head(),
@@ -571,7 +568,7 @@ fn stdio_looks_like(stdout: &str, filetype: u8, terminal: &str) -> Result<()> {
 /// root on a board that allows it, no longer root).
 fn signal_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     let b = board.name.clone();
-    let shares = board.qemu.virtio_fs.is_some();
+    let shares = board.qemu.virtio_mmio.is_some();
     for (signal, number) in [("term", libc::SIGTERM), ("int", libc::SIGINT)] {
         let case = format!("{b}/signal-{signal}-ends-the-vm");
         let project = project.clone();

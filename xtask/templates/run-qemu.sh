@@ -30,7 +30,7 @@ cpu=@CPU@
 memory=@MEMORY@
 smp=@SMP@
 drop_privileges=@DROP_PRIVILEGES@
-virtio_fs_slots=@VIRTIO_FS_SLOTS@
+virtio_mmio_slots=@VIRTIO_MMIO_SLOTS@
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 me=$(basename "$0")
@@ -95,7 +95,6 @@ fi
 tmp=${TMPDIR:-/tmp}
 case $tmp in *,*) tmp=/tmp ;; esac
 log=$(mktemp "$tmp/hermit-wasm-log.XXXXXX") || exit 125
-stdin_file=
 stdin_qemu=()
 fs_qemu=()
 fs_dir=
@@ -126,7 +125,7 @@ cleanup() {
     exec 3>&-
     wait "$stdout_pid" 2>/dev/null
   fi
-  rm -f "$log" "$stdin_file"
+  rm -f "$log"
   # rmdir, never rm -r: the staging folders are empty mount points, and nothing else.
   if [ -n "$fs_dir" ]; then
     # virtiofsd's socket and the pid file beside it (left when virtiofsd was killed).

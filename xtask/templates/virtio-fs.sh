@@ -61,5 +61,5 @@ if [ ${#share_dirs[@]} -gt 0 ]; then
     -machine memory-backend=fsmem -global virtio-mmio.force-legacy=false
     -chardev "socket,id=fs,path=${fs_dir//,/,,}/sock"
     -device vhost-user-fs-device,chardev=fs,tag=maps)
-  runner+=(--virtio-fs "$virtio_fs_slots")
+  runner+=(--virtio-fs "$virtio_mmio_slots")
 fi

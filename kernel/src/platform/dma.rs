@@ -1,13 +1,15 @@
 //! The DMA window: RAM our loader set aside right below the guest image for drivers that
-//! hand physical addresses to devices (the virtio-fs queues and buffers). The kernel never
-//! allocates it, and it is identity-mapped, so its virtual addresses are its physical ones.
+//! hand physical addresses to devices (the queues and buffers of virtio-fs and of the
+//! console). The kernel never allocates it, and it is identity-mapped, so its virtual
+//! addresses are its physical ones. Drivers take pieces of it front to back ([`take`]);
+//! nothing is ever given back (each driver lives as long as the guest).
 //!
 //! The loader (`boards/loader/src/dma_window.rs`) leaves a 32-byte header in the window's
 //! last bytes, right below the image's first byte: `HWDMAWIN`, then the window's start, its
 //! size and the layout version (little-endian `u64`s). Without that header (an image booted
 //! by another loader, e.g. uhyve) there is no window, and drivers that need one fail.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use anyhow::{bail, Result};
 
@@ -20,9 +22,9 @@ extern "C" {
     fn sys_image_start_addr() -> usize;
 }
 
-/// Memory for one driver's device-visible structures, handed out front to back.
+/// The window's memory not handed out yet.
 #[derive(Debug)]
-pub struct DmaWindow {
+struct DmaWindow {
     next: usize,
     end: usize,
 }
@@ -34,10 +36,22 @@ pub struct DmaSlice {
     pub len: usize,
 }
 
-static CLAIMED: AtomicBool = AtomicBool::new(false);
+/// The window, found on first use.
+static WINDOW: Mutex<Option<DmaWindow>> = Mutex::new(None);
 
-/// The window, for the one driver that claims it.
-pub fn claim() -> Result<DmaWindow> {
+/// `len` bytes of the window aligned to `align` (a power of two), for good.
+pub fn take(len: usize, align: usize) -> Result<DmaSlice> {
+    let mut window = WINDOW
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the DMA window's lock"))?;
+    if window.is_none() {
+        *window = Some(find()?);
+    }
+    window.as_mut().expect("found above").take(len, align)
+}
+
+/// The window the loader announced below the guest image.
+fn find() -> Result<DmaWindow> {
     // SAFETY: a system call without arguments.
     let image = unsafe { sys_image_start_addr() };
     let header_at = image - HEADER_SIZE;
@@ -58,9 +72,6 @@ pub fn claim() -> Result<DmaWindow> {
     if start.checked_add(size) != Some(image) || size < 2 * HEADER_SIZE {
         bail!("the DMA window header below {image:#x} is inconsistent ({start:#x}+{size:#x})");
     }
-    if CLAIMED.swap(true, Ordering::SeqCst) {
-        bail!("the DMA window is already in use");
-    }
     Ok(DmaWindow {
         next: start,
         end: header_at,
@@ -69,7 +80,7 @@ pub fn claim() -> Result<DmaWindow> {
 
 impl DmaWindow {
     /// `len` bytes aligned to `align` (a power of two).
-    pub fn take(&mut self, len: usize, align: usize) -> Result<DmaSlice> {
+    fn take(&mut self, len: usize, align: usize) -> Result<DmaSlice> {
         let addr = self.next.next_multiple_of(align);
         match addr.checked_add(len) {
             Some(end) if end <= self.end => {

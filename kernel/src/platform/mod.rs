@@ -1,19 +1,18 @@
 //! What the guest needs from Hermit beyond std: the hooks Wasmtime's custom platform calls
 //! (memory, TLS, setjmp/longjmp), the consoles and exit device of the machine it runs
-//! on, and the virtio-fs device that brings host directories (with the device mappings
-//! and DMA memory it needs). Under QEMU the launch script says so
+//! on, the virtio-fs device that brings host directories and the virtio console that
+//! streams stdin on x86 (with the device mappings and DMA memory they need). Under QEMU the launch script says so
 //! (`HERMIT_WASM_PLATFORM=qemu` in the kernel's environment); otherwise (uhyve) std's own
 //! I/O and exit carry everything.
 
 mod device_memory;
 mod dma;
-#[cfg(target_arch = "x86_64")]
-mod fw_cfg;
 mod jump;
 mod qemu;
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 mod semihosting;
 pub mod virtio_fs;
+mod virtio_stdin;
 mod wasmtime_hooks;
 
 use crate::wasi::Stdio;
@@ -70,11 +69,11 @@ impl Host {
     }
 }
 
-/// The module's stdin under QEMU: what the launch script collected, then EOF.
+/// The module's stdin under QEMU, as the launch script hands it over: a stream through a
+/// virtio console port, or QEMU's own stdin by semihosting; none is an empty stdin.
 fn qemu_stdin() -> Box<dyn std::io::Read + Send> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(file) = fw_cfg::File::open(fw_cfg::STDIN_FILE) {
-        return Box::new(file);
+    if let Some(stream) = virtio_stdin::VirtioStdin::from_env() {
+        return Box::new(stream);
     }
     #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
     if let Some(input) = qemu::Input::stdin() {

@@ -47,14 +47,13 @@ pub fn connect(slots: MmioSlots) -> Result<Arc<dyn FileSystem>> {
     if device.config_u32(CONFIG_REQUEST_QUEUES) == 0 {
         bail!("the virtio-fs device offers no request queue");
     }
-    let mut window = dma::claim()?;
     let mut queue = |index: u32| -> Result<SplitQueue> {
         let max = device.queue_max(index);
         if max == 0 {
             bail!("the virtio-fs device has no queue {index}");
         }
         let size = QUEUE_SIZE.min(1 << (15 - max.leading_zeros().min(15)));
-        let memory = window.take(SplitQueue::bytes(size), 4096)?;
+        let memory = dma::take(SplitQueue::bytes(size), 4096)?;
         // SAFETY: the slice is ours alone, identity-mapped (virtual = physical).
         let queue = unsafe { SplitQueue::new(memory.addr as *mut u8, memory.addr as u64, size) };
         device.set_queue(index, &queue);
@@ -62,9 +61,9 @@ pub fn connect(slots: MmioSlots) -> Result<Arc<dyn FileSystem>> {
     };
     let hiprio = queue(HIPRIO_QUEUE)?;
     let requests = queue(REQUEST_QUEUE)?;
-    let forget_buffer = window.take(HEADROOM * 4, 4096)?;
-    let request_buffer = window.take(HEADROOM + IO_SIZE, 4096)?;
-    let reply_buffer = window.take(HEADROOM + IO_SIZE, 4096)?;
+    let forget_buffer = dma::take(HEADROOM * 4, 4096)?;
+    let request_buffer = dma::take(HEADROOM + IO_SIZE, 4096)?;
+    let reply_buffer = dma::take(HEADROOM + IO_SIZE, 4096)?;
     device.finish();
     let channel = VirtioFsChannel {
         broken: false,

@@ -45,7 +45,7 @@ mod status {
     pub const FAILED: u32 = 128;
 }
 
-/// `VIRTIO_F_VERSION_1`, feature bit 32: the only feature we accept.
+/// `VIRTIO_F_VERSION_1`, feature bit 32: always accepted (device classes may add theirs).
 const FEATURE_VERSION_1_HIGH: u32 = 1 << 0;
 
 /// One virtio-mmio register window.
@@ -114,6 +114,12 @@ impl MmioDevice {
 
     /// Resets the device and negotiates features (only `VIRTIO_F_VERSION_1`).
     pub fn begin(&self) -> Result<()> {
+        self.begin_with(0).map(|_| ())
+    }
+
+    /// Resets the device and negotiates `VIRTIO_F_VERSION_1` and those of the feature bits
+    /// 0..32 in `wanted` that the device offers; returns the latter.
+    pub fn begin_with(&self, wanted: u32) -> Result<u32> {
         if self.version() != 2 {
             bail!(
                 "virtio-mmio version {} (legacy); QEMU needs -global virtio-mmio.force-legacy=false",
@@ -128,8 +134,10 @@ impl MmioDevice {
             self.write(reg::STATUS, status::FAILED);
             bail!("the device does not offer VIRTIO_F_VERSION_1");
         }
+        self.write(reg::DEVICE_FEATURES_SEL, 0);
+        let accepted = self.read(reg::DEVICE_FEATURES) & wanted;
         self.write(reg::DRIVER_FEATURES_SEL, 0);
-        self.write(reg::DRIVER_FEATURES, 0);
+        self.write(reg::DRIVER_FEATURES, accepted);
         self.write(reg::DRIVER_FEATURES_SEL, 1);
         self.write(reg::DRIVER_FEATURES, FEATURE_VERSION_1_HIGH);
         let negotiated = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
@@ -138,7 +146,7 @@ impl MmioDevice {
             self.write(reg::STATUS, status::FAILED);
             bail!("the device refused our features");
         }
-        Ok(())
+        Ok(accepted)
     }
 
     /// The most entries queue `index` may have (0: the queue does not exist).

@@ -2,8 +2,10 @@
 //! the driver's available ring and the device's used ring, laid out in memory whose
 //! physical address the device is told.
 //!
-//! The runner keeps at most one request in flight per queue, so the descriptors of a
-//! chain are always the first ones, and the ring is only ever polled for that request.
+//! A queue either carries one request at a time (`submit`: a chain in the first
+//! descriptors, polled for until it comes back), or single buffers the device fills when it
+//! has something to say (`post`: each in a descriptor of its own, several at once, as the
+//! console's receive queues need).
 
 use core::ptr;
 use core::sync::atomic::{fence, Ordering};
@@ -124,24 +126,58 @@ impl SplitQueue {
             self.size
         );
         for (i, buffer) in chain.iter().enumerate() {
-            let last = i + 1 == chain.len();
-            let mut flags = if last { 0 } else { DESC_NEXT };
-            if buffer.device_writes {
-                flags |= DESC_WRITE;
-            }
-            let mut desc = [0u8; DESC_SIZE];
-            desc[0..8].copy_from_slice(&buffer.phys.to_le_bytes());
-            desc[8..12].copy_from_slice(&buffer.len.to_le_bytes());
-            desc[12..14].copy_from_slice(&flags.to_le_bytes());
-            desc[14..16].copy_from_slice(&(if last { 0 } else { i as u16 + 1 }).to_le_bytes());
-            // SAFETY: descriptor `i` lies inside the table (i < size).
-            unsafe {
-                ptr::copy_nonoverlapping(desc.as_ptr(), self.mem.add(i * DESC_SIZE), DESC_SIZE)
-            };
+            let next = (i + 1 < chain.len()).then_some(i as u16 + 1);
+            self.write_descriptor(i as u16, buffer, next);
         }
+        self.publish(0);
+    }
+
+    /// Makes `buffer` available to the device on its own, in descriptor `slot`, beside
+    /// other such buffers (the device returns it with `slot` as its head). The caller then
+    /// notifies the device.
+    ///
+    /// # Safety
+    ///
+    /// As for [`SplitQueue::submit`], and descriptor `slot` (below the queue's size) must
+    /// not be with the device; a queue either takes whole chains with `submit` or single
+    /// buffers with `post`, never both.
+    pub unsafe fn post(&mut self, slot: u16, buffer: Buffer) {
+        assert!(
+            slot < self.size,
+            "descriptor {slot} of a queue of {}",
+            self.size
+        );
+        self.write_descriptor(slot, &buffer, None);
+        self.publish(slot);
+    }
+
+    /// Writes descriptor `index` for `buffer`, linked to `next` if given.
+    fn write_descriptor(&mut self, index: u16, buffer: &Buffer, next: Option<u16>) {
+        let mut flags = if next.is_some() { DESC_NEXT } else { 0 };
+        if buffer.device_writes {
+            flags |= DESC_WRITE;
+        }
+        let mut desc = [0u8; DESC_SIZE];
+        desc[0..8].copy_from_slice(&buffer.phys.to_le_bytes());
+        desc[8..12].copy_from_slice(&buffer.len.to_le_bytes());
+        desc[12..14].copy_from_slice(&flags.to_le_bytes());
+        desc[14..16].copy_from_slice(&next.unwrap_or(0).to_le_bytes());
+        // SAFETY: descriptor `index` lies inside the table (index < size, checked by the
+        // callers).
+        unsafe {
+            ptr::copy_nonoverlapping(
+                desc.as_ptr(),
+                self.mem.add(index as usize * DESC_SIZE),
+                DESC_SIZE,
+            )
+        };
+    }
+
+    /// Puts the chain starting at descriptor `head` in the available ring.
+    fn publish(&mut self, head: u16) {
         let slot = (self.next_avail % self.size) as usize;
-        self.write_u16(self.avail() + 4 + 2 * slot, 0); // the chain starts at descriptor 0
-                                                        // The descriptors and the ring entry before the index that publishes them.
+        self.write_u16(self.avail() + 4 + 2 * slot, head);
+        // The descriptors and the ring entry before the index that publishes them.
         fence(Ordering::SeqCst);
         self.next_avail = self.next_avail.wrapping_add(1);
         self.write_u16(self.avail() + 2, self.next_avail);
@@ -264,6 +300,45 @@ mod tests {
             assert_eq!(queue.take_used(), Some((0, 2)));
             assert_eq!(queue.take_used(), None);
             assert_eq!(&reply[..2], b"ok");
+        }
+    }
+
+    #[test]
+    fn posted_buffers_wait_side_by_side_and_come_back_by_slot() {
+        let size = 4u16;
+        let mut backing = vec![0u128; SplitQueue::bytes(size) / 16 + 1];
+        let mem = backing.as_mut_ptr().cast::<u8>();
+        let mut queue = unsafe { SplitQueue::new(mem, mem as u64, size) };
+        let mut device = FakeDevice {
+            mem,
+            size,
+            seen: 0,
+            used: 0,
+        };
+        let mut buffers = [[0u8; 4]; 3];
+        for round in 0..3 {
+            for (slot, buffer) in buffers.iter_mut().enumerate() {
+                // SAFETY: the buffers outlive the fake device's use of them.
+                unsafe {
+                    queue.post(
+                        slot as u16,
+                        Buffer {
+                            phys: buffer.as_mut_ptr() as u64,
+                            len: 4,
+                            device_writes: true,
+                        },
+                    )
+                };
+            }
+            assert!(
+                device.serve(&[round; 2]).is_empty(),
+                "nothing device-readable"
+            );
+            for slot in 0..3 {
+                assert_eq!(queue.take_used(), Some((slot, 2)));
+                assert_eq!(buffers[slot as usize][..2], [round; 2]);
+            }
+            assert_eq!(queue.take_used(), None);
         }
     }
 }
