@@ -47,7 +47,7 @@ pub fn connect(slots: MmioSlots) -> Result<Arc<dyn FileSystem>> {
     if device.config_u32(CONFIG_REQUEST_QUEUES) == 0 {
         bail!("the virtio-fs device offers no request queue");
     }
-    let mut queue = |index: u32| -> Result<SplitQueue> {
+    let queue = |index: u32| -> Result<SplitQueue> {
         let max = device.queue_max(index);
         if max == 0 {
             bail!("the virtio-fs device has no queue {index}");
