@@ -7,6 +7,8 @@ mod boards;
 mod cargo_cmd;
 mod child_processes;
 mod compare;
+mod compare_corpus;
+mod corpus;
 mod elf_info;
 mod flags;
 mod hermitfile;

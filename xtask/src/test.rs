@@ -22,7 +22,7 @@ use crate::child_processes::Launcher;
 use crate::flags::{ImageArgs, TestArgs};
 use crate::plan::BuildPlan;
 use crate::project::Project;
-use crate::{host_deps, image, profile, test_cases};
+use crate::{corpus, host_deps, image, profile, test_cases};
 
 /// An image a case boots.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -36,6 +36,9 @@ pub enum Image {
     /// The example `module`'s `.wasm` as a file of the user's: nothing baked in (the
     /// default module gets no architecture argument), image `plain-MODULE`.
     Plain { board: String, module: String },
+    /// A real program of the comparison corpus (`corpus.rs`, by crate name), image
+    /// `corpus-BIN`.
+    Real { board: String, program: String },
     /// `name`, from a Hermitfile that takes the example `module` with `directives`.
     Hermitfile {
         board: String,
@@ -158,6 +161,16 @@ fn build(sh: &Shell, project: &Project, image: &Image) -> Result<BuildPlan> {
             &ImageArgs::of_module(board, module, name.as_deref()),
         ),
         Image::Plain { board, module } => plain_image(sh, project, board, module),
+        Image::Real { board, program } => {
+            let program = corpus::find(program).context("not a program of the corpus")?;
+            let wasm = program.wasm(project)?.display().to_string();
+            let name = format!("corpus-{}", program.bin);
+            image::run(
+                sh,
+                project,
+                &ImageArgs::of_module(board, &wasm, Some(&name)),
+            )
+        }
         Image::Hermitfile {
             board,
             module,

@@ -196,7 +196,9 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
     Ok(())
 }
 
-/// Copies the folder `from` to `to`: files, symlinks as symlinks, folders below.
+/// Copies the folder `from` to `to`: files with their modification times (two copies of a
+/// folder look the same to a program that compares times, such as Python's bytecode
+/// cache), symlinks as symlinks, folders below.
 pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
@@ -209,6 +211,11 @@ pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
             std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
         } else {
             std::fs::copy(entry.path(), &dest)?;
+            let modified = entry.metadata()?.modified()?;
+            std::fs::File::options()
+                .write(true)
+                .open(&dest)?
+                .set_modified(modified)?;
         }
     }
     Ok(())

@@ -1,0 +1,157 @@
+//! Real programs from crates.io, built for wasm32-wasip1, that `cargo xtask test` compares
+//! with the reference `wasmtime run` on every board (with our own edge-case modules): an
+//! interpreter (RustPython), a tool that walks directories (ripgrep), and tools that
+//! transform stdin to stdout (jaq, sd, choose, hexyl). None is ours; each is pinned to a
+//! version and built with `cargo install --locked` and the project's toolchain, once,
+//! into `~/.cache/hermit-wasm/corpus/` (or `$HERMIT_WASM_CORPUS_DIR`), so that a fresh
+//! clone on the same machine reuses it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::project::Project;
+use crate::toolchain;
+
+/// One program: the crate, its pinned version, how it is installed, and the binary.
+pub struct Program {
+    pub krate: &'static str,
+    pub version: &'static str,
+    /// Extra `cargo install` arguments (features).
+    pub install: &'static [&'static str],
+    pub bin: &'static str,
+}
+
+pub const RIPGREP: Program = Program {
+    krate: "ripgrep",
+    version: "15.2.0",
+    install: &[],
+    bin: "rg",
+};
+/// Its standard library is not in the `.wasm`: it is mapped in from the crate
+/// `rustpython-pylib`, which the install brings into cargo's registry.
+pub const RUSTPYTHON: Program = Program {
+    krate: "rustpython",
+    version: "0.4.0",
+    install: &[
+        "--no-default-features",
+        "--features",
+        "stdlib rustpython-pylib/freeze-stdlib",
+    ],
+    bin: "rustpython",
+};
+pub const JAQ: Program = Program {
+    krate: "jaq",
+    version: "2.0.0",
+    install: &["--no-default-features"],
+    bin: "jaq",
+};
+pub const SD: Program = Program {
+    krate: "sd",
+    version: "1.0.0",
+    install: &[],
+    bin: "sd",
+};
+pub const CHOOSE: Program = Program {
+    krate: "choose",
+    version: "1.3.7",
+    install: &[],
+    bin: "choose",
+};
+pub const HEXYL: Program = Program {
+    krate: "hexyl",
+    version: "0.16.0",
+    install: &[],
+    bin: "hexyl",
+};
+/// Every program, by crate name.
+pub const PROGRAMS: [&Program; 6] = [&RIPGREP, &RUSTPYTHON, &JAQ, &SD, &CHOOSE, &HEXYL];
+
+/// The program of crate `krate`.
+pub fn find(krate: &str) -> Option<&'static Program> {
+    PROGRAMS.into_iter().find(|program| program.krate == krate)
+}
+
+/// RustPython's standard library (`Lib` of the crate `rustpython-pylib` 0.4.0, in cargo's
+/// registry once RustPython is built).
+pub fn rustpython_lib(project: &Project) -> Result<PathBuf> {
+    RUSTPYTHON.wasm(project)?;
+    let home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => Path::new(&std::env::var_os("HOME").context("HOME is not set")?).join(".cargo"),
+    };
+    let registry = home.join("registry/src");
+    for index in
+        std::fs::read_dir(&registry).with_context(|| format!("reading {}", registry.display()))?
+    {
+        let lib = index?.path().join("rustpython-pylib-0.4.0/Lib");
+        if lib.is_dir() {
+            return Ok(lib);
+        }
+    }
+    bail!(
+        "RustPython's standard library (rustpython-pylib-0.4.0/Lib) is not in {}: \
+         `cargo fetch` it, or build RustPython again",
+        registry.display()
+    )
+}
+
+/// Where the programs are installed.
+fn cache() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("HERMIT_WASM_CORPUS_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    Ok(Path::new(&home).join(".cache/hermit-wasm/corpus"))
+}
+
+impl Program {
+    /// The program's `.wasm`, built first if it is not there yet (one to three minutes).
+    pub fn wasm(&self, project: &Project) -> Result<PathBuf> {
+        let root = cache()?.join(format!("{}-{}", self.krate, self.version));
+        let wasm = root.join("bin").join(format!("{}.wasm", self.bin));
+        if wasm.exists() {
+            return Ok(wasm);
+        }
+        let channel = toolchain::channel(&project.root)?;
+        let mut command = std::process::Command::new("cargo");
+        command
+            .args([
+                "install",
+                "--locked",
+                "--quiet",
+                "--target",
+                "wasm32-wasip1",
+            ])
+            .arg("--root")
+            .arg(&root)
+            .arg(self.krate)
+            .arg("--version")
+            .arg(format!("={}", self.version))
+            .args(self.install)
+            // From `/`, with the project's pinned toolchain (it has wasm32-wasip1).
+            .current_dir("/")
+            .env("RUSTUP_TOOLCHAIN", channel);
+        for (name, _) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            if (name.starts_with("CARGO") || name.starts_with("RUST"))
+                && !["CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"].contains(&name)
+            {
+                command.env_remove(name);
+            }
+        }
+        eprintln!("$ {command:?}");
+        let status = command
+            .status()
+            .with_context(|| format!("running cargo install {}", self.krate))?;
+        if !status.success() || !wasm.exists() {
+            bail!(
+                "building {} {} for wasm32-wasip1 failed ({status}); run the command above to \
+                 see why",
+                self.krate,
+                self.version
+            );
+        }
+        Ok(wasm)
+    }
+}
