@@ -320,16 +320,7 @@ mod tests {
              [ -e /proc/self/fd/4 ] && echo fd4\n",
             &script[start..end]
         );
-        let run = |closed: bool| {
-            let mut command = Command::new("bash");
-            command.arg("-c").arg(if closed {
-                format!("exec <&-\n{snippet}")
-            } else {
-                snippet.clone()
-            });
-            command.stdin(std::process::Stdio::piped());
-            String::from_utf8(command.output().unwrap().stdout).unwrap()
-        };
+        let run = |closed: bool| run_with_stdin(&snippet, closed);
         assert_eq!(
             run(false),
             "file,id=stdin,path=/dev/null,input-path=/dev/stdin\nfd4\n"
@@ -353,16 +344,7 @@ mod tests {
                  [ -e /proc/self/fd/4 ] && echo fd4\n",
                 &script[start..end]
             );
-            let run = |closed: bool| {
-                let mut command = Command::new("bash");
-                command.arg("-c").arg(if closed {
-                    format!("exec <&-\n{snippet}")
-                } else {
-                    snippet.clone()
-                });
-                command.stdin(std::process::Stdio::piped());
-                String::from_utf8(command.output().unwrap().stdout).unwrap()
-            };
+            let run = |closed: bool| run_with_stdin(&snippet, closed);
             assert_eq!(
                 run(false),
                 "env=HERMIT_WASM_STDIN=/dev/stdin\nenv=A=1\n--\nfd4\n",
@@ -371,6 +353,18 @@ mod tests {
             assert_eq!(run(true), "env=A=1\n--\n", "{name}");
             assert!(!script.contains("cat <&0"), "{name} collects nothing");
         }
+    }
+
+    /// What bash prints running `snippet` with its stdin a pipe, or closed.
+    fn run_with_stdin(snippet: &str, closed: bool) -> String {
+        let mut command = Command::new("bash");
+        command.arg("-c").arg(if closed {
+            format!("exec <&-\n{snippet}")
+        } else {
+            snippet.to_string()
+        });
+        command.stdin(std::process::Stdio::piped());
+        String::from_utf8(command.output().unwrap().stdout).unwrap()
     }
 
     /// Runs bash's parser over a script: a template error fails here, not on a user's machine.
