@@ -2,6 +2,8 @@
 //! the host with it (plus the board's target) and the guest loads them with it; Wasmtime
 //! refuses a precompiled module whose settings differ, so both sides must call this.
 
+use std::num::NonZeroUsize;
+
 use wasmtime::Config;
 
 /// Settings as `(name, value)`, recorded in every image's manifest.
@@ -16,7 +18,8 @@ pub const SETTINGS: [(&str, &str); 7] = [
     ("memory_init_cow", "false"),
     // Nothing registers unwind tables in the guest.
     ("native_unwind_info", "false"),
-    ("wasm_backtrace", "true"),
+    // Traps print the module's backtrace, as many frames as `wasmtime run` prints.
+    ("wasm_backtrace_max_frames", "20"),
 ];
 
 /// The engine configuration of every module we run.
@@ -29,12 +32,12 @@ pub fn config() -> Config {
         .memory_reservation_for_growth(0)
         .memory_init_cow(false)
         .native_unwind_info(false)
-        .wasm_backtrace(true);
+        .wasm_backtrace_max_frames(NonZeroUsize::new(20));
     config
 }
 
 /// The Wasmtime release the guest embeds (checked again by `Module::deserialize`).
-pub const WASMTIME_VERSION: &str = "36";
+pub const WASMTIME_VERSION: &str = "48";
 
 #[cfg(test)]
 mod tests {

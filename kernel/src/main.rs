@@ -52,10 +52,13 @@ fn run_payload(
         &manifest.run,
         share,
     );
-    let engine = Engine::new(&engine::config()).context("creating the engine")?;
+    let engine = Engine::new(&engine::config())
+        .map_err(anyhow::Error::from)
+        .context("creating the engine")?;
     // SAFETY: the payload was produced by our xtask with `Engine::precompile_module` and the
     // same engine settings; Wasmtime still checks its version, target and settings.
     let module = unsafe { Module::deserialize(&engine, payload.module) }
+        .map_err(anyhow::Error::from)
         .context("loading the precompiled module")?;
     let outcome = run::run(
         &engine,
@@ -86,7 +89,9 @@ mod guest {
         let host = Host::detect();
         let mut stderr = host.stdio().stderr;
         let args = std::env::args().skip(1).collect();
-        let status = match super::run_payload(&PAYLOAD.0, args, host.stdio(), &mut stderr) {
+        let status = match hermit_wasm_kernel::platform::with_aligned_stack(|| {
+            super::run_payload(&PAYLOAD.0, args, host.stdio(), &mut stderr)
+        }) {
             Ok(status) => status,
             Err(err) => {
                 let _ = writeln!(stderr, "Error: {err:?}");

@@ -53,18 +53,22 @@ pub fn run(
     wasi::add_to_linker(&mut linker, |guest: &mut Guest| &mut guest.wasi)?;
     let wasi = WasiCtx::new(config, stdio).context("setting up WASI")?;
     let mut store = Store::new(engine, Guest { wasi });
+    // Wasmtime's errors are its own type; ours are anyhow's (`From` converts, keeping the
+    // chain of causes).
     let instance = linker
         .instantiate(&mut store, module)
+        .map_err(anyhow::Error::from)
         .context("instantiating the module")?;
     let entry = entrypoint.unwrap_or("_start");
     let func = instance
         .get_typed_func::<(), ()>(&mut store, entry)
+        .map_err(anyhow::Error::from)
         .with_context(|| format!("the module exports no function `{entry}` of type () -> ()"))?;
     let outcome = match func.call(&mut store, ()) {
         Ok(()) => Outcome::Exited(0),
         Err(err) => match err.downcast_ref::<wasi::Exit>() {
             Some(exit) => Outcome::Exited(exit.0),
-            None => Outcome::Failed(err),
+            None => Outcome::Failed(err.into()),
         },
     };
     Ok(outcome)

@@ -163,19 +163,22 @@ fn run_one(engine: &Engine, wasm: &Path) -> Result<()> {
         },
     )?;
 
-    let module = Module::from_file(engine, wasm).context("compiling")?;
+    let module = Module::from_file(engine, wasm)
+        .map_err(anyhow::Error::from)
+        .context("compiling")?;
     let mut linker: Linker<WasiCtx> = Linker::new(engine);
     wasi::add_to_linker(&mut linker, |ctx| ctx)?;
     let mut store = Store::new(engine, ctx);
     store.set_epoch_deadline(TIMEOUT.as_secs());
     let instance = linker
         .instantiate(&mut store, &module)
+        .map_err(anyhow::Error::from)
         .context("instantiating")?;
     let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
     let code = match start.call(&mut store, ()) {
         Ok(()) => 0,
         Err(err) => match err.downcast_ref::<Exit>() {
-            Some(Exit(code)) => *code,
+            Some(exit) => exit.0,
             None => bail!("trapped: {err:#}\nstderr: {}", stderr.text()),
         },
     };

@@ -115,6 +115,7 @@ const ENTRIES: &[Entry] = &[
     Entry::new("hello-args", Example("hello")).args(&["two words", "it's", "--flag"]),
     Entry::new("exit-code-7", Example("exit-code")).args(&["7"]),
     Entry::new("trap", Example("trap")),
+    Entry::new("large-offset", Example("large-offset")),
     Entry::new("printenv", Example("printenv"))
         .args(&["a"])
         .env(&["A=1", "B=two words", "EMPTY="]),

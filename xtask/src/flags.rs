@@ -150,7 +150,8 @@ pub struct CompareArgs {
     #[arg(long)]
     pub all_boards: bool,
     /// A host folder, copied afresh for each side (`wasmtime run --dir COPY::GUEST`). A
-    /// `:ro` map is read-only in the VM only: wasmtime 36's `--dir` has no read-only form.
+    /// `:ro` map is read-only in the VM only: the `wasmtime` CLI's `--dir` has no read-only
+    /// form.
     #[arg(long = "map", value_name = "HOST[:GUEST][:ro]")]
     pub maps: Vec<String>,
     /// Environment for the module, on both sides.

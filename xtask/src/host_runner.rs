@@ -35,6 +35,7 @@ pub fn write_payload(wasm_path: &Path, out: &Path) -> Result<()> {
     let engine = wasmtime::Engine::new(&engine::config())?;
     let cwasm = engine
         .precompile_module(&wasm)
+        .map_err(anyhow::Error::from)
         .with_context(|| format!("compiling {}", wasm_path.display()))?;
     let name = wasm_path
         .file_stem()

@@ -12,6 +12,7 @@ use hermit_wasm_kernel::manifest::{
 use hermit_wasm_kernel::{engine, payload};
 use xshell::Shell;
 
+use crate::build_lock::BuildLock;
 use crate::cargo_cmd::cargo;
 use crate::flags::ImageArgs;
 use crate::hermitfile::Hermitfile;
@@ -42,9 +43,8 @@ pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan>
         }
     };
     check_module_source(project, &request.module)?;
-    let channel = toolchain::channel(&project.root)?;
     plan::image_name(&request)?;
-    let plan = plan::plan(project, &board, &request, &channel);
+    let plan = plan::plan(project, &board, &request, plan::KERNEL_TOOLCHAIN);
     build(sh, project, &plan)?;
     Ok(plan)
 }
@@ -136,6 +136,13 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
         precompile::check_entrypoint(&name, &wasm, entry)?;
     }
 
+    // From here on the board's shared build outputs are ours alone.
+    let _lock = BuildLock::acquire(
+        &project
+            .target()
+            .join("locks")
+            .join(format!("{}.lock", board.name)),
+    )?;
     let archive = kernel_build::ensure(sh, project, &plan.kernel)?;
     let loader = build_loader(sh, project, plan)?;
     elf_info::read_checked(&loader, machine)?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::cargo_cmd::cargo;
+use crate::cargo_cmd::{cargo, cargo_with};
 use crate::plan::KernelBuild;
 use crate::project::Project;
 use crate::{symbols, toolchain};
@@ -25,17 +25,18 @@ pub fn ensure(sh: &Shell, project: &Project, kernel: &KernelBuild) -> Result<Pat
         );
         return Ok(archive);
     }
+    toolchain::ensure_installed(sh, &kernel.toolchain, &["rust-src", "llvm-tools"])?;
     let source = kernel_source(sh, project, &kernel.version)?;
     let staging = kernel.out_dir.with_extension("partial");
     sh.remove_path(&staging)?;
     sh.create_dir(&staging)?;
 
-    let built = build_kernel(sh, project, &source, kernel)?;
+    let built = build_kernel(sh, &source, kernel)?;
     let staged = staging.join("libhermit.a");
     sh.copy_file(&built, &staged)?;
     export_kernel_symbols(sh, &staged)?;
 
-    let builtins = build_builtins(sh, project, kernel)?;
+    let builtins = build_builtins(sh, kernel)?;
     let staged_builtins = staging.join("libhermit_builtins.a");
     sh.copy_file(&builtins, &staged_builtins)?;
     export_builtins_symbols(sh, project, &staged_builtins)?;
@@ -121,17 +122,12 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn build_kernel(
-    sh: &Shell,
-    project: &Project,
-    source: &Path,
-    kernel: &KernelBuild,
-) -> Result<PathBuf> {
+fn build_kernel(sh: &Shell, source: &Path, kernel: &KernelBuild) -> Result<PathBuf> {
     let _dir = sh.push_dir(source);
     let target = &kernel.target;
     let target_dir = &kernel.cargo_target_dir;
     let features = kernel.features.join(",");
-    cargo(sh, &project.root)?
+    cargo_with(sh, &kernel.toolchain)
         .args(["build", "--release", "--locked", "--lib"])
         .arg(format!("--target={target}"))
         .args([
@@ -151,10 +147,11 @@ fn build_kernel(
     Ok(target_dir.join(target).join("release/libhermit.a"))
 }
 
-fn build_builtins(sh: &Shell, project: &Project, kernel: &KernelBuild) -> Result<PathBuf> {
+fn build_builtins(sh: &Shell, kernel: &KernelBuild) -> Result<PathBuf> {
     let target = &kernel.builtins_target;
     let target_dir = kernel.cargo_target_dir.join("builtins");
-    cargo(sh, &project.root)?
+    // Part of the kernel archive: built by the kernel's toolchain.
+    cargo_with(sh, &kernel.toolchain)
         .args(["build", "--release", "--locked"])
         .arg("--manifest-path")
         .arg(&kernel.builtins_manifest)

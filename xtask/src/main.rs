@@ -4,6 +4,7 @@
 
 mod bench;
 mod boards;
+mod build_lock;
 mod cargo_cmd;
 mod child_processes;
 mod compare;
@@ -44,7 +45,7 @@ fn main() {
             Command::Qemu(args) => qemu::run(&sh, &project, args),
             Command::Inspect(args) => inspect::run(&project, args).map(|_| 0),
             Command::Boards(args) => boards::run(&project, args).map(|_| 0),
-            Command::Test(args) => test::run(&sh, &project, args).map(|_| 0),
+            Command::Test(args) => test::run(&project, args).map(|_| 0),
             Command::Bench(args) => bench::run(&sh, &project, args).map(|_| 0),
             Command::WasiTestsuite(args) => wasi_testsuite::run(&sh, &project, args).map(|_| 0),
             Command::Compare(args) => compare::run(&sh, &project, args),

@@ -16,6 +16,12 @@ use crate::project::Project;
 /// The Hermit kernel release we build (its source comes from crates.io).
 pub const KERNEL_VERSION: &str = "0.11.0";
 
+/// The toolchain that builds the kernel archive, apart from the one in `rust-toolchain.toml`
+/// (guest, xtask, modules, which Wasmtime 48 wants at 1.95 or later): kernel 0.11 pins
+/// nightly-2025-03-15 and uses unstable features of that time; the day before its pin
+/// builds it the same and is the one every kernel archive so far was built and booted with.
+pub const KERNEL_TOOLCHAIN: &str = "nightly-2025-03-14";
+
 /// The module that `cargo xtask qemu` boots when none is named.
 pub const DEFAULT_MODULE: &str = "hello";
 
@@ -71,7 +77,9 @@ pub struct KernelBuild {
     /// Rustflags, in the order given to `CARGO_ENCODED_RUSTFLAGS`.
     pub rustflags: Vec<String>,
     pub log_level: String,
-    /// Hash of everything above and the toolchain: the cache folder's name.
+    /// The toolchain cargo builds it with (`KERNEL_TOOLCHAIN`).
+    pub toolchain: String,
+    /// Hash of everything above: the cache folder's name.
     pub key: String,
     /// Where cargo builds the kernel (shared by all keys; cargo's own caching applies).
     pub cargo_target_dir: PathBuf,
@@ -169,8 +177,8 @@ pub fn image_name(request: &Request) -> anyhow::Result<String> {
     Ok(name)
 }
 
-/// Turns a request and a board into a plan. `toolchain` names the pinned toolchain (it is
-/// part of the kernel's cache key).
+/// Turns a request and a board into a plan. `toolchain` names the toolchain that builds the
+/// kernel (`KERNEL_TOOLCHAIN`; part of the kernel's cache key).
 pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str) -> BuildPlan {
     let target = project.target();
     let module_name = request.module.name();
@@ -198,6 +206,7 @@ pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str
         features: board.kernel.features.clone(),
         rustflags,
         log_level,
+        toolchain: toolchain.to_string(),
         out_dir: target.join("hermit-kernel").join(&board.name).join(&key),
         key,
         cargo_target_dir: target.join("hermit-kernel/cargo"),

@@ -37,15 +37,19 @@ pub fn precompile(
     let mut config = engine::config();
     config
         .target(target)
+        .map_err(anyhow::Error::from)
         .with_context(|| format!("Cranelift cannot target {target}"))?;
     for feature in cpu_features {
         // SAFETY: the flag names come from the board profile; Wasmtime checks at load time
         // that the guest's CPU has them.
         unsafe { config.cranelift_flag_enable(feature) };
     }
-    let engine = wasmtime::Engine::new(&config).context("creating the precompiling engine")?;
+    let engine = wasmtime::Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("creating the precompiling engine")?;
     let cwasm = engine
         .precompile_module(wasm)
+        .map_err(anyhow::Error::from)
         .with_context(|| format!("compiling {name} for {target}"))?;
     Ok(Precompiled {
         sha256: sha256_hex(wasm),

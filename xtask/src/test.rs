@@ -1,10 +1,11 @@
 //! `cargo xtask test [FILTER]...`: the end-to-end tests, as data. `test_cases.rs` holds the
 //! table: named cases (`x86_64-kvm/hello`, `aarch64-virt/wasi/c/fopen-with-access`,
 //! `cli/unknown-board`, ...), each with the images it boots. This file runs it: the cases
-//! whose name contains one of the filters (all without one) are selected, their images are
-//! built once each (one after the other: every build is a cargo run on shared target
-//! folders), then the cases run in parallel, one per core, through libtest-mimic, and the
-//! run ends with `end-to-end: N passed, M failed`.
+//! whose name contains one of the filters (all without one) are selected; their images are
+//! built once each by a background builder (one after the other: every build is a cargo
+//! run on shared target folders), in the order of the cases; the cases run in parallel,
+//! one per core, through libtest-mimic, each as soon as its images are there; the run
+//! ends with `end-to-end: N passed, M failed`.
 //!
 //! (The unit tests are `cargo test --workspace`: cargo keeps its build folder locked while
 //! `cargo xtask` runs, so the xtask cannot run them itself without building everything
@@ -13,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{bail, ensure, Context, Result};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -82,7 +84,7 @@ impl Case {
     }
 }
 
-pub fn run(sh: &Shell, project: &Project, args: &TestArgs) -> Result<()> {
+pub fn run(project: &Project, args: &TestArgs) -> Result<()> {
     let boards: Vec<String> = if args.boards.is_empty() {
         profile::load_all(&project.boards())?.into_keys().collect()
     } else {
@@ -106,29 +108,30 @@ pub fn run(sh: &Shell, project: &Project, args: &TestArgs) -> Result<()> {
         args.filters
     );
 
-    // Build every image once, in a stable order.
-    let images: BTreeSet<Image> = selected
-        .iter()
-        .flat_map(|case| case.images.clone())
-        .collect();
-    let mut plans = BTreeMap::new();
-    for image in images {
-        let plan = build(sh, project, &image).map_err(|err| format!("building {image:?}: {err:#}"));
-        plans.insert(image, plan);
+    // Every image is built once, by one builder in the background, in the order the cases
+    // come; each case waits for its own images, so boots overlap the builds still to come.
+    let mut order: Vec<Image> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for image in selected.iter().flat_map(|case| case.images.iter()) {
+        if seen.insert(image.clone()) {
+            order.push(image.clone());
+        }
     }
+    let builds = Builds::start(project.clone(), order);
 
     let trials: Vec<Trial> = selected
         .into_iter()
         .map(|case| {
-            let images: std::result::Result<Vec<BuildPlan>, String> = case
-                .images
-                .iter()
-                .map(|image| plans[image].clone())
-                .collect();
             let check = case.check;
-            Trial::test(case.name, move || match images {
-                Err(err) => Err(Failed::from(err)),
-                Ok(plans) => check(&plans).map_err(|err| Failed::from(format!("{err:#}"))),
+            let images = case.images;
+            let builds = builds.clone();
+            Trial::test(case.name, move || {
+                let plans = images
+                    .iter()
+                    .map(|image| builds.wait(image))
+                    .collect::<std::result::Result<Vec<BuildPlan>, String>>()
+                    .map_err(Failed::from)?;
+                check(&plans).map_err(|err| Failed::from(format!("{err:#}")))
             })
         })
         .collect();
@@ -146,6 +149,71 @@ pub fn run(sh: &Shell, project: &Project, args: &TestArgs) -> Result<()> {
         bail!("{} end-to-end tests failed", conclusion.num_failed);
     }
     Ok(())
+}
+
+/// The images of a run, built one after the other by a thread of their own (every build is
+/// a cargo run on shared target folders) and handed to the cases that wait for them.
+#[derive(Clone)]
+struct Builds(Arc<(Mutex<BuildState>, Condvar)>);
+
+#[derive(Default)]
+struct BuildState {
+    plans: BTreeMap<Image, std::result::Result<BuildPlan, String>>,
+    /// The builder has stopped (normally or not): what is not in `plans` never will be.
+    finished: bool,
+}
+
+impl Builds {
+    fn start(project: Project, order: Vec<Image>) -> Builds {
+        let builds = Builds(Arc::default());
+        let shared = builds.clone();
+        std::thread::spawn(move || {
+            // Marks the end even if a build panics, so that no case waits forever.
+            struct Finish(Builds);
+            impl Drop for Finish {
+                fn drop(&mut self) {
+                    let (state, ready) = &*self.0 .0;
+                    state.lock().unwrap_or_else(|e| e.into_inner()).finished = true;
+                    ready.notify_all();
+                }
+            }
+            let finish = Finish(shared);
+            let sh = match Shell::new() {
+                Ok(sh) => sh,
+                Err(err) => {
+                    eprintln!("error: cannot build the images: {err}");
+                    return;
+                }
+            };
+            for image in order {
+                let plan = build(&sh, &project, &image)
+                    .map_err(|err| format!("building {image:?}: {err:#}"));
+                let (state, ready) = &*finish.0 .0;
+                state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .plans
+                    .insert(image, plan);
+                ready.notify_all();
+            }
+        });
+        builds
+    }
+
+    /// The plan of `image` once it is built, or why it is not.
+    fn wait(&self, image: &Image) -> std::result::Result<BuildPlan, String> {
+        let (state, ready) = &*self.0;
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(plan) = state.plans.get(image) {
+                return plan.clone();
+            }
+            if state.finished {
+                return Err(format!("{image:?} was not built: the builder stopped"));
+            }
+            state = ready.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 /// Builds `image` (an example's `.wasm` first, for a Hermitfile that takes it).

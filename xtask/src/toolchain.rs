@@ -25,6 +25,40 @@ fn parse_channel(text: &str) -> Option<String> {
     )
 }
 
+/// Installs toolchain `channel` with `components` through rustup unless it is there
+/// (the kernel's toolchain is not the one `rust-toolchain.toml` names, so rustup does not
+/// install it by itself).
+pub fn ensure_installed(sh: &Shell, channel: &str, components: &[&str]) -> Result<()> {
+    let sysroot = cmd!(sh, "rustc +{channel} --print sysroot")
+        .quiet()
+        .ignore_stderr()
+        .read();
+    let complete = sysroot.is_ok_and(|root| {
+        let root = Path::new(root.trim());
+        components.iter().all(|component| match *component {
+            "rust-src" => root.join("lib/rustlib/src/rust/library").exists(),
+            "llvm-tools" => std::fs::read_dir(root.join("lib/rustlib"))
+                .map(|hosts| {
+                    hosts
+                        .flatten()
+                        .any(|h| h.path().join("bin/llvm-objcopy").exists())
+                })
+                .unwrap_or(false),
+            _ => true,
+        })
+    });
+    if complete {
+        return Ok(());
+    }
+    let components = components.join(",");
+    cmd!(
+        sh,
+        "rustup toolchain install {channel} --profile minimal --component {components}"
+    )
+    .run()
+    .with_context(|| format!("installing toolchain {channel} (is rustup on PATH, the network up?)"))
+}
+
 /// `rustc -vV` of the pinned toolchain, one line: `rustc 1.87.0-nightly (...)`.
 pub fn rustc_version(sh: &Shell) -> Result<String> {
     let out = cmd!(sh, "rustc --version")

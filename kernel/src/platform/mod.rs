@@ -1,5 +1,5 @@
 //! What the guest needs from Hermit beyond std: the hooks Wasmtime's custom platform calls
-//! (memory, TLS, setjmp/longjmp), the consoles and exit device of the machine it runs
+//! (memory, TLS, instruction caches), a stack aligned for Wasmtime, the consoles and exit device of the machine it runs
 //! on, the virtio-fs device that brings host directories and the virtio console that
 //! streams stdin on x86 (with the device mappings and DMA memory they need). Under QEMU the launch script says so
 //! (`HERMIT_WASM_PLATFORM=qemu` in the kernel's environment); otherwise (uhyve) std's own
@@ -7,13 +7,16 @@
 
 mod device_memory;
 mod dma;
-mod jump;
+mod icache;
 mod qemu;
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 mod semihosting;
+mod stack_alignment;
 pub mod virtio_fs;
 mod virtio_stdin;
 mod wasmtime_hooks;
+
+pub use stack_alignment::with_aligned_stack;
 
 use crate::wasi::Stdio;
 

@@ -59,7 +59,7 @@ pub extern "C" fn wasmtime_munmap(addr: *mut u8, size: usize) -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmtime_mprotect(addr: *mut u8, size: usize, prot_flags: u32) -> i32 {
     if prot_flags & WASMTIME_PROT_EXEC != 0 {
-        crate::platform::jump::sync_instruction_cache(addr, size);
+        crate::platform::icache::sync_instruction_cache(addr, size);
     }
     0
 }
@@ -88,16 +88,24 @@ pub extern "C" fn wasmtime_memory_image_map_at(
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmtime_memory_image_free(_image: *mut u8) {}
 
+/// Wasmtime's thread-local pointers: slot 0 for the runtime's state, slot 1 for the
+/// component model's async state (never used by our core modules, kept for the contract).
+const TLS_SLOTS: usize = 2;
+
 thread_local! {
-    static TLS: Cell<*mut u8> = const { Cell::new(ptr::null_mut()) };
+    static TLS: [Cell<*mut u8>; TLS_SLOTS] = const { [const { Cell::new(ptr::null_mut()) }; TLS_SLOTS] };
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmtime_tls_get() -> *mut u8 {
-    TLS.with(Cell::get)
+pub extern "C" fn wasmtime_tls_get(slot: usize) -> *mut u8 {
+    TLS.with(|slots| slots.get(slot).map_or(ptr::null_mut(), Cell::get))
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmtime_tls_set(value: *mut u8) {
-    TLS.with(|tls| tls.set(value));
+pub extern "C" fn wasmtime_tls_set(slot: usize, value: *mut u8) {
+    TLS.with(|slots| {
+        if let Some(cell) = slots.get(slot) {
+            cell.set(value);
+        }
+    });
 }

@@ -106,7 +106,7 @@ impl MmioDevice {
     /// A 32-bit field of the device-specific configuration (offsets beyond it panic).
     pub fn config_u32(&self, offset: usize) -> u32 {
         assert!(
-            offset % 4 == 0 && offset + 4 <= CONFIG_SPAN,
+            offset.is_multiple_of(4) && offset + 4 <= CONFIG_SPAN,
             "configuration offset {offset:#x} out of range"
         );
         self.read(reg::CONFIG + offset)

@@ -4,7 +4,7 @@
 //! [`WasiCtx`], encodes the results back and returns the errno. Core wasm signatures
 //! follow the witx: pointers, sizes, fds and flags are `i32`, 64-bit values `i64`.
 
-use anyhow::anyhow;
+use wasmtime::format_err;
 use wasmtime::{Caller, Extern, Linker};
 
 use super::abi::{self, Mem, Subscription, EVENT_SIZE, PREOPENTYPE_DIR, SUBSCRIPTION_SIZE};
@@ -21,12 +21,12 @@ fn call<T>(
     caller: &mut Caller<'_, T>,
     get: Getter<T>,
     op: impl FnOnce(&mut Mem<'_>, &mut WasiCtx) -> WasiResult<()>,
-) -> anyhow::Result<i32> {
+) -> wasmtime::Result<i32> {
     let memory = caller
         .get_export("memory")
         .and_then(Extern::into_memory)
         .ok_or_else(|| {
-            anyhow!("a WASI function was called but the module exports no \"memory\"")
+            format_err!("a WASI function was called but the module exports no \"memory\"")
         })?;
     let (bytes, data) = memory.data_and_store_mut(caller);
     let mut mem = Mem::new(bytes);
@@ -65,7 +65,7 @@ fn write_sizes(
 }
 
 /// Registers every function. The order follows [`super::FUNCTIONS`].
-pub(super) fn add<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<()> {
+pub(super) fn add<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Result<()> {
     add_process(linker, get)?;
     add_fd(linker, get)?;
     add_path(linker, get)?;
@@ -74,7 +74,7 @@ pub(super) fn add<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow:
 }
 
 /// args, environ, clocks, proc_*, sched_yield, random_get.
-fn add_process<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<()> {
+fn add_process<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "args_get",
@@ -134,8 +134,8 @@ fn add_process<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Re
     linker.func_wrap(
         MODULE,
         "proc_exit",
-        move |_c: Caller<'_, T>, code: i32| -> anyhow::Result<()> {
-            Err(anyhow::Error::new(Exit(code)))
+        move |_c: Caller<'_, T>, code: i32| -> wasmtime::Result<()> {
+            Err(wasmtime::Error::new(Exit(code)))
         },
     )?;
     // Signals are not part of this runtime: nothing can be raised.
@@ -163,7 +163,7 @@ fn add_process<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Re
 }
 
 /// fd_* functions.
-fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<()> {
+fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "fd_advise",
@@ -380,7 +380,7 @@ fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<
 }
 
 /// path_* functions.
-fn add_path<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<()> {
+fn add_path<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_create_directory",
@@ -549,7 +549,7 @@ fn add_path<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Resul
 }
 
 /// poll_oneoff and the socket functions.
-fn add_misc<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> anyhow::Result<()> {
+fn add_misc<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "poll_oneoff",
@@ -697,6 +697,7 @@ mod tests {
             );
             let func = linker
                 .get(&mut store, MODULE, name)
+                .ok()
                 .and_then(Extern::into_func)
                 .unwrap_or_else(|| panic!("{name} is not defined"));
             let ty = func.ty(&store);

@@ -127,7 +127,7 @@ pub struct Stdio {
     pub terminal: [bool; 3],
 }
 
-/// `proc_exit(code)` ends the call with `Err(anyhow::Error::new(Exit(code)))`; the runner
+/// `proc_exit(code)` ends the call with `Err(wasmtime::Error::new(Exit(code)))`; the runner
 /// downcasts it to learn the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exit(pub i32);
@@ -146,5 +146,5 @@ pub fn add_to_linker<T: 'static>(
     linker: &mut wasmtime::Linker<T>,
     get: fn(&mut T) -> &mut WasiCtx,
 ) -> anyhow::Result<()> {
-    bindings::add(linker, get)
+    Ok(bindings::add(linker, get)?)
 }

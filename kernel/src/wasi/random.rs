@@ -127,10 +127,10 @@ fn hardware_available() -> bool {
 /// One word from `rdrand`, retrying a few times as Intel recommends.
 #[cfg(target_arch = "x86_64")]
 fn hardware_u64() -> Option<u64> {
+    // Calling it needs `unsafe`: the caller must know the CPU has rdrand.
     #[target_feature(enable = "rdrand")]
-    unsafe fn step(out: &mut u64) -> i32 {
-        // SAFETY: the caller checked that the CPU supports rdrand.
-        unsafe { core::arch::x86_64::_rdrand64_step(out) }
+    fn step(out: &mut u64) -> i32 {
+        core::arch::x86_64::_rdrand64_step(out)
     }
     let mut word = 0u64;
     for _ in 0..10 {
