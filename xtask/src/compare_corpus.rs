@@ -116,6 +116,7 @@ const ENTRIES: &[Entry] = &[
     Entry::new("exit-code-7", Example("exit-code")).args(&["7"]),
     Entry::new("trap", Example("trap")),
     Entry::new("large-offset", Example("large-offset")),
+    Entry::new("bulk-copy", Example("bulk-copy")),
     Entry::new("printenv", Example("printenv"))
         .args(&["a"])
         .env(&["A=1", "B=two words", "EMPTY="]),

@@ -47,8 +47,22 @@ pub fn precompile(
     let engine = wasmtime::Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("creating the precompiling engine")?;
-    let cwasm = engine
-        .precompile_module(wasm)
+    // A Cranelift bug for one target shows as a panic: make it this module's error.
+    let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engine.precompile_module(wasm)
+    }))
+    .map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "Cranelift panicked compiling {name} for {target} ({what}): a compiler bug for \
+             this target, not a problem of the module"
+        )
+    })?;
+    let cwasm = compiled
         .map_err(anyhow::Error::from)
         .with_context(|| format!("compiling {name} for {target}"))?;
     Ok(Precompiled {

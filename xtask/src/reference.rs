@@ -38,7 +38,7 @@ fn install_root(version: &str) -> Result<PathBuf> {
     Ok(Path::new(&home).join(format!(".cache/hermit-wasm/wasmtime-{version}")))
 }
 
-/// The reference `wasmtime` executable, built first if it is not there yet (about five
+/// The reference `wasmtime` executable, built first if it is not there yet (about ten
 /// minutes on two cores).
 pub fn wasmtime(project: &Project) -> Result<PathBuf> {
     let version = wasmtime_version(project)?;
@@ -66,7 +66,7 @@ pub fn wasmtime(project: &Project) -> Result<PathBuf> {
             command.env_remove(name);
         }
     }
-    eprintln!("$ {command:?}   # the reference runtime, about five minutes");
+    eprintln!("$ {command:?}   # the reference runtime, about ten minutes on two cores");
     let status = command
         .status()
         .context("running cargo install wasmtime-cli")?;

@@ -186,8 +186,12 @@ impl Builds {
                 }
             };
             for image in order {
-                let plan = build(&sh, &project, &image)
-                    .map_err(|err| format!("building {image:?}: {err:#}"));
+                // A panic while building one image fails the cases that boot it only.
+                let plan = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    build(&sh, &project, &image)
+                }))
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the build panicked")))
+                .map_err(|err| format!("building {image:?}: {err:#}"));
                 let (state, ready) = &*finish.0 .0;
                 state
                     .lock()

@@ -1,10 +1,11 @@
 //! Runs the module on a 16-byte aligned stack.
 //!
 //! Kernel 0.11 starts threads on riscv64 with a stack pointer 8 bytes off the 16-byte
-//! alignment the psABI requires, and every Rust frame keeps that offset. Wasmtime's
-//! trampolines and its stack walker rely on the alignment (a trap unwinds through them),
-//! so on riscv64 the runner is called through a frame that realigns `sp` first; elsewhere
-//! the stack is aligned already and the closure is called directly.
+//! alignment the psABI requires, and every Rust frame keeps that offset. Code may rely on
+//! the alignment, and Wasmtime 36's stack walker asserted it when a trap unwound (our
+//! setjmp realigned then; from Wasmtime 38 on there is no setjmp hook). So on riscv64 the runner is
+//! called through a frame that realigns `sp` first; elsewhere the stack is aligned already
+//! and the closure is called directly.
 
 /// Calls `f` with the stack pointer aligned to 16 bytes and returns its result.
 pub fn with_aligned_stack<R>(f: impl FnOnce() -> R) -> R {

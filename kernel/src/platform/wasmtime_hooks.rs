@@ -88,24 +88,17 @@ pub extern "C" fn wasmtime_memory_image_map_at(
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmtime_memory_image_free(_image: *mut u8) {}
 
-/// Wasmtime's thread-local pointers: slot 0 for the runtime's state, slot 1 for the
-/// component model's async state (never used by our core modules, kept for the contract).
-const TLS_SLOTS: usize = 2;
-
+// Wasmtime's one thread-local pointer (45 has one slot; 46 on pass a slot number).
 thread_local! {
-    static TLS: [Cell<*mut u8>; TLS_SLOTS] = const { [const { Cell::new(ptr::null_mut()) }; TLS_SLOTS] };
+    static TLS: Cell<*mut u8> = const { Cell::new(ptr::null_mut()) };
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmtime_tls_get(slot: usize) -> *mut u8 {
-    TLS.with(|slots| slots.get(slot).map_or(ptr::null_mut(), Cell::get))
+pub extern "C" fn wasmtime_tls_get() -> *mut u8 {
+    TLS.with(Cell::get)
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmtime_tls_set(slot: usize, value: *mut u8) {
-    TLS.with(|slots| {
-        if let Some(cell) = slots.get(slot) {
-            cell.set(value);
-        }
-    });
+pub extern "C" fn wasmtime_tls_set(value: *mut u8) {
+    TLS.with(|tls| tls.set(value));
 }
