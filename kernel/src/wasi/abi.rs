@@ -44,9 +44,9 @@ pub mod rights {
     pub const ALL: u64 = (1 << 30) - 1;
 
     // Rights are advisory, as in Wasmtime: no operation checks them. `fd_fdstat_get`
-    // reports the sets below, which are the ones Wasmtime 36 reports
-    // (`crates/wasi/src/preview1.rs`: its `DIRECTORY_BASE_RIGHTS`, `FILE_BASE_RIGHTS`,
-    // and what it computes for files, opened directories and stdio).
+    // reports the sets below, which are the ones Wasmtime reports (read in 36's
+    // `crates/wasi/src/preview1.rs` and 45's `crates/wasi/src/p1.rs`: what it computes for
+    // files, opened directories and stdio).
 
     /// `rights_base` of a preopened directory (`0x7B7FE00`).
     pub const PREOPEN_BASE: u64 = PATH_CREATE_DIRECTORY
@@ -85,11 +85,11 @@ pub mod rights {
     pub const PREOPEN_INHERITING: u64 = PREOPEN_BASE | PREOPEN_FILE;
 
     /// `rights_base` and `rights_inheriting` of a directory opened by `path_open`
-    /// (`0x3FB7FFBB`): Wasmtime 36's `ALL & !(FD_SEEK | FD_FILESTAT_SET_SIZE |
-    /// FD_WRITE)` (`0x3FBFFFBB`) less `PATH_FILESTAT_SET_SIZE`. The one deviation is for
-    /// the official suite's `truncation_rights`, which Wasmtime 36 fails: a directory
-    /// that reports `PATH_FILESTAT_SET_SIZE` must be able to drop it with
-    /// `fd_fdstat_set_rights`, which is `ENOTSUP` here as in later Wasmtime releases.
+    /// (`0x3FB7FFBB`): Wasmtime 45's `ALL & !(FD_SEEK | FD_FILESTAT_SET_SIZE |
+    /// PATH_FILESTAT_SET_SIZE | FD_WRITE)` for a directory opened for reading (45 also
+    /// drops `FD_READ | FD_READDIR` when `path_open` asked for no `FD_READ`; we do not).
+    /// `fd_fdstat_set_rights` is `ENOTSUP`, as in 45; the official suite's
+    /// `truncation_rights` relies on both.
     pub const OPENED_DIRECTORY: u64 =
         ALL & !(FD_SEEK | FD_FILESTAT_SET_SIZE | FD_WRITE | PATH_FILESTAT_SET_SIZE);
 
