@@ -1,5 +1,6 @@
 //! The guest kernel's entry point. In the Hermit guest it runs the payload the xtask
-//! embedded (`HERMIT_WASM_PAYLOAD` at build time) and ends the VM with the module's status.
+//! attached to the image's copy of the guest ELF (found through the location record in
+//! `payload.rs`) and ends the VM with the module's status.
 //! On the host the same runner takes a payload file, precompiled for the host:
 //! `hermit-wasm-kernel PAYLOAD [RUNNER OPTIONS] -- [ARGS...]` (options: `launch.rs`).
 
@@ -72,25 +73,47 @@ fn run_payload(
 
 #[cfg(target_os = "hermit")]
 mod guest {
+    use anyhow::{Context, Result};
+    use hermit_wasm_kernel::payload::{Location, EMPTY_LOCATION, LOCATION_LEN};
     use hermit_wasm_kernel::platform::Host;
 
-    const PAYLOAD_LEN: usize = include_bytes!(env!("HERMIT_WASM_PAYLOAD")).len();
-
-    /// 16-byte aligned so that the precompiled module inside stays aligned.
-    #[repr(C, align(16))]
-    pub struct Aligned(pub [u8; PAYLOAD_LEN]);
-
-    /// The payload, in a section of its own so that `cargo xtask inspect` finds it.
+    /// Where the image's payload lies. Linked empty; `cargo xtask image` fills it in, in
+    /// each image's copy of the guest ELF, when it appends the payload segment. A section
+    /// of its own so that the xtask finds it.
     #[used]
     #[unsafe(link_section = ".hermit_wasm")]
-    pub static PAYLOAD: Aligned = Aligned(*include_bytes!(env!("HERMIT_WASM_PAYLOAD")));
+    static LOCATION: [u8; LOCATION_LEN] = EMPTY_LOCATION;
+
+    /// The payload blob the xtask appended to this guest.
+    fn payload() -> Result<&'static [u8]> {
+        let record_at = &raw const LOCATION;
+        // SAFETY: `record_at` points to a live, aligned static. Volatile, because the
+        // bytes there are the ones the xtask wrote after the link, not the initialiser
+        // the compiler knows.
+        let record = unsafe { core::ptr::read_volatile(record_at) };
+        let location = Location::decode(&record)?.context(
+            "this guest ELF carries no module: boot an image built by `cargo xtask image`, \
+             not the bare guest from the cargo target folder",
+        )?;
+        let start = isize::try_from(location.offset)
+            .ok()
+            .and_then(|offset| record_at.addr().checked_add_signed(offset))
+            .context("the payload location points outside the address space")?;
+        let len = usize::try_from(location.len).context("payload length")?;
+        // SAFETY: the location record and the payload segment were written together by
+        // the xtask (`payload_segment::attach`); the loader copied that segment into the
+        // image's memory with the rest of the guest, at the same distance from the record
+        // as in the file. The kernel keeps its whole image range for the image and nothing
+        // writes the segment, so the bytes stay valid and unchanged for the whole run.
+        Ok(unsafe { std::slice::from_raw_parts(std::ptr::with_exposed_provenance(start), len) })
+    }
 
     pub fn main() -> ! {
         let host = Host::detect();
         let mut stderr = host.stdio().stderr;
         let args = std::env::args().skip(1).collect();
         let status = match hermit_wasm_kernel::platform::with_aligned_stack(|| {
-            super::run_payload(&PAYLOAD.0, args, host.stdio(), &mut stderr)
+            super::run_payload(payload()?, args, host.stdio(), &mut stderr)
         }) {
             Ok(status) => status,
             Err(err) => {

@@ -1,16 +1,65 @@
-//! The payload the guest embeds: the image manifest (JSON) and the precompiled module in
-//! one blob. The xtask writes it, the guest and `cargo xtask inspect` read it.
+//! The payload the guest carries: the image manifest (JSON) and the precompiled module in
+//! one blob, and the small record that tells the guest where the blob is. The xtask
+//! writes both, the guest and `cargo xtask inspect` read them.
 //!
-//! Layout (little endian): magic `HWASMPL1`, manifest length (u32), module length (u64),
-//! manifest bytes, zero padding to a multiple of 16, module bytes.
+//! Blob layout (little endian): magic `HWASMPL1`, manifest length (u32), module length
+//! (u64), manifest bytes, zero padding to a multiple of 16, module bytes.
+//!
+//! The guest ELF is linked once per board with an empty [`Location`] record in the
+//! [`SECTION`] section; each image appends its blob to a copy of that ELF as a load
+//! segment of its own and fills the record in (`xtask/src/payload_segment.rs`). Record
+//! layout (little endian, [`LOCATION_LEN`] bytes): magic `HWASMAT1`, the blob's address
+//! minus the record's (i64, unchanged by relocation), the blob's length (u64, 0 in the
+//! unfilled record), 8 reserved zero bytes.
 
 use anyhow::{bail, Context, Result};
 
 pub const MAGIC: &[u8; 8] = b"HWASMPL1";
 const HEADER: usize = 8 + 4 + 8;
 
-/// The ELF section the guest keeps its payload in.
+/// The ELF section that holds the guest's [`Location`] record.
 pub const SECTION: &str = ".hermit_wasm";
+
+pub const LOCATION_MAGIC: &[u8; 8] = b"HWASMAT1";
+pub const LOCATION_LEN: usize = 32;
+
+/// The record as the guest is linked with it: magic, no blob.
+pub const EMPTY_LOCATION: [u8; LOCATION_LEN] = {
+    let mut record = [0u8; LOCATION_LEN];
+    let mut i = 0;
+    while i < LOCATION_MAGIC.len() {
+        record[i] = LOCATION_MAGIC[i];
+        i += 1;
+    }
+    record
+};
+
+/// Where the payload blob lies, relative to the location record itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// The blob's address minus the record's address.
+    pub offset: i64,
+    pub len: u64,
+}
+
+impl Location {
+    pub fn encode(self) -> [u8; LOCATION_LEN] {
+        let mut record = EMPTY_LOCATION;
+        record[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        record[16..24].copy_from_slice(&self.len.to_le_bytes());
+        record
+    }
+
+    /// Reads a record: `None` for the empty one a guest is linked with.
+    pub fn decode(record: &[u8]) -> Result<Option<Location>> {
+        if record.len() < LOCATION_LEN || &record[..8] != LOCATION_MAGIC {
+            bail!("not a Hermit-WASM payload location record (bad magic)");
+        }
+        let offset = i64::from_le_bytes(record[8..16].try_into().unwrap());
+        let len = u64::from_le_bytes(record[16..24].try_into().unwrap());
+        Ok((len != 0).then_some(Location { offset, len }))
+    }
+}
 
 /// A decoded payload, borrowing from the blob.
 #[derive(Debug, PartialEq, Eq)]
@@ -75,6 +124,18 @@ mod tests {
             let offset = payload.module.as_ptr() as usize - blob.as_ptr() as usize;
             assert_eq!((offset - HEADER) % 16, 0, "manifest of {len} bytes");
         }
+    }
+
+    #[test]
+    fn a_location_round_trips_and_the_empty_one_reads_as_none() {
+        let at = Location {
+            offset: -0x1234,
+            len: 99,
+        };
+        assert_eq!(Location::decode(&at.encode()).unwrap(), Some(at));
+        assert_eq!(Location::decode(&EMPTY_LOCATION).unwrap(), None);
+        assert!(Location::decode(b"HWASMPL1 and more than thirty-two bytes").is_err());
+        assert!(Location::decode(&EMPTY_LOCATION[..16]).is_err());
     }
 
     #[test]

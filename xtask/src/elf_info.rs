@@ -112,22 +112,6 @@ pub fn check_machine(info: &ElfInfo, machine: u16) -> Result<()> {
     Ok(())
 }
 
-/// The contents of section `name`, if the ELF has it.
-pub fn section<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
-    let elf = Elf::parse(bytes).context("not an ELF file")?;
-    for sh in &elf.section_headers {
-        if elf.shdr_strtab.get_at(sh.sh_name) == Some(name) {
-            let start = sh.sh_offset as usize;
-            let end = start + sh.sh_size as usize;
-            let data = bytes
-                .get(start..end)
-                .with_context(|| format!("section {name} lies outside the file"))?;
-            return Ok(Some(data));
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 pub mod tests {
     use super::*;

@@ -1,9 +1,12 @@
-//! `cargo xtask image`: executes the build plan. Kernel (cached), loader, module,
-//! precompilation, payload, guest link, ELF checks, then the image folder with its
-//! manifest and launch scripts.
+//! `cargo xtask image`: executes the build plan. Module and precompilation, then kernel
+//! (cached), loader and guest (each built once per board and kept in memory for the
+//! process's later images), the payload attached to a copy of the guest, ELF checks, then
+//! the image folder with its manifest and launch scripts.
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use hermit_wasm_kernel::manifest::{
@@ -20,7 +23,7 @@ use crate::launch_script::{self, ScriptInfo};
 use crate::plan::{self, BuildPlan, ModuleBuild, ModuleSource, Request};
 use crate::profile::{Board, BootProtocol};
 use crate::project::Project;
-use crate::{elf_info, kernel_build, precompile, profile, toolchain};
+use crate::{elf_info, kernel_build, payload_segment, precompile, profile, toolchain};
 
 /// Builds the image `args` ask for; returns its plan (paths included).
 pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan> {
@@ -144,8 +147,17 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
             .join(format!("{}.lock", board.name)),
     )?;
     let archive = kernel_build::ensure(sh, project, &plan.kernel)?;
-    let loader = build_loader(sh, project, plan)?;
-    elf_info::read_checked(&loader, machine)?;
+    let loader = built_once(&plan.loader.elf, Path::new(""), || {
+        build_loader(sh, project, plan)
+    })?;
+    elf_info::check_machine(&elf_info::parse(&loader)?, machine)
+        .with_context(|| plan.loader.elf.display().to_string())?;
+    let libhermit_dir = archive.parent().context("archive folder")?;
+    let guest = built_once(&plan.guest.elf, libhermit_dir, || {
+        build_guest(sh, project, plan, libhermit_dir)
+    })?;
+    elf_info::check_machine(&elf_info::parse(&guest)?, machine)
+        .with_context(|| plan.guest.elf.display().to_string())?;
 
     let manifest = Manifest {
         format: FORMAT,
@@ -178,40 +190,19 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest)?;
     let blob = payload::encode(&manifest_json, &precompiled.cwasm);
-    write_if_changed(&plan.guest.payload, &blob)?;
-
-    build_guest(
-        sh,
-        project,
-        plan,
-        archive.parent().context("archive folder")?,
-    )?;
-    elf_info::read_checked(&plan.guest.elf, machine)?;
-    let guest_bytes = std::fs::read(&plan.guest.elf)?;
-    let embedded = elf_info::section(&guest_bytes, payload::SECTION)?.with_context(|| {
-        format!(
-            "{} has no {} section",
-            plan.guest.elf.display(),
-            payload::SECTION
-        )
-    })?;
-    // The section is the payload padded to the guest's 16-byte alignment.
-    let (head, padding) = embedded.split_at(embedded.len().min(blob.len()));
-    if head != blob.as_slice() || padding.iter().any(|&b| b != 0) {
-        bail!(
-            "the guest's embedded payload differs from {}: stale build?",
-            plan.guest.payload.display()
-        );
+    let mut guest_image = payload_segment::attach(&guest, &blob)
+        .with_context(|| format!("attaching the payload to {}", plan.guest.elf.display()))?;
+    if payload_segment::read(&guest_image)? != blob.as_slice() {
+        bail!("the payload read back from the image's guest differs from the one attached");
     }
 
     let image = &plan.image;
     sh.create_dir(&image.dir)?;
-    let mut guest_image = std::fs::read(&plan.guest.elf)?;
     if board.qemu.boot == BootProtocol::Pvh {
         pad_for_pvh_initrd(&mut guest_image);
     }
     std::fs::write(&image.guest, &guest_image)?;
-    std::fs::copy(&loader, &image.loader)?;
+    std::fs::write(&image.loader, &*loader)?;
     std::fs::write(&image.manifest, &manifest_json)?;
     let info = ScriptInfo {
         image: &plan.name,
@@ -234,7 +225,7 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     Ok(())
 }
 
-fn build_loader(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<PathBuf> {
+fn build_loader(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     let loader = &plan.loader;
     cargo(sh, &project.root)?
         .args(["build", "--release", "--locked", "--quiet"])
@@ -249,7 +240,7 @@ fn build_loader(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<PathB
         .arg(&loader.cargo_target_dir)
         .run()
         .context("building the loader")?;
-    Ok(loader.elf.clone())
+    Ok(())
 }
 
 fn build_module(sh: &Shell, project: &Project, module: &ModuleBuild) -> Result<PathBuf> {
@@ -298,10 +289,34 @@ fn build_guest(
         .arg("--target-dir")
         .arg(&guest.cargo_target_dir)
         .env("HERMIT_WASM_LIBHERMIT_DIR", libhermit_dir)
-        .env("HERMIT_WASM_PAYLOAD", &guest.payload)
         .run()
         .context("building the guest kernel")?;
     Ok(())
+}
+
+/// The bytes of `elf` after running `build` once in this process for that file and
+/// `variant` (what else the build depends on).
+///
+/// Every image of a board shares its loader and guest, and a cargo build that has nothing
+/// to do still costs a good part of a second; the bytes are kept rather than the fact of
+/// the build, so that another process rebuilding the same file (for another kernel)
+/// cannot change what this one copies.
+fn built_once(
+    elf: &Path,
+    variant: &Path,
+    build: impl FnOnce() -> Result<()>,
+) -> Result<Arc<Vec<u8>>> {
+    type Built = BTreeMap<(PathBuf, PathBuf), Arc<Vec<u8>>>;
+    static BUILT: Mutex<Built> = Mutex::new(BTreeMap::new());
+    let key = (elf.to_path_buf(), variant.to_path_buf());
+    if let Some(bytes) = BUILT.lock().unwrap().get(&key) {
+        return Ok(bytes.clone());
+    }
+    build()?;
+    let bytes = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
+    let bytes = Arc::new(bytes);
+    BUILT.lock().unwrap().insert(key, bytes.clone());
+    Ok(bytes)
 }
 
 /// QEMU's `microvm` puts the `-initrd` file at the very top of RAM, over the last page,
@@ -314,18 +329,6 @@ fn pad_for_pvh_initrd(elf: &mut Vec<u8>) {
     const PAGE: usize = 4096;
     let pad = (PAGE + 1 - elf.len() % PAGE) % PAGE;
     elf.resize(elf.len() + pad, 0);
-}
-
-/// Writes `bytes` unless the file holds them already (an unchanged payload must not
-/// trigger a relink).
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
-    if std::fs::read(path).ok().as_deref() == Some(bytes) {
-        return Ok(());
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn write_script(path: &Path, text: &str) -> Result<()> {

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::elf_info::{self, ElfInfo};
 use crate::flags::InspectArgs;
-use crate::profile;
 use crate::project::Project;
+use crate::{payload_segment, profile};
 
 #[derive(Serialize)]
 pub struct Report {
@@ -65,12 +65,7 @@ pub fn report(project: &Project, dir: &Path) -> Result<Report> {
     }
 
     let guest = std::fs::read(dir.join("guest.elf"))?;
-    let blob = elf_info::section(&guest, payload::SECTION)?.with_context(|| {
-        format!(
-            "guest.elf has no {} section: not a Hermit-WASM guest",
-            payload::SECTION
-        )
-    })?;
+    let blob = payload_segment::read(&guest).context("guest.elf")?;
     let embedded = payload::decode(blob)?;
     let embedded_manifest =
         Manifest::from_json(embedded.manifest).context("the embedded manifest")?;

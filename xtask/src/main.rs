@@ -19,6 +19,7 @@ mod image;
 mod inspect;
 mod kernel_build;
 mod launch_script;
+mod payload_segment;
 mod plan;
 mod precompile;
 mod profile;

@@ -118,13 +118,12 @@ pub enum ModuleBuild {
     },
 }
 
-/// Building the guest kernel with the module embedded.
+/// Building the guest kernel, once per board and kernel: each image is a copy of its ELF
+/// with the image's payload attached (`payload_segment.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuestBuild {
     pub target: String,
     pub cargo_target_dir: PathBuf,
-    /// The payload (manifest + precompiled module) the guest embeds.
-    pub payload: PathBuf,
     pub elf: PathBuf,
 }
 
@@ -244,10 +243,6 @@ pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str
     let guest_dir = target.join("guest");
     let guest = GuestBuild {
         target: board.guest.target.clone(),
-        payload: target
-            .join("payload")
-            .join(&board.name)
-            .join(format!("{name}.payload")),
         elf: guest_dir
             .join(&board.guest.target)
             .join("release/hermit-wasm-kernel"),
@@ -373,10 +368,6 @@ mod tests {
         );
         assert!(plan.run.args.is_empty());
         assert_eq!(plan.image.dir, Path::new("/repo/images/x86_64-kvm/app"));
-        assert_eq!(
-            plan.guest.payload,
-            Path::new("/repo/target/payload/x86_64-kvm/app.payload")
-        );
     }
 
     #[test]
@@ -409,8 +400,8 @@ mod tests {
             "nightly-x",
         );
         assert_eq!(a.kernel, b.kernel);
-        assert_eq!(a.guest.elf, b.guest.elf);
-        assert_ne!(a.guest.payload, b.guest.payload);
+        assert_eq!(a.guest, b.guest);
+        assert_ne!(a.image, b.image);
     }
 
     #[test]
