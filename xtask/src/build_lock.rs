@@ -1,9 +1,8 @@
 //! An exclusive lock on what the images of one board share: the kernel archive, the guest
-//! ELF that cargo re-links for every image, the loader. Two builds for the same board at
-//! once (two `cargo xtask` commands, or the test harness's background builder and a case
-//! that builds an image itself) would otherwise copy the guest that embeds the other's
-//! module. The lock is the operating system's (`flock`), so a killed build never leaves it
-//! held.
+//! ELF and the loader, which cargo builds in place. Two builds for the same board at once
+//! (two `cargo xtask` commands, or the test harness's background builder and a case that
+//! builds an image itself) would otherwise read a file while the other rewrites it. The
+//! lock is the operating system's (`flock`), so a killed build never leaves it held.
 
 use std::fs::File;
 use std::path::Path;

@@ -17,10 +17,13 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Build an image: kernel, loader, guest with the module embedded, launch scripts.
+    /// Build an image: kernel, loader, guest with the module attached, launch scripts.
     Image(ImageArgs),
     /// Build what is missing and boot it under QEMU; exits with the module's status.
     Qemu(QemuArgs),
+    /// Build the image for one or more boards and pack it into one executable file that
+    /// boots it under QEMU (`./app.run [OPTIONS] [-- ARGS]`, `./app.run --manifest`).
+    Bundle(BundleArgs),
     /// Show what is inside an image, read back from its ELF files.
     Inspect(InspectArgs),
     /// List the board profiles and what each needs.
@@ -63,6 +66,39 @@ impl ImageArgs {
             module: Some(module.to_string()),
             hermitfile: None,
             name: name.map(str::to_string),
+            kernel_log: None,
+        }
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct BundleArgs {
+    /// Board profile (boards/<BOARD>.toml); repeat it for a bundle of several boards, in
+    /// the order the bundle tries them after the one of the host's architecture.
+    #[arg(long = "board", value_name = "BOARD", default_value = "x86_64-kvm")]
+    pub boards: Vec<String>,
+    /// A .wasm file, or the name of an example under modules/ [default: hello].
+    #[arg(long, conflicts_with = "hermitfile")]
+    pub module: Option<String>,
+    /// A Hermitfile: the module (FROM) and what it may touch (ENV, ARGS, ENTRYPOINT, MAP).
+    #[arg(long, value_name = "PATH")]
+    pub hermitfile: Option<PathBuf>,
+    /// Image name inside the bundle [default: the module's name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The file to write (made executable).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+impl BundleArgs {
+    /// The image arguments for one of the bundle's boards.
+    pub fn image(&self, board: &str) -> ImageArgs {
+        ImageArgs {
+            board: board.to_string(),
+            module: self.module.clone(),
+            hermitfile: self.hermitfile.clone(),
+            name: self.name.clone(),
             kernel_log: None,
         }
     }

@@ -6,7 +6,7 @@
 
 use hermit_wasm_kernel::manifest::Map;
 
-use crate::profile::{Arch, Board, BootProtocol, ExitDevice, StdinDevice};
+use crate::profile::{Board, BootProtocol, ExitDevice, StdinDevice, StdoutDevice};
 
 const QEMU_TEMPLATE: &str = include_str!("../templates/run-qemu.sh");
 const UHYVE_TEMPLATE: &str = include_str!("../templates/run-uhyve.sh");
@@ -18,6 +18,7 @@ const NO_VIRTIO_FS_BLOCK: &str = include_str!("../templates/no-virtio-fs.sh");
 const STDIN_VIRTIO_CONSOLE: &str = include_str!("../templates/stdin-virtio-console.sh");
 const STDIN_SEMIHOSTING: &str = include_str!("../templates/stdin-semihosting.sh");
 const STDOUT_PIPE: &str = include_str!("../templates/stdout-pipe.sh");
+const STDOUT_DEBUGCON: &str = include_str!("../templates/stdout-debugcon.sh");
 
 /// What the scripts say about the image they boot.
 pub struct ScriptInfo<'a> {
@@ -28,7 +29,7 @@ pub struct ScriptInfo<'a> {
 }
 
 /// What replaces a placeholder `@NAME@`.
-enum Fill<'a> {
+pub enum Fill<'a> {
     /// A value: goes in as one single-quoted bash word.
     Word(&'a str),
     /// Our own bash (a template fragment, or lines built from quoted words): verbatim.
@@ -36,7 +37,7 @@ enum Fill<'a> {
 }
 
 /// `template` with every `@NAME@` of `fills` replaced; each must occur.
-fn fill(template: &str, fills: &[(&str, Fill)]) -> String {
+pub fn fill(template: &str, fills: &[(&str, Fill)]) -> String {
     let mut script = template.to_string();
     for (name, value) in fills {
         let placeholder = format!("@{name}@");
@@ -71,7 +72,7 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
         .map(|line| format!("  {line}"))
         .collect::<Vec<_>>()
         .join("\n");
-    let (redirections, kernel_env) = streams(board);
+    let stdout = stdout_route(qemu.stdout);
     let smp = qemu.smp.to_string();
     let slots = qemu
         .virtio_mmio
@@ -81,10 +82,6 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
     let stdin = match qemu.stdin {
         StdinDevice::VirtioConsole => STDIN_VIRTIO_CONSOLE,
         StdinDevice::SemihostingStream => STDIN_SEMIHOSTING,
-    };
-    let stdout = match qemu.boot {
-        BootProtocol::Sbi => STDOUT_PIPE,
-        BootProtocol::Pvh | BootProtocol::GuestLoader => "",
     };
     let shares = match qemu.virtio_mmio {
         Some(_) => VIRTIO_FS_BLOCK,
@@ -112,11 +109,11 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
             ("MAP_FUNCTIONS", Fill::Code(MAP_FUNCTIONS)),
             ("KVM", Fill::Code(&kvm)),
             ("SHARES", Fill::Code(shares)),
-            ("KERNEL_ENV", Fill::Code(kernel_env)),
+            ("KERNEL_ENV", Fill::Code(stdout.kernel_env)),
             ("STDIN", Fill::Code(stdin)),
-            ("STDOUT", Fill::Code(stdout)),
+            ("STDOUT", Fill::Code(stdout.fragment)),
             ("DEVICES", Fill::Code(&devices)),
-            ("REDIRECT", Fill::Code(redirections)),
+            ("REDIRECT", Fill::Code(stdout.redirect)),
         ],
     )
 }
@@ -151,16 +148,18 @@ fn qemu_devices(board: &Board) -> Vec<String> {
     if let Some(firmware) = &board.qemu.firmware {
         lines.push(format!("-bios {}", bash_quote(firmware)));
     }
-    match board.arch {
-        Arch::X86_64 => {
-            lines.push(r#"-chardev file,id=stdout,path=/dev/fd/1,append=on -device isa-debugcon,iobase=0xe9,chardev=stdout"#.into());
-            lines.push(r#"-chardev file,id=stderr,path=/dev/fd/2,append=on -device isa-debugcon,iobase=0xea,chardev=stderr"#.into());
-        }
-        // The guest opens ":tt" (QEMU's own stdout and stderr) or a host file by semihosting.
-        Arch::Aarch64 | Arch::Riscv64 => {
-            lines.push("-semihosting-config enable=on,target=native".into());
-        }
+    let semihosting = board.qemu.exit == ExitDevice::Semihosting
+        || board.qemu.stdin == StdinDevice::SemihostingStream
+        || board.qemu.stdout != StdoutDevice::Debugcon;
+    if semihosting {
+        lines.push("-semihosting-config enable=on,target=native".into());
     }
+    lines.extend(
+        stdout_route(board.qemu.stdout)
+            .devices
+            .iter()
+            .map(|d| d.to_string()),
+    );
     match board.qemu.exit {
         ExitDevice::IsaDebugExit => {
             lines.push("-device isa-debug-exit,iobase=0xf4,iosize=0x04".into())
@@ -174,16 +173,41 @@ fn qemu_devices(board: &Board) -> Vec<String> {
 /// of the loader, the device tree and the loaded guest.
 const GUEST_LOADER_ADDRESS: u64 = 0x4800_0000;
 
-/// Where the streams go: bash redirections of the QEMU command and kernel environment words
-/// for the guest (each empty or starting with a space).
-///
-/// With semihosting on, OpenSBI (riscv64) takes semihosting's standard output for its
-/// console, which carries the kernel's log: QEMU's stdout then goes to the log file, and the
-/// module's stdout reaches QEMU as fd 3, a pipe to `cat` (`templates/stdout-pipe.sh`).
-fn streams(board: &Board) -> (&'static str, &'static str) {
-    match board.qemu.boot {
-        BootProtocol::Sbi => (r#" >>"$log""#, " env=HERMIT_WASM_STDOUT=/dev/fd/3"),
-        BootProtocol::Pvh | BootProtocol::GuestLoader => ("", ""),
+/// How the module's stdout and stderr reach the launcher's, per stdout device: a template
+/// fragment run before QEMU starts, QEMU arguments, redirections of the QEMU command, and
+/// kernel environment words for the guest (each redirection and word list empty or starting
+/// with a space).
+struct StdoutRoute {
+    fragment: &'static str,
+    devices: &'static [&'static str],
+    redirect: &'static str,
+    kernel_env: &'static str,
+}
+
+fn stdout_route(device: StdoutDevice) -> StdoutRoute {
+    match device {
+        // `debugcon` is built by the fragment, from fds 6 and 7 (copies of 1 and 2).
+        StdoutDevice::Debugcon => StdoutRoute {
+            fragment: STDOUT_DEBUGCON,
+            devices: &[r#""${debugcon[@]}""#],
+            redirect: " 6>&1 7>&2",
+            kernel_env: "",
+        },
+        // The guest opens ":tt", QEMU's own stdout and stderr.
+        StdoutDevice::Semihosting => StdoutRoute {
+            fragment: "",
+            devices: &[],
+            redirect: "",
+            kernel_env: "",
+        },
+        // OpenSBI's console (the kernel's log) is QEMU's stdout, which goes to the log file;
+        // the module's stdout is fd 3, a pipe to `cat` (`templates/stdout-pipe.sh`).
+        StdoutDevice::SemihostingPipe => StdoutRoute {
+            fragment: STDOUT_PIPE,
+            devices: &[],
+            redirect: r#" >>"$log""#,
+            kernel_env: " env=HERMIT_WASM_STDOUT=/dev/fd/3",
+        },
     }
 }
 

@@ -5,6 +5,7 @@
 mod bench;
 mod boards;
 mod build_lock;
+mod bundle;
 mod cargo_cmd;
 mod child_processes;
 mod compare;
@@ -44,6 +45,7 @@ fn main() {
         match &cli.command {
             Command::Image(args) => image::run(&sh, &project, args).map(|_| 0),
             Command::Qemu(args) => qemu::run(&sh, &project, args),
+            Command::Bundle(args) => bundle::run(&sh, &project, args).map(|_| 0),
             Command::Inspect(args) => inspect::run(&project, args).map(|_| 0),
             Command::Boards(args) => boards::run(&project, args).map(|_| 0),
             Command::Test(args) => test::run(&project, args).map(|_| 0),

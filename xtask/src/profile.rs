@@ -60,6 +60,21 @@ pub enum StdinDevice {
     SemihostingStream,
 }
 
+/// Where the module's stdout and stderr leave the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StdoutDevice {
+    /// x86 `isa-debugcon` ports 0xe9 (stdout) and 0xea (stderr), QEMU file chardevs on the
+    /// launcher's own streams.
+    Debugcon,
+    /// Semihosting's `:tt`: QEMU's own stdout and stderr.
+    Semihosting,
+    /// stderr through semihosting's `:tt`; stdout through a host file the guest opens by
+    /// semihosting, fd 3 of QEMU, a pipe to `cat` onto the launcher's stdout. For firmware
+    /// that takes `:tt`'s stdout for its own console (OpenSBI on riscv64).
+    SemihostingPipe,
+}
+
 /// How the guest hands its exit status to QEMU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -121,6 +136,7 @@ pub struct QemuProfile {
     pub smp: u32,
     pub exit: ExitDevice,
     pub stdin: StdinDevice,
+    pub stdout: StdoutDevice,
     /// Firmware passed with `-bios` (`default` = QEMU's own), if the board needs one.
     #[serde(default)]
     pub firmware: Option<String>,
@@ -223,12 +239,18 @@ impl Board {
             ExitDevice::IsaDebugExit => self.arch == Arch::X86_64,
             ExitDevice::Semihosting => self.arch != Arch::X86_64,
         };
-        if boot_arch != self.arch || !exit_fits {
+        let stdout_fits = match self.qemu.stdout {
+            StdoutDevice::Debugcon => self.arch == Arch::X86_64,
+            StdoutDevice::Semihosting | StdoutDevice::SemihostingPipe => self.arch != Arch::X86_64,
+        };
+        if boot_arch != self.arch || !exit_fits || !stdout_fits {
             bail!(
-                "board {}: boot protocol {:?} and exit device {:?} do not fit {arch}",
+                "board {}: boot protocol {:?}, exit device {:?} and stdout device {:?} do not \
+                 all fit {arch}",
                 self.name,
                 self.qemu.boot,
-                self.qemu.exit
+                self.qemu.exit,
+                self.qemu.stdout
             );
         }
         if self.qemu.stdin == StdinDevice::VirtioConsole && self.qemu.virtio_mmio.is_none() {
@@ -353,11 +375,17 @@ mod tests {
         let text = std::fs::read_to_string(repo_boards().join("x86_64-kvm.toml")).unwrap();
         let text = text.replace("boot = \"pvh\"", "boot = \"sbi\"");
         let err = Board::parse("x86_64-kvm", &text).unwrap_err().to_string();
-        assert!(err.contains("do not fit x86_64"), "{err}");
-        let text = std::fs::read_to_string(repo_boards().join("riscv64-virt.toml")).unwrap();
-        let text = text.replace("exit = \"semihosting\"", "exit = \"isa-debug-exit\"");
-        let err = Board::parse("riscv64-virt", &text).unwrap_err().to_string();
-        assert!(err.contains("do not fit riscv64"), "{err}");
+        assert!(err.contains("do not all fit x86_64"), "{err}");
+        let riscv64 = std::fs::read_to_string(repo_boards().join("riscv64-virt.toml")).unwrap();
+        for (from, to) in [
+            ("exit = \"semihosting\"", "exit = \"isa-debug-exit\""),
+            ("stdout = \"semihosting-pipe\"", "stdout = \"debugcon\""),
+        ] {
+            assert!(riscv64.contains(from), "{from}");
+            let text = riscv64.replace(from, to);
+            let err = Board::parse("riscv64-virt", &text).unwrap_err().to_string();
+            assert!(err.contains("do not all fit riscv64"), "{to}: {err}");
+        }
     }
 
     #[test]

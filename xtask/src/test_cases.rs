@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
         board_cases(&project, &board, &mut cases)?;
     }
     cli_cases(&project, &mut cases);
+    several_boards_bundle_case(&project, boards, &mut cases);
     wasi_cases(&project, boards, &mut cases)?;
     compare_corpus::cases(&project, boards, &mut cases);
     Ok(cases)
@@ -125,8 +126,9 @@ fn board_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> 
     }));
 
     stdin_cases(project, board, cases);
-    stdio_cases(board, cases);
+    stdio_cases(project, board, cases);
     signal_cases(project, board, cases);
+    bundle_cases(project, board, cases);
     if board.qemu.virtio_mmio.is_some() {
         map_cases(project, board, cases)?;
     } else {
@@ -504,8 +506,51 @@ fn stdin_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
 
 /// Stdio streams look as `wasmtime run` shows the same host streams: pipes are no
 /// terminals; a terminal (a pseudo-terminal from util-linux `script`) is one.
-fn stdio_cases(board: &Board, cases: &mut Vec<Case>) {
+fn stdio_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     let b = board.name.clone();
+    let case = format!("{b}/stdio-files-shared-with-the-caller");
+    let project = project.clone();
+    cases.push(Case::new(
+        case.clone(),
+        vec![Image::example(&b, "trap")],
+        move |plans| {
+            // The caller's own open files (written-only, not appending, as `>` opens them):
+            // the module's output goes at their offset, and what the caller writes next
+            // comes after it.
+            let dir = scratch(&project, &case)?;
+            let open = |name: &str| -> Result<std::fs::File> {
+                let mut file = std::fs::File::create(dir.join(name))?;
+                std::io::Write::write_all(&mut file, b"before\n")?;
+                Ok(file)
+            };
+            let (mut stdout, mut stderr) = (open("stdout")?, open("stderr")?);
+            let mut command = Boot::default().command(&plans[0].image.run_qemu);
+            command
+                .stdin(Stdio::null())
+                .stdout(stdout.try_clone()?)
+                .stderr(stderr.try_clone()?);
+            let status = Launcher::spawn(&mut command)?.wait_with_output()?.status;
+            std::io::Write::write_all(&mut stdout, b"after\n")?;
+            std::io::Write::write_all(&mut stderr, b"after\n")?;
+            let read = |name: &str| std::fs::read_to_string(dir.join(name));
+            let (stdout, stderr) = (read("stdout")?, read("stderr")?);
+            ensure!(
+                status.code() == Some(134),
+                "exit status {status}; stderr:\n{stderr}"
+            );
+            ensure!(
+                stdout == "before\nabout to trap\nafter\n",
+                "the caller's stdout file holds {stdout:?}"
+            );
+            ensure!(
+                stderr.starts_with("before\n")
+                    && stderr.contains("unreachable")
+                    && stderr.ends_with("\nafter\n"),
+                "the caller's stderr file holds {stderr:?}"
+            );
+            Ok(())
+        },
+    ));
     cases.push(Case::new(
         format!("{b}/stdio-pipes-are-not-terminals"),
         vec![Image::example(&b, "isatty")],
@@ -572,7 +617,10 @@ fn signal_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         cases.push(Case::new(
             case.clone(),
             vec![Image::example(&b, "hang")],
-            move |plans| stop_running_vm(&project, &case, &plans[0], shares, number, |_| Ok(())),
+            move |plans| {
+                let launcher = &plans[0].image.run_qemu;
+                stop_running_vm(&project, &case, launcher, shares, number, |_| Ok(()))
+            },
         ));
     }
     let case = format!("{b}/qemu-runs-sandboxed");
@@ -585,7 +633,7 @@ fn signal_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             stop_running_vm(
                 &project,
                 &case,
-                &plans[0],
+                &plans[0].image.run_qemu,
                 false,
                 libc::SIGTERM,
                 |children| {
@@ -638,13 +686,201 @@ fn signal_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     ));
 }
 
-/// Boots the hang image (with a shared folder if `shares`), waits for QEMU (and virtiofsd)
-/// to run, hands the launcher's processes to `inspect`, then sends `signal` to the
-/// launcher: it must exit 128 + `signal` and leave no process and no temporary file.
+/// `cargo xtask bundle` with `args`, writing `output`; fails with its stderr.
+fn make_bundle(project: &Project, args: &[&str], output: &Path) -> Result<()> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("bundle")
+        .args(args)
+        .arg("-o")
+        .arg(output)
+        .current_dir(&project.root)
+        .output()?;
+    expect_status(&out, 0).context("cargo xtask bundle")
+}
+
+/// Runs the bundle `file` from the empty folder `cwd` with `TMPDIR` set to the empty folder
+/// `tmp` (or to one that does not exist); afterwards both must still be empty (or absent).
+fn run_bundle(file: &Path, args: &[&str], cwd: &Path, tmp: &Path) -> Result<Output> {
+    let mut command = Command::new(file);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = Launcher::spawn(&mut command)?.wait_with_output()?;
+    for dir in [cwd, tmp].into_iter().filter(|dir| dir.exists()) {
+        let left: Vec<_> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        ensure!(
+            left.is_empty(),
+            "the bundle left {left:?} in {}",
+            dir.display()
+        );
+    }
+    Ok(out)
+}
+
+/// A scratch folder for a bundle case, with empty `cwd` and `tmp` folders inside.
+fn bundle_scratch(project: &Project, case: &str) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    let root = scratch(project, case)?;
+    let (cwd, tmp) = (root.join("cwd"), root.join("tmp"));
+    std::fs::create_dir_all(&cwd)?;
+    std::fs::create_dir_all(&tmp)?;
+    Ok((root, cwd, tmp))
+}
+
+/// One-file bundles of the board's images: they run with the launch options and module
+/// arguments of run-qemu.sh, unpack only into a private temporary folder, print their
+/// manifest without booting, and end their VM and folder when stopped by a signal.
+fn bundle_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
+    let b = board.name.clone();
+    let arch = board.arch.name().to_string();
+    let case = format!("{b}/bundle-runs-in-a-private-folder");
+    let project_ = project.clone();
+    let board_name = b.clone();
+    cases.push(Case::new(
+        case.clone(),
+        vec![Image::example(&b, "hello")],
+        move |_| {
+            let (root, cwd, tmp) = bundle_scratch(&project_, &case)?;
+            let file = root.join("hello.run");
+            make_bundle(
+                &project_,
+                &["--board", &board_name, "--module", "hello"],
+                &file,
+            )?;
+            let out = run_bundle(
+                &file,
+                &["--timeout", "120", "--", "two words", "x"],
+                &cwd,
+                &tmp,
+            )?;
+            expect_status(&out, 0)?;
+            expect_stdout(
+                &out,
+                &format!("Hello from WebAssembly on {arch}!\narguments: two words x\n"),
+            )?;
+            // Without booting: a boot would need a temporary folder, and there is none.
+            let out = run_bundle(&file, &["--manifest"], &cwd, &tmp.join("missing"))?;
+            expect_status(&out, 0)?;
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&out.stdout).context("--manifest is not JSON")?;
+            ensure!(
+                manifest["bundle"] == "hello"
+                    && manifest["boards"] == serde_json::json!([board_name])
+                    && manifest["images"][0]["board"] == board_name.as_str()
+                    && manifest["images"][0]["module"]["name"] == "hello",
+                "--manifest printed {manifest}"
+            );
+            Ok(())
+        },
+    ));
+    if board.arch.name() != std::env::consts::ARCH {
+        return;
+    }
+    // On the host's own architecture only: the exit status and a signal, passed through.
+    let case = format!("{b}/bundle-exit-status-and-options");
+    let project_ = project.clone();
+    let board_name = b.clone();
+    cases.push(Case::new(
+        case.clone(),
+        vec![Image::example(&b, "exit-code")],
+        move |_| {
+            let (root, cwd, tmp) = bundle_scratch(&project_, &case)?;
+            let file = root.join("exit.run");
+            let args = [
+                "--board",
+                &board_name,
+                "--module",
+                "exit-code",
+                "--name",
+                "exit",
+            ];
+            make_bundle(&project_, &args, &file)?;
+            let out = run_bundle(&file, &["--timeout=120", "--", "7"], &cwd, &tmp)?;
+            expect_status(&out, 7)?;
+            let out = run_bundle(&file, &["--board", "no-such-board", "--", "7"], &cwd, &tmp)?;
+            expect_status(&out, 125)?;
+            stderr_has(&out, "has no image for board 'no-such-board'")
+        },
+    ));
+    let case = format!("{b}/bundle-signal-term-ends-the-vm");
+    let project_ = project.clone();
+    cases.push(Case::new(
+        case.clone(),
+        vec![Image::example(&b, "hang")],
+        move |_| {
+            let root = scratch(&project_, &format!("{case}-file"))?;
+            let file = root.join("hang.run");
+            make_bundle(&project_, &["--board", &b, "--module", "hang"], &file)?;
+            stop_running_vm(&project_, &case, &file, false, libc::SIGTERM, |_| Ok(()))
+        },
+    ));
+}
+
+/// A bundle of one module for two boards boots the host's architecture first, and the
+/// other one when asked.
+fn several_boards_bundle_case(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
+    let pick = |arch: &str| {
+        boards
+            .iter()
+            .filter_map(|name| profile::find(&project.boards(), name).ok())
+            .find(|board| (board.arch.name() == std::env::consts::ARCH) == (arch == "host"))
+    };
+    let (Some(host), Some(other)) = (pick("host"), pick("other")) else {
+        return;
+    };
+    let case = "bundle/several-boards-host-first".to_string();
+    let project = project.clone();
+    cases.push(Case::new(
+        case.clone(),
+        vec![
+            Image::example(&other.name, "hello"),
+            Image::example(&host.name, "hello"),
+        ],
+        move |_| {
+            let (root, cwd, tmp) = bundle_scratch(&project, &case)?;
+            let file = root.join("hello.run");
+            let args = [
+                "--board",
+                &other.name,
+                "--board",
+                &host.name,
+                "--module",
+                "hello",
+            ];
+            make_bundle(&project, &args, &file)?;
+            for (options, arch) in [
+                (vec![], host.arch.name()),
+                (vec!["--board", other.name.as_str()], other.arch.name()),
+            ] {
+                let out = run_bundle(&file, &options, &cwd, &tmp)?;
+                expect_status(&out, 0)?;
+                expect_stdout(&out, &format!("Hello from WebAssembly on {arch}!\n"))?;
+            }
+            let out = run_bundle(&file, &["--manifest"], &cwd, &tmp)?;
+            let manifest: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            ensure!(
+                manifest["boards"] == serde_json::json!([other.name, host.name]),
+                "--manifest printed {manifest}"
+            );
+            Ok(())
+        },
+    ));
+}
+
+/// Boots the hang image through `launcher` (its run-qemu.sh, or a bundle of it; with a
+/// shared folder if `shares`), waits for QEMU (and virtiofsd) to run, hands the launcher's
+/// processes to `inspect`, then sends `signal` to the launcher: it must exit 128 + `signal`
+/// and leave no process and no temporary file.
 fn stop_running_vm(
     project: &Project,
     case: &str,
-    plan: &BuildPlan,
+    launcher: &Path,
     shares: bool,
     signal: i32,
     inspect: impl FnOnce(&[(u32, String)]) -> Result<()>,
@@ -656,7 +892,7 @@ fn stop_running_vm(
         std::fs::create_dir_all(&data)?;
         boot = boot.option("--map", &format!("{}:/data", data.display()));
     }
-    let mut command = boot.command(&plan.image.run_qemu);
+    let mut command = boot.command(launcher);
     command
         .env("TMPDIR", &tmp)
         .stdin(Stdio::null())
@@ -812,6 +1048,20 @@ fn cli_cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
         let case = name.clone();
         cases.push(Case::new(name, vec![], move |_| check(&project, &case)));
     };
+    add(
+        "bundle-of-an-unknown-board-writes-nothing",
+        |project, case| {
+            let file = scratch(project, case)?.join("app.run");
+            let file_arg = file.display().to_string();
+            refused(
+                project,
+                &["bundle", "--board", "no-such-board", "-o", &file_arg],
+                &["no-such-board"],
+            )?;
+            ensure!(!file.exists(), "{} was written", file.display());
+            Ok(())
+        },
+    );
     add("hermitfile-error-names-line-and-column", |project, case| {
         let path = write(project, case, "Hermitfile", "FROM x.wasm\n  COPY a b\n")?;
         refused(

@@ -18,6 +18,9 @@
 # guest fails. Exit status: the module's; 134 if it trapped; 124 when --timeout stopped it;
 # 125 when the VM could not run or ended without a status; 128+N when signal N (Ctrl-C,
 # kill) stopped this script, which then ends the VM and virtiofsd first.
+#
+# HERMIT_WASM_LAUNCHER, when set, is the program the user ran instead of this script (a
+# bundle sets it): messages and the module's executable name use it.
 set -uo pipefail
 
 image=@IMAGE@
@@ -33,12 +36,13 @@ drop_privileges=@DROP_PRIVILEGES@
 virtio_mmio_slots=@VIRTIO_MMIO_SLOTS@
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-me=$(basename "$0")
+launcher=${HERMIT_WASM_LAUNCHER:-$0}
+me=$(basename "$launcher")
 timeout=
 show_log=${HERMIT_WASM_KERNEL_LOG:-}
 args=()
 # Runner options, as the guest's runner reads them before its own `--` (see launch.rs).
-runner=(--pwd "$PWD" --exe-name "$0")
+runner=(--pwd "$PWD" --exe-name "$launcher")
 # Which of this script's stdin, stdout and stderr are terminals: the module sees each as
 # `wasmtime run` shows the same host stream (a character device only when it is a terminal).
 terminals=
