@@ -4,6 +4,10 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
+    // A UEFI application is a PE file the firmware relocates: rustc's own layout.
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("uefi") {
+        return;
+    }
     let arch = env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets CARGO_CFG_TARGET_ARCH");
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let script = manifest_dir.join("src/arch").join(&arch).join("link.ld");

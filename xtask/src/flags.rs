@@ -24,6 +24,8 @@ pub enum Command {
     /// Build the image for one or more boards and pack it into one executable file that
     /// boots it under QEMU (`./app.run [OPTIONS] [-- ARGS]`, `./app.run --manifest`).
     Bundle(BundleArgs),
+    /// Build the image and a disk of it that UEFI firmware boots (disk.raw, run-disk.sh).
+    Disk(DiskArgs),
     /// Show what is inside an image, read back from its ELF files.
     Inspect(InspectArgs),
     /// List the board profiles and what each needs.
@@ -72,6 +74,12 @@ impl ImageArgs {
 }
 
 #[derive(Args, Clone, Debug)]
+pub struct DiskArgs {
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+#[derive(Args, Clone, Debug)]
 pub struct BundleArgs {
     /// Board profile (boards/<BOARD>.toml); repeat it for a bundle of several boards, in
     /// the order the bundle tries them after the one of the host's architecture.
@@ -114,7 +122,7 @@ pub struct QemuArgs {
     /// An environment variable for the module, added at launch.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// A host directory for the module, added at launch (not yet available in VMs).
+    /// A host directory for the module, added at launch (shared through virtio-fs).
     #[arg(long = "map", value_name = "HOST:GUEST[:ro]")]
     pub maps: Vec<String>,
     /// Arguments for the module.

@@ -1,5 +1,5 @@
 //! What booting needs on this machine besides Rust (QEMU for each board, OpenSBI 1.5 for
-//! riscv64, virtiofsd for host folders), and installing it when it is missing: `cargo
+//! riscv64, virtiofsd for host folders, UEFI firmware and mtools for disks), and installing it when it is missing: `cargo
 //! xtask qemu` and `cargo xtask test` call [`ensure`], which runs `.ci/install-deps` (the
 //! same script CI runs) where it can (root, Debian's apt), and otherwise stops with the one
 //! command to run.
@@ -26,6 +26,16 @@ pub fn missing(boards: &[Board]) -> Vec<String> {
         }
         if board.qemu.firmware.is_some() && !std::path::Path::new(OPENSBI).exists() {
             missing.push(format!("OpenSBI firmware for {} ({OPENSBI})", board.name));
+        }
+        if let Some(disk) = &board.disk {
+            for file in [&disk.firmware_code, &disk.firmware_vars] {
+                if !std::path::Path::new(file).exists() {
+                    missing.push(format!("UEFI firmware {file} ({})", disk.firmware_package));
+                }
+            }
+            if which::which("mcopy").is_err() {
+                missing.push("mtools (disks)".to_string());
+            }
         }
     }
     let wants_virtiofsd = boards.iter().any(|board| board.qemu.virtio_mmio.is_some());

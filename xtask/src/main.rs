@@ -11,6 +11,8 @@ mod child_processes;
 mod compare;
 mod compare_corpus;
 mod corpus;
+mod disk;
+mod disk_image;
 mod elf_info;
 mod flags;
 mod hermitfile;
@@ -46,6 +48,7 @@ fn main() {
             Command::Image(args) => image::run(&sh, &project, args).map(|_| 0),
             Command::Qemu(args) => qemu::run(&sh, &project, args),
             Command::Bundle(args) => bundle::run(&sh, &project, args).map(|_| 0),
+            Command::Disk(args) => disk::run(&sh, &project, args).map(|_| 0),
             Command::Inspect(args) => inspect::run(&project, args).map(|_| 0),
             Command::Boards(args) => boards::run(&project, args).map(|_| 0),
             Command::Test(args) => test::run(&project, args).map(|_| 0),

@@ -197,6 +197,26 @@ pub struct Board {
     /// Present where the board can also boot under uhyve (x86_64 with KVM).
     #[serde(default)]
     pub uhyve: Option<UhyveProfile>,
+    /// Present where images also become disks that UEFI firmware boots (`cargo xtask disk`).
+    #[serde(default)]
+    pub disk: Option<DiskProfile>,
+}
+
+/// A disk that firmware boots: our loader as a UEFI application on the disk's EFI system
+/// partition, and the QEMU machine `run-disk.sh` boots it on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DiskProfile {
+    /// Rust target of `boards/loader` built as a UEFI application.
+    pub loader_target: String,
+    /// The loader's name under `EFI/BOOT/` (the removable-media path firmware looks for).
+    pub boot_file: String,
+    /// QEMU machine with the firmware (`run-disk.sh`).
+    pub machine: String,
+    /// The firmware's code and its variable store template (pflash), and their package.
+    pub firmware_code: String,
+    pub firmware_vars: String,
+    pub firmware_package: String,
 }
 
 impl Board {
@@ -222,6 +242,9 @@ impl Board {
         };
         expect("kernel", &self.kernel.target)?;
         expect("guest", &self.guest.target)?;
+        if let Some(disk) = &self.disk {
+            expect("disk loader", &disk.loader_target)?;
+        }
         expect("loader", &self.loader.target)?;
         if !self.guest.target.ends_with("-unknown-hermit") {
             bail!(

@@ -129,6 +129,9 @@ fn board_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> 
     stdio_cases(project, board, cases);
     signal_cases(project, board, cases);
     bundle_cases(project, board, cases);
+    if board.disk.is_some() {
+        disk_cases(project, board, cases);
+    }
     if board.qemu.virtio_mmio.is_some() {
         map_cases(project, board, cases)?;
     } else {
@@ -686,6 +689,121 @@ fn signal_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     ));
 }
 
+/// `cargo xtask disk` for the example `module` on `board`, as image `name`; returns the
+/// image's folder (disk.raw, run-disk.sh).
+fn make_disk(project: &Project, board: &str, module: &str, name: &str) -> Result<PathBuf> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(["disk", "--board", board, "--module", module, "--name", name])
+        .current_dir(&project.root)
+        .output()?;
+    expect_status(&out, 0).context("cargo xtask disk")?;
+    Ok(project.images().join(board).join(name))
+}
+
+/// Boots a disk with its run-disk.sh (a 120 s timeout) and collects the output.
+fn boot_disk(dir: &Path, options: &[&str]) -> Result<Output> {
+    let mut command = Command::new(dir.join("run-disk.sh"));
+    command
+        .arg("--timeout=120")
+        .args(options)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Launcher::spawn(&mut command)?.wait_with_output()
+}
+
+/// Disks that UEFI firmware boots (QEMU's `q35` + OVMF here): the module's output and
+/// status through the serial console alone, on NVMe and virtio-scsi, with the run
+/// configuration edited on the disk after the build; the machine powers itself off
+/// (run-disk.sh refuses a second boot in the console).
+fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
+    let b = board.name.clone();
+    let arch = board.arch.name().to_string();
+    type DiskCheck = fn(&Path, &Path, &str) -> Result<()>;
+    let table: [(&str, &str, DiskCheck); 4] = [
+        ("hello-nvme", "hello", |dir, _, arch| {
+            let out = boot_disk(dir, &["--", "from", "a disk"])?;
+            expect_status(&out, 0)?;
+            expect_stdout(
+                &out,
+                &format!("Hello from WebAssembly on {arch}!\narguments: from a disk\n"),
+            )
+        }),
+        ("exit-7-virtio-scsi", "exit-code", |dir, _, _| {
+            let out = boot_disk(dir, &["--disk-bus", "virtio-scsi", "--", "7"])?;
+            expect_status(&out, 7)?;
+            expect_stdout(&out, "")
+        }),
+        ("trap", "trap", |dir, _, _| {
+            let out = boot_disk(dir, &[])?;
+            expect_status(&out, 134)?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            ensure!(
+                stdout.starts_with("about to trap\n") && stdout.contains("unreachable"),
+                "the console shows:\n{stdout}"
+            );
+            Ok(())
+        }),
+        (
+            "config-edited-with-mtools",
+            "hello",
+            |dir, scratch, arch| {
+                // A copy of the image folder, its disk's command line rewritten by mtools.
+                for file in ["disk.raw", "run-disk.sh"] {
+                    std::fs::copy(dir.join(file), scratch.join(file))?;
+                }
+                let disk = format!("{}@@1M", scratch.join("disk.raw").display());
+                let cmdline = format!("::/{}", crate::disk::CMDLINE_FILE);
+                let old = Command::new("mtype")
+                    .args(["-i", &disk, &cmdline])
+                    .output()?;
+                expect_status(&old, 0).context("mtype (mtools) reads the command line")?;
+                let edited = format!(
+                    "{} -- 'edited' 'on the disk'\n",
+                    String::from_utf8_lossy(&old.stdout).trim_end()
+                );
+                let file = scratch.join("cmdline.txt");
+                std::fs::write(&file, edited)?;
+                let written = Command::new("mcopy")
+                    .args(["-o", "-i", &disk])
+                    .arg(&file)
+                    .arg(&cmdline)
+                    .output()?;
+                expect_status(&written, 0).context("mcopy (mtools) writes the command line")?;
+                let out = boot_disk(scratch, &["--console"])?;
+                expect_status(&out, 0)?;
+                let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+                ensure!(
+                    console.contains(&format!(
+                        "Hello from WebAssembly on {arch}!\narguments: edited on the disk\n"
+                    )) && console.matches("[LOADER] Hermit-WASM loader").count() == 1,
+                    "the console shows:\n{console}"
+                );
+                Ok(())
+            },
+        ),
+    ];
+    for (label, module, check) in table {
+        let case = format!("{b}/disk-{label}");
+        let name = format!("disk-{label}");
+        let project = project.clone();
+        let (board_name, arch) = (b.clone(), arch.clone());
+        cases.push(Case::new(
+            case.clone(),
+            vec![Image::Module {
+                board: b.clone(),
+                module: module.to_string(),
+                name: Some(name.clone()),
+            }],
+            move |_| {
+                let dir = make_disk(&project, &board_name, module, &name)?;
+                let scratch = scratch(&project, &case)?;
+                check(&dir, &scratch, &arch)
+            },
+        ));
+    }
+}
+
 /// `cargo xtask bundle` with `args`, writing `output`; fails with its stderr.
 fn make_bundle(project: &Project, args: &[&str], output: &Path) -> Result<()> {
     let out = Command::new(std::env::current_exe()?)
@@ -1048,6 +1166,13 @@ fn cli_cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
         let case = name.clone();
         cases.push(Case::new(name, vec![], move |_| check(&project, &case)));
     };
+    add("disk-of-a-board-without-a-uefi-route", |project, _| {
+        refused(
+            project,
+            &["disk", "--board", "riscv64-virt", "--module", "hello"],
+            &["board riscv64-virt has no UEFI route", "[disk]"],
+        )
+    });
     add(
         "bundle-of-an-unknown-board-writes-nothing",
         |project, case| {

@@ -18,9 +18,11 @@ mod allocator;
 mod arch;
 #[cfg(not(target_arch = "x86_64"))]
 mod board_dtb;
+#[cfg(not(target_os = "uefi"))]
 mod dma_window;
 #[cfg(target_arch = "x86_64")]
 mod fdt_writer;
+#[cfg(not(target_os = "uefi"))]
 mod guest;
 mod handoff;
 mod logger;

@@ -2,8 +2,8 @@
 //! (memory, TLS, instruction caches), a stack aligned for Wasmtime, the consoles and exit device of the machine it runs
 //! on, the virtio-fs device that brings host directories and the virtio console that
 //! streams stdin on x86 (with the device mappings and DMA memory they need). Under QEMU the launch script says so
-//! (`HERMIT_WASM_PLATFORM=qemu` in the kernel's environment); otherwise (uhyve) std's own
-//! I/O and exit carry everything.
+//! (`HERMIT_WASM_PLATFORM=qemu` in the kernel's environment); a disk boot's configuration
+//! says `serial`; otherwise (uhyve) std's own I/O and exit carry everything.
 
 mod device_memory;
 mod dma;
@@ -30,12 +30,17 @@ pub enum Host {
     Qemu,
     /// uhyve: std's stdio and exit are forwarded to the host process.
     Uhyve,
+    /// A disk booted by firmware, with no device of QEMU's: the module's stdout and stderr
+    /// go to the kernel's console (the serial port), then the status line; stdin is empty;
+    /// the kernel powers the machine off.
+    Serial,
 }
 
 impl Host {
     pub fn detect() -> Host {
         match std::env::var(PLATFORM_VAR).as_deref() {
             Ok("qemu") => Host::Qemu,
+            Ok("serial") => Host::Serial,
             _ => Host::Uhyve,
         }
     }
@@ -47,6 +52,12 @@ impl Host {
                 stdin: qemu_stdin(),
                 stdout: Box::new(qemu::Console::stdout()),
                 stderr: Box::new(qemu::Console::stderr()),
+                terminal: [false; 3],
+            },
+            Host::Serial => Stdio {
+                stdin: Box::new(std::io::empty()),
+                stdout: Box::new(std::io::stdout()),
+                stderr: Box::new(std::io::stderr()),
                 terminal: [false; 3],
             },
             Host::Uhyve => Stdio {
@@ -66,6 +77,14 @@ impl Host {
                 // exit device itself carries fewer bits on some machines.
                 eprintln!("\nhermit-wasm: exit status {status}");
                 qemu::exit(status)
+            }
+            Host::Serial => {
+                // Read from the serial console by run-disk.sh or a person. The kernel then
+                // powers off through ACPI (PM1a); on a machine without that, kernel 0.11
+                // resets it instead (README, "Boot it from a disk").
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                eprintln!("\nhermit-wasm: exit status {status}");
+                std::process::exit(status)
             }
             Host::Uhyve => std::process::exit(status),
         }

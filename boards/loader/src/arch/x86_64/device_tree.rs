@@ -15,6 +15,8 @@ const RSDP_SIZE: u64 = 36;
 
 /// Everything the device tree describes.
 pub struct Machine<'a> {
+    /// The root's first compatible string, which tells the kernel how it was booted.
+    pub compatible: &'a str,
     pub ram: &'a [Range<u64>],
     pub cmdline: &'a str,
     pub rsdp: Option<u64>,
@@ -27,7 +29,7 @@ pub fn build(machine: &Machine<'_>) -> &'static [u8] {
     fdt.begin_node("");
     fdt.property_u32("#address-cells", 2);
     fdt.property_u32("#size-cells", 2);
-    fdt.property_string("compatible", "hermit-wasm,x86-pvh");
+    fdt.property_string("compatible", machine.compatible);
 
     fdt.begin_node("chosen");
     fdt.property_string("bootargs", machine.cmdline);

@@ -66,6 +66,7 @@ extern "C" fn loader_main(start_info: u64) -> ! {
     }
 
     let device_tree = device_tree::build(&Machine {
+        compatible: "hermit-wasm,x86-pvh",
         ram: &ram,
         cmdline: boot.cmdline,
         rsdp,

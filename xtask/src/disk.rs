@@ -1,0 +1,158 @@
+//! `cargo xtask disk`: an image as a disk that UEFI firmware boots by itself (a cloud VM, a
+//! USB stick, `run-disk.sh` under QEMU with OVMF). The disk (`disk_image.rs`) holds our
+//! loader built as a UEFI application at the removable-media path, the image's guest ELF,
+//! and the kernel command line as a text file a user can edit (`mcopy`) without rebuilding.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use crate::cargo_cmd::cargo;
+use crate::disk_image::{self, EspFile};
+use crate::flags::DiskArgs;
+use crate::image;
+use crate::launch_script::{self, Fill};
+use crate::profile::{self, Board, DiskProfile};
+use crate::project::Project;
+
+const TEMPLATE: &str = include_str!("../templates/run-disk.sh");
+
+/// Where the guest and the command line lie on the EFI system partition (the loader reads
+/// them there: `boards/loader/src/arch/x86_64/uefi/mod.rs`).
+pub const GUEST_FILE: &str = "hermit-wasm/guest.elf";
+pub const CMDLINE_FILE: &str = "hermit-wasm/cmdline.txt";
+
+/// The command line a disk starts with: the runner on the serial platform, no launch
+/// options, no module arguments beyond the image's own.
+pub const DEFAULT_CMDLINE: &str = "env=HERMIT_WASM_PLATFORM=serial --\n";
+
+pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
+    let board = profile::find(&project.boards(), &args.image.board)?;
+    let disk = board.disk.as_ref().with_context(|| {
+        format!(
+            "board {} has no UEFI route to boot a disk (no [disk] in boards/{}.toml); \
+             disks are built for: x86_64-kvm",
+            board.name, board.name
+        )
+    })?;
+    let plan = image::run(sh, project, &args.image)?;
+    let loader_path = build_uefi_loader(sh, project, &board, disk)?;
+    let loader = std::fs::read(&loader_path)
+        .with_context(|| format!("reading {}", loader_path.display()))?;
+    let guest = std::fs::read(&plan.image.guest)?;
+    let boot_path = format!("EFI/BOOT/{}", disk.boot_file);
+    eprintln!("writing the disk: GPT, FAT32 EFI system partition with {boot_path}, {GUEST_FILE}, {CMDLINE_FILE}");
+    let bytes = disk_image::build(&[
+        EspFile {
+            path: &boot_path,
+            data: &loader,
+        },
+        EspFile {
+            path: GUEST_FILE,
+            data: &guest,
+        },
+        EspFile {
+            path: CMDLINE_FILE,
+            data: DEFAULT_CMDLINE.as_bytes(),
+        },
+    ])?;
+    let out = plan.image.dir.join("disk.raw");
+    write_atomically(&out, &bytes, 0o644)?;
+    let script = launch_script::fill(
+        TEMPLATE,
+        &[
+            ("IMAGE", Fill::Word(&plan.name)),
+            ("BOARD", Fill::Word(&board.name)),
+            ("QEMU", Fill::Word(&board.qemu.binary)),
+            ("PACKAGE", Fill::Word(&board.qemu.package)),
+            ("MACHINE", Fill::Word(&disk.machine)),
+            ("CPU", Fill::Word(&board.qemu.cpu)),
+            ("MEMORY", Fill::Word(&board.qemu.memory)),
+            ("FIRMWARE_CODE", Fill::Word(&disk.firmware_code)),
+            ("FIRMWARE_VARS", Fill::Word(&disk.firmware_vars)),
+            ("FIRMWARE_PACKAGE", Fill::Word(&disk.firmware_package)),
+            ("CMDLINE_FILE", Fill::Word(CMDLINE_FILE)),
+        ],
+    );
+    write_atomically(
+        &plan.image.dir.join("run-disk.sh"),
+        script.as_bytes(),
+        0o755,
+    )?;
+    eprintln!(
+        "disk {}: {} MiB; boot it with {}",
+        out.display(),
+        bytes.len() / (1024 * 1024),
+        plan.image.dir.join("run-disk.sh").display()
+    );
+    Ok(out)
+}
+
+/// Builds `boards/loader` as the board's UEFI application; returns the `.efi` file.
+fn build_uefi_loader(
+    sh: &Shell,
+    project: &Project,
+    board: &Board,
+    disk: &DiskProfile,
+) -> Result<PathBuf> {
+    let manifest = project.root.join("boards/loader/Cargo.toml");
+    let target_dir = project.target().join("loader-uefi");
+    cargo(sh, &project.root)?
+        .args(["build", "--release", "--locked", "--quiet"])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg(format!("--target={}", disk.loader_target))
+        .args([
+            "-Zbuild-std=core,alloc",
+            "-Zbuild-std-features=compiler-builtins-mem",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .run()
+        .context("building the UEFI loader")?;
+    let efi = target_dir
+        .join(&disk.loader_target)
+        .join("release/hermit-wasm-loader.efi");
+    let bytes = std::fs::read(&efi).with_context(|| format!("reading {}", efi.display()))?;
+    check_pe_machine(&bytes, board).with_context(|| format!("refusing {}", efi.display()))?;
+    Ok(efi)
+}
+
+/// A UEFI application is a PE file; its COFF machine must be the board's.
+fn check_pe_machine(bytes: &[u8], board: &Board) -> Result<()> {
+    let pe = goblin::pe::PE::parse(bytes).context("not a PE file")?;
+    let want = match board.arch.elf_machine() {
+        goblin::elf::header::EM_X86_64 => goblin::pe::header::COFF_MACHINE_X86_64,
+        goblin::elf::header::EM_AARCH64 => goblin::pe::header::COFF_MACHINE_ARM64,
+        other => bail!("no UEFI application machine for ELF machine {other}"),
+    };
+    if pe.header.coff_header.machine != want {
+        bail!(
+            "it is built for COFF machine {:#x}, the board needs {want:#x}",
+            pe.header.coff_header.machine
+        );
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it: nothing half-written is
+/// ever left under that name.
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().context("output folder")?;
+    let partial = dir.join(format!(
+        ".{}.partial",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let written = (|| -> Result<()> {
+        std::fs::write(&partial, bytes)?;
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(mode))?;
+        std::fs::rename(&partial, path)?;
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.with_context(|| format!("writing {}", path.display()))
+}

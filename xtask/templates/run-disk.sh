@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# run-disk.sh: boots this folder's disk.raw (image named below) the way a cloud VM boots it:
+# QEMU's machine with UEFI firmware, the disk on NVMe (or virtio-scsi), the serial port as
+# the only console, no device of QEMU's for output or exit. Written by `cargo xtask disk`.
+#
+# usage: run-disk.sh [--timeout SECONDS] [--disk-bus nvme|virtio-scsi] [--console]
+#                    [--] [MODULE ARGUMENTS...]
+#
+# The module's stdout and stderr both reach the serial console, followed by the line
+# `hermit-wasm: exit status N`; the guest then powers the machine off. This script prints
+# what the module wrote (the console's lines between the loader's hand-off and the status
+# line, without the kernel's log lines) to stdout, or the whole console with --console,
+# and exits with the module's status: 134 if it trapped, 124 when --timeout stopped it,
+# 125 when the VM could not run or ended without a status, 128+N on signal N.
+# Module arguments go into a copy of the disk's command line file (mtools' mcopy); the
+# disk itself is never written (QEMU runs it as a snapshot).
+set -uo pipefail
+
+image=@IMAGE@
+board=@BOARD@
+qemu=@QEMU@
+package=@PACKAGE@
+machine=@MACHINE@
+cpu=@CPU@
+memory=@MEMORY@
+firmware_code=@FIRMWARE_CODE@
+firmware_vars=@FIRMWARE_VARS@
+firmware_package=@FIRMWARE_PACKAGE@
+cmdline_file=@CMDLINE_FILE@
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+me=$(basename "$0")
+timeout=
+bus=nvme
+console=
+args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --timeout) [ $# -ge 2 ] || { echo "$me: --timeout needs seconds" >&2; exit 125; }
+      timeout=$2; shift 2 ;;
+    --timeout=*) timeout=${1#--timeout=}; shift ;;
+    --disk-bus) [ $# -ge 2 ] || { echo "$me: --disk-bus needs nvme or virtio-scsi" >&2; exit 125; }
+      bus=$2; shift 2 ;;
+    --disk-bus=*) bus=${1#--disk-bus=}; shift ;;
+    --console) console=1; shift ;;
+    --) shift; args+=("$@"); break ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+if [ -n "$timeout" ] && ! [[ $timeout =~ ^[0-9]+$ ]]; then
+  echo "$me: --timeout takes whole seconds, not '$timeout'" >&2; exit 125
+fi
+case $bus in
+  nvme) disk_device=(-device nvme,serial=hermit-wasm,drive=disk) ;;
+  virtio-scsi) disk_device=(-device virtio-scsi-pci,id=scsi -device scsi-hd,bus=scsi.0,drive=disk) ;;
+  *) echo "$me: --disk-bus is nvme or virtio-scsi, not '$bus'" >&2; exit 125 ;;
+esac
+command -v "$qemu" >/dev/null 2>&1 || { echo "$me: $qemu not found: apt-get install $package" >&2; exit 125; }
+for file in "$firmware_code" "$firmware_vars"; do
+  [ -r "$file" ] || { echo "$me: no UEFI firmware at $file: apt-get install $firmware_package" >&2; exit 125; }
+done
+[ -r "$here/disk.raw" ] || { echo "$me: $here/disk.raw is missing or unreadable: cargo xtask disk --board $board" >&2; exit 125; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hermit-wasm-disk.XXXXXX") || exit 125
+qemu_pid=
+cleanup() {
+  if [ -n "$qemu_pid" ]; then
+    kill -TERM "$qemu_pid" 2>/dev/null
+    wait "$qemu_pid" 2>/dev/null
+  fi
+  rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+stopped_by() {
+  trap '' INT TERM HUP
+  echo "$me: stopped by signal $1: ending the VM" >&2
+  exit $((128 + $1))
+}
+trap 'stopped_by 2' INT
+trap 'stopped_by 15' TERM
+trap 'stopped_by 1' HUP
+
+# Each boot gets a fresh variable store: one written for another disk set-up can make the
+# firmware skip the disk.
+cp "$firmware_vars" "$tmp/vars.fd" || exit 125
+disk=$here/disk.raw
+if [ ${#args[@]} -gt 0 ]; then
+  command -v mcopy >/dev/null 2>&1 || { echo "$me: module arguments need mtools' mcopy: apt-get install mtools" >&2; exit 125; }
+  cp "$disk" "$tmp/disk.raw" || exit 125
+  disk=$tmp/disk.raw
+  { mtype -i "$disk@@1M" "::/$cmdline_file" | tr -d '\n'; echo -n " --"
+    for arg in "${args[@]}"; do printf " '%s'" "${arg//\'/\'\\\'\'}"; done; echo; } > "$tmp/cmdline.txt" &&
+    mcopy -o -i "$disk@@1M" "$tmp/cmdline.txt" "::/$cmdline_file" ||
+    { echo "$me: cannot write the module arguments into the disk's $cmdline_file" >&2; exit 125; }
+fi
+
+log=$tmp/console.log
+run=("$qemu" -accel tcg -machine "$machine" -cpu "$cpu" -m "$memory" -smp 1
+  -nodefaults -display none -monitor none
+  -drive "if=pflash,format=raw,unit=0,readonly=on,file=${firmware_code//,/,,}"
+  -drive "if=pflash,format=raw,unit=1,file=${tmp//,/,,}/vars.fd"
+  -drive "if=none,id=disk,format=raw,snapshot=on,file=${disk//,/,,}"
+  "${disk_device[@]}"
+  -chardev "file,id=console,path=${log//,/,,}" -serial chardev:console)
+if [ -n "$timeout" ]; then
+  run=(timeout -k 5 "$timeout" "${run[@]}")
+fi
+"${run[@]}" </dev/null &
+qemu_pid=$!
+wait "$qemu_pid"
+rc=$?
+qemu_pid=
+
+if [ -n "$console" ]; then
+  cat "$log"
+else
+  # The module's lines: after the loader's hand-off, before the status line, without the
+  # kernel's own log lines (`[CPU][LEVEL] ...`). The console ends lines with CR LF.
+  tr -d '\r' < "$log" | sed -n '/^\[LOADER\] jumping to the guest$/,/^hermit-wasm: exit status /p' |
+    sed '1d;/^hermit-wasm: exit status /d;/^\[[0-9][0-9]*\]\[[A-Z]*\] /d' | sed '$ { /^$/d }'
+fi
+status=$(tr -d '\r' < "$log" | sed -n 's/^hermit-wasm: exit status \(-\{0,1\}[0-9][0-9]*\)$/\1/p' | tail -n 1)
+boots=$(grep -c '^\[LOADER\] Hermit-WASM loader' "$log")
+if [ "$boots" -gt 1 ]; then
+  echo "$me: the machine booted $boots times: it reset instead of powering off" >&2
+  exit 125
+fi
+if [ -z "$status" ]; then
+  if [ -n "$timeout" ] && [ "$rc" -eq 124 ]; then
+    echo "$me: timed out: the VM ran longer than ${timeout}s and was stopped" >&2
+    exit 124
+  fi
+  echo "$me: the VM ended without reporting an exit status (QEMU exit status $rc); console:" >&2
+  tr -d '\r' < "$log" | tail -n 40 >&2
+  exit 125
+fi
+exit $((status & 255))
