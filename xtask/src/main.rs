@@ -32,6 +32,7 @@ mod reference;
 mod symbols;
 mod test;
 mod test_cases;
+mod tidy;
 mod toolchain;
 mod wasi_testsuite;
 

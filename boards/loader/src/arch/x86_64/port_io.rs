@@ -9,7 +9,10 @@ pub fn outb(port: u16, value: u8) {
 }
 
 /// Writes a double word to an I/O port.
-#[cfg_attr(target_os = "uefi", expect(dead_code, reason = "the exit device is PVH's"))]
+#[cfg_attr(
+    target_os = "uefi",
+    expect(dead_code, reason = "the exit device is PVH's")
+)]
 pub fn outl(port: u16, value: u32) {
     // SAFETY: as for `outb`.
     unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack)) }

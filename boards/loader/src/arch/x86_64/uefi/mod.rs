@@ -78,9 +78,8 @@ fn main() -> Status {
     let start = (memory.as_ptr() as u64).next_multiple_of(GUEST_ALIGN);
     // SAFETY: `start..start + size` lies inside the pages just allocated for it, which
     // nothing else refers to; the firmware maps memory one to one.
-    let target = unsafe {
-        core::slice::from_raw_parts_mut(start as *mut MaybeUninit<u8>, size as usize)
-    };
+    let target =
+        unsafe { core::slice::from_raw_parts_mut(start as *mut MaybeUninit<u8>, size as usize) };
     let guest = object.load_kernel(target, start);
     println!(
         "[LOADER] guest loaded at {:#x?}, entry point {:#x}",
@@ -96,7 +95,9 @@ fn main() -> Status {
     for entry in memory_map.entries() {
         let free = matches!(
             entry.ty,
-            MemoryType::CONVENTIONAL | MemoryType::BOOT_SERVICES_CODE | MemoryType::BOOT_SERVICES_DATA
+            MemoryType::CONVENTIONAL
+                | MemoryType::BOOT_SERVICES_CODE
+                | MemoryType::BOOT_SERVICES_DATA
         );
         if !free {
             continue;
@@ -108,7 +109,10 @@ fn main() -> Status {
         }
     }
     ram.retain(|region| region.start >= 0x10_0000);
-    assert!(!ram.is_empty(), "the firmware's memory map lists no free RAM");
+    assert!(
+        !ram.is_empty(),
+        "the firmware's memory map lists no free RAM"
+    );
 
     let device_tree = device_tree::build(&Machine {
         compatible: "hermit,uefi",
@@ -136,7 +140,9 @@ fn main() -> Status {
 fn read_file(path: &CStr16) -> &'static [u8] {
     let mut fs = boot::get_image_file_system(boot::image_handle())
         .expect("the loader's own file system (the EFI system partition)");
-    let mut root = fs.open_volume().expect("the EFI system partition's root folder");
+    let mut root = fs
+        .open_volume()
+        .expect("the EFI system partition's root folder");
     let mut file: RegularFile = root
         .open(path, FileMode::Read, FileAttribute::empty())
         .unwrap_or_else(|err| panic!("cannot open {path} on the EFI system partition: {err}"))
