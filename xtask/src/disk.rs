@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use crate::cargo_cmd::cargo;
+use crate::cloud_formats::{self, Format};
 use crate::disk_image::{self, EspFile};
 use crate::flags::DiskArgs;
 use crate::image;
@@ -37,6 +38,11 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
             board.name, board.name
         )
     })?;
+    let formats = args
+        .format
+        .iter()
+        .map(|name| Format::parse(name))
+        .collect::<Result<Vec<_>>>()?;
     let plan = image::run(sh, project, &args.image)?;
     let loader_path = build_uefi_loader(sh, project, &board, disk)?;
     let loader = std::fs::read(&loader_path)
@@ -87,6 +93,9 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
         bytes.len() / (1024 * 1024),
         plan.image.dir.join("run-disk.sh").display()
     );
+    for format in formats {
+        cloud_formats::write(sh, &out, format, board.arch.name())?;
+    }
     Ok(out)
 }
 

@@ -77,6 +77,9 @@ impl ImageArgs {
 pub struct DiskArgs {
     #[command(flatten)]
     pub image: ImageArgs,
+    /// Cloud formats to write besides disk.raw, comma-separated: gce, azure, qcow2, aws.
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
+    pub format: Vec<String>,
 }
 
 #[derive(Args, Clone, Debug)]

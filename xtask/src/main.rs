@@ -8,6 +8,7 @@ mod build_lock;
 mod bundle;
 mod cargo_cmd;
 mod child_processes;
+mod cloud_formats;
 mod compare;
 mod compare_corpus;
 mod corpus;

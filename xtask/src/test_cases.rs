@@ -783,6 +783,18 @@ fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             },
         ),
     ];
+    let case = format!("{b}/disk-cloud-formats");
+    let project_ = project.clone();
+    let board_name = b.clone();
+    cases.push(Case::new(
+        case,
+        vec![Image::Module {
+            board: b.clone(),
+            module: "hello".into(),
+            name: Some("disk-formats".into()),
+        }],
+        move |_| cloud_formats_read_back(&project_, &board_name),
+    ));
     for (label, module, check) in table {
         let case = format!("{b}/disk-{label}");
         let name = format!("disk-{label}");
@@ -802,6 +814,85 @@ fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             },
         ));
     }
+}
+
+/// `cargo xtask disk --format gce,azure,qcow2,aws`, each output read back by a reader
+/// nobody here wrote (GNU tar, `qemu-img info`) and checked against what its cloud takes.
+fn cloud_formats_read_back(project: &Project, board: &str) -> Result<()> {
+    let out = Command::new(std::env::current_exe()?)
+        .args([
+            "disk",
+            "--board",
+            board,
+            "--module",
+            "hello",
+            "--name",
+            "disk-formats",
+        ])
+        .args(["--format", "gce,azure,qcow2,aws"])
+        .current_dir(&project.root)
+        .output()?;
+    expect_status(&out, 0).context("cargo xtask disk --format")?;
+    stderr_has(&out, "register-image --boot-mode uefi")?;
+    stderr_has(&out, "hw_firmware_type=uefi")?;
+    let dir = project.images().join(board).join("disk-formats");
+    let raw = std::fs::metadata(dir.join("disk.raw"))?.len();
+    const GIB: u64 = 1 << 30;
+
+    // GCE: exactly one member, disk.raw, a whole number of GiB, in an (old)GNU header.
+    let gce = dir.join("disk-gce.tar.gz");
+    let listing = Command::new("tar").arg("-tvzf").arg(&gce).output()?;
+    expect_status(&listing, 0).context("tar -tvzf")?;
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    let lines: Vec<&str> = listing.lines().collect();
+    let size: u64 = lines
+        .first()
+        .and_then(|line| line.split_whitespace().nth(2))
+        .and_then(|size| size.parse().ok())
+        .context("no size in tar's listing")?;
+    ensure!(
+        lines.len() == 1
+            && lines[0].ends_with(" disk.raw")
+            && size.is_multiple_of(GIB)
+            && size >= raw,
+        "the GCE tarball holds:\n{listing}"
+    );
+    let mut header = [0u8; 512];
+    std::io::Read::read_exact(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&gce)?),
+        &mut header,
+    )?;
+    ensure!(&header[257..265] == b"ustar  \0", "not a GNU tar header");
+
+    // Azure: a fixed VHD (a footer after the data) of the disk's size, a whole number of MiB.
+    let info = |file: &str, format: Option<&str>| -> Result<serde_json::Value> {
+        let mut command = Command::new("qemu-img");
+        command.args(["info", "--output=json"]);
+        if let Some(format) = format {
+            command.args(["-f", format]);
+        }
+        let out = command.arg(dir.join(file)).output()?;
+        expect_status(&out, 0).context("qemu-img info")?;
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let vhd = info("disk-azure.vhd", Some("vpc"))?;
+    ensure!(
+        vhd["virtual-size"] == raw && raw.is_multiple_of(1 << 20),
+        "the VHD: {vhd}"
+    );
+    let vhd_bytes = std::fs::read(dir.join("disk-azure.vhd"))?;
+    ensure!(
+        vhd_bytes.len() as u64 == raw + 512
+            && vhd_bytes[vhd_bytes.len() - 512..].starts_with(b"conectix"),
+        "the VHD is not the disk followed by a fixed-disk footer"
+    );
+    // OpenStack, KubeVirt: qcow2 of the same virtual size.
+    let qcow2 = info("disk.qcow2", None)?;
+    ensure!(
+        qcow2["format"] == "qcow2" && qcow2["virtual-size"] == raw,
+        "the qcow2: {qcow2}"
+    );
+    Ok(())
 }
 
 /// `cargo xtask bundle` with `args`, writing `output`; fails with its stderr.
@@ -1166,6 +1257,13 @@ fn cli_cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
         let case = name.clone();
         cases.push(Case::new(name, vec![], move |_| check(&project, &case)));
     };
+    add("disk-format-that-does-not-exist", |project, _| {
+        refused(
+            project,
+            &["disk", "--module", "hello", "--format", "qcow2,vmdk"],
+            &["\"vmdk\" is not a disk format", "gce, azure, qcow2, aws"],
+        )
+    });
     add("disk-of-a-board-without-a-uefi-route", |project, _| {
         refused(
             project,

@@ -1,0 +1,203 @@
+//! The disk in the formats clouds import (`cargo xtask disk --format ...`), each written
+//! from `disk.raw` by a tool nobody here wrote (`qemu-img`, GNU tar) and named after the
+//! format beside it:
+//! - `gce`: `disk-gce.tar.gz`, GNU (oldgnu) sparse tar of `disk.raw` padded to whole GiB;
+//! - `azure`: `disk-azure.vhd`, a fixed VHD of a whole number of MiB;
+//! - `qcow2`: `disk.qcow2` (OpenStack, KubeVirt);
+//! - `aws`: `disk.raw` itself, for `import-snapshot`.
+//!
+//! Each prints the cloud's import commands with the settings a UEFI unikernel needs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+const GIB: u64 = 1024 * 1024 * 1024;
+const MIB: u64 = 1024 * 1024;
+
+/// A format `--format` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Gce,
+    Azure,
+    Qcow2,
+    Aws,
+}
+
+impl Format {
+    pub const ALL: [(&'static str, Format); 4] = [
+        ("gce", Format::Gce),
+        ("azure", Format::Azure),
+        ("qcow2", Format::Qcow2),
+        ("aws", Format::Aws),
+    ];
+
+    pub fn parse(name: &str) -> Result<Format> {
+        Format::ALL
+            .iter()
+            .find(|(known, _)| *known == name.trim())
+            .map(|&(_, format)| format)
+            .with_context(|| {
+                let known: Vec<&str> = Format::ALL.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "--format {name:?} is not a disk format (known: {})",
+                    known.join(", ")
+                )
+            })
+    }
+
+    /// The file this format is written to, in the image folder.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Gce => "disk-gce.tar.gz",
+            Format::Azure => "disk-azure.vhd",
+            Format::Qcow2 => "disk.qcow2",
+            Format::Aws => "disk.raw",
+        }
+    }
+}
+
+/// `size` rounded up to a whole multiple of `unit`.
+pub fn rounded(size: u64, unit: u64) -> u64 {
+    size.div_ceil(unit) * unit
+}
+
+/// Writes `format` from `raw` (the image folder's disk.raw) into the same folder; returns
+/// the file and prints how to import it.
+pub fn write(sh: &Shell, raw: &Path, format: Format, arch: &str) -> Result<PathBuf> {
+    let dir = raw.parent().context("the disk's folder")?;
+    let out = dir.join(format.file_name());
+    let size = std::fs::metadata(raw)?.len();
+    match format {
+        Format::Aws => {}
+        Format::Qcow2 => convert(sh, raw, &out, &["-O", "qcow2"])?,
+        Format::Azure => {
+            // Azure takes a fixed VHD whose size is a whole number of MiB; `force_size`
+            // keeps the size exact instead of rounding to a disk geometry.
+            if !size.is_multiple_of(MIB) {
+                bail!("{} is not a whole number of MiB", raw.display());
+            }
+            convert(
+                sh,
+                raw,
+                &out,
+                &["-O", "vpc", "-o", "subformat=fixed,force_size"],
+            )?
+        }
+        Format::Gce => gce_tarball(sh, raw, &out, size)?,
+    }
+    eprintln!("{}", import_hint(format, &out, arch));
+    Ok(out)
+}
+
+/// `qemu-img convert` into a temporary file, renamed into place when complete.
+fn convert(sh: &Shell, raw: &Path, out: &Path, options: &[&str]) -> Result<()> {
+    let qemu_img =
+        which::which("qemu-img").context("qemu-img not found: apt-get install qemu-utils")?;
+    let partial = partial(out);
+    let result = cmd!(sh, "{qemu_img} convert -f raw {options...} {raw} {partial}")
+        .run()
+        .with_context(|| format!("converting {} for {}", raw.display(), out.display()));
+    finish(result, &partial, out)
+}
+
+/// GCE: a gzip'd GNU tar holding exactly `disk.raw`, sparse, of a whole number of GiB.
+fn gce_tarball(sh: &Shell, raw: &Path, out: &Path, size: u64) -> Result<()> {
+    let staging = tempdir(out)?;
+    let result = (|| -> Result<()> {
+        let padded = staging.join("disk.raw");
+        // A sparse copy: the padding up to the GiB costs nothing on disk or in the tar.
+        cmd!(sh, "cp --sparse=always {raw} {padded}").run()?;
+        let file = std::fs::OpenOptions::new().write(true).open(&padded)?;
+        file.set_len(rounded(size, GIB))?;
+        drop(file);
+        let partial = partial(out);
+        let result = cmd!(
+            sh,
+            "tar --format=oldgnu --sparse --owner=0 --group=0 --numeric-owner --mtime=@0 -czf {partial} -C {staging} disk.raw"
+        )
+        .run()
+        .context("writing the GCE tarball (GNU tar)");
+        finish(result, &partial, out)
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+fn partial(out: &Path) -> PathBuf {
+    let name = out.file_name().unwrap_or_default().to_string_lossy();
+    out.with_file_name(format!(".{name}.partial"))
+}
+
+fn tempdir(out: &Path) -> Result<PathBuf> {
+    let dir = partial(out).with_extension("d");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Renames `partial` to `out` when `result` is a success; removes it otherwise.
+fn finish(result: Result<()>, partial: &Path, out: &Path) -> Result<()> {
+    match result {
+        Ok(()) => std::fs::rename(partial, out)
+            .with_context(|| format!("renaming into {}", out.display())),
+        Err(err) => {
+            let _ = std::fs::remove_file(partial);
+            Err(err)
+        }
+    }
+}
+
+/// How to import `file` into the cloud, with the settings a UEFI unikernel needs.
+fn import_hint(format: Format, file: &Path, arch: &str) -> String {
+    let file = file.display();
+    let (gce_arch, aws_arch) = match arch {
+        "aarch64" => ("ARM64", "arm64"),
+        _ => ("X86_64", "x86_64"),
+    };
+    match format {
+        Format::Gce => format!(
+            "GCE: gsutil cp {file} gs://BUCKET/ && gcloud compute images create NAME \
+             --source-uri gs://BUCKET/disk-gce.tar.gz --guest-os-features UEFI_COMPATIBLE \
+             --architecture {gce_arch}"
+        ),
+        Format::Azure => format!(
+            "Azure: az storage blob upload --type page --file {file} ... && az image create \
+             --source BLOB_URL --os-type Linux --hyper-v-generation V2 (a specialized disk: \
+             no provisioning agent reports ready)"
+        ),
+        Format::Qcow2 => format!(
+            "OpenStack: openstack image create --disk-format qcow2 --file {file} \
+             --property hw_firmware_type=uefi --property hw_machine_type=q35 NAME"
+        ),
+        Format::Aws => format!(
+            "AWS: aws s3 cp {file} s3://BUCKET/ && aws ec2 import-snapshot --disk-container \
+             Format=RAW,UserBucket={{S3Bucket=BUCKET,S3Key=disk.raw}}, then aws ec2 \
+             register-image --boot-mode uefi --ena-support --architecture {aws_arch} \
+             --root-device-name /dev/xvda --block-device-mappings \
+             DeviceName=/dev/xvda,Ebs={{SnapshotId=SNAPSHOT}}"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_and_unknown_ones_list_the_known() {
+        assert_eq!(Format::parse("gce").unwrap(), Format::Gce);
+        assert_eq!(Format::parse(" qcow2").unwrap(), Format::Qcow2);
+        let err = Format::parse("vmdk").unwrap_err().to_string();
+        assert!(err.contains("gce, azure, qcow2, aws"), "{err}");
+    }
+
+    #[test]
+    fn sizes_round_up_to_whole_units() {
+        assert_eq!(rounded(35 * MIB, GIB), GIB);
+        assert_eq!(rounded(GIB, GIB), GIB);
+        assert_eq!(rounded(GIB + 1, GIB), 2 * GIB);
+        assert_eq!(rounded(35 * MIB, MIB), 35 * MIB);
+    }
+}
