@@ -8,7 +8,6 @@
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
 use flate2::write::GzEncoder;
@@ -18,10 +17,10 @@ use serde::Serialize;
 use xshell::Shell;
 
 use crate::flags::BundleArgs;
-use crate::image;
 use crate::launch_script::{self, Fill};
 use crate::plan::BuildPlan;
 use crate::project::Project;
+use crate::{image, partial_file};
 
 const TEMPLATE: &str = include_str!("../templates/bundle.sh");
 /// Digits of the archive offset in the script (fixed, so that filling it in moves nothing).
@@ -56,7 +55,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BundleArgs) -> Result<()> {
         plans.push(image::run(sh, project, &args.image(board))?);
     }
     let bytes = bundle(&plans)?;
-    write_executable(output, &bytes)?;
+    partial_file::write(output, &bytes, 0o755).context("writing the bundle")?;
     eprintln!(
         "bundle {}: image {} for {}, {} KiB; run it with {} [-- ARGS]",
         output.display(),
@@ -158,27 +157,4 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8], mode: u3
     header.set_entry_type(tar::EntryType::Regular);
     tar.append_data(&mut header, name, data)
         .with_context(|| format!("adding {name} to the bundle"))
-}
-
-/// Writes `bytes` to `path` as an executable file, through a temporary file beside it, so
-/// that a failure leaves nothing half-written under that name.
-fn write_executable(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let file_name = path
-        .file_name()
-        .with_context(|| format!("-o {}: not a file name", path.display()))?;
-    let partial = dir.join(format!(".{}.partial", file_name.to_string_lossy()));
-    let written = (|| -> Result<()> {
-        std::fs::write(&partial, bytes)?;
-        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))?;
-        std::fs::rename(&partial, path)?;
-        Ok(())
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    written.with_context(|| format!("writing the bundle {}", path.display()))
 }

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::partial_file;
+
 const GIB: u64 = 1024 * 1024 * 1024;
 const MIB: u64 = 1024 * 1024;
 
@@ -95,11 +97,11 @@ pub fn write(sh: &Shell, raw: &Path, format: Format, arch: &str) -> Result<PathB
 fn convert(sh: &Shell, raw: &Path, out: &Path, options: &[&str]) -> Result<()> {
     let qemu_img =
         which::which("qemu-img").context("qemu-img not found: apt-get install qemu-utils")?;
-    let partial = partial(out);
-    let result = cmd!(sh, "{qemu_img} convert -f raw {options...} {raw} {partial}")
-        .run()
-        .with_context(|| format!("converting {} for {}", raw.display(), out.display()));
-    finish(result, &partial, out)
+    partial_file::write_with(out, |partial| {
+        cmd!(sh, "{qemu_img} convert -f raw {options...} {raw} {partial}")
+            .run()
+            .with_context(|| format!("converting {} for {}", raw.display(), out.display()))
+    })
 }
 
 /// GCE: a gzip'd GNU tar holding exactly `disk.raw`, sparse, of a whole number of GiB.
@@ -112,41 +114,25 @@ fn gce_tarball(sh: &Shell, raw: &Path, out: &Path, size: u64) -> Result<()> {
         let file = std::fs::OpenOptions::new().write(true).open(&padded)?;
         file.set_len(rounded(size, GIB))?;
         drop(file);
-        let partial = partial(out);
-        let result = cmd!(
-            sh,
-            "tar --format=oldgnu --sparse --owner=0 --group=0 --numeric-owner --mtime=@0 -czf {partial} -C {staging} disk.raw"
-        )
-        .run()
-        .context("writing the GCE tarball (GNU tar)");
-        finish(result, &partial, out)
+        partial_file::write_with(out, |partial| {
+            cmd!(
+                sh,
+                "tar --format=oldgnu --sparse --owner=0 --group=0 --numeric-owner --mtime=@0 -czf {partial} -C {staging} disk.raw"
+            )
+            .run()
+            .context("writing the GCE tarball (GNU tar)")
+        })
     })();
     let _ = std::fs::remove_dir_all(&staging);
     result
 }
 
-fn partial(out: &Path) -> PathBuf {
-    let name = out.file_name().unwrap_or_default().to_string_lossy();
-    out.with_file_name(format!(".{name}.partial"))
-}
-
+/// A fresh staging folder beside `out`, named after its temporary name.
 fn tempdir(out: &Path) -> Result<PathBuf> {
-    let dir = partial(out).with_extension("d");
+    let dir = partial_file::path(out)?.with_extension("d");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
-}
-
-/// Renames `partial` to `out` when `result` is a success; removes it otherwise.
-fn finish(result: Result<()>, partial: &Path, out: &Path) -> Result<()> {
-    match result {
-        Ok(()) => std::fs::rename(partial, out)
-            .with_context(|| format!("renaming into {}", out.display())),
-        Err(err) => {
-            let _ = std::fs::remove_file(partial);
-            Err(err)
-        }
-    }
 }
 
 /// How to import `file` into the cloud, with the settings a UEFI unikernel needs.

@@ -3,8 +3,7 @@
 //! loader built as a UEFI application at the removable-media path, the image's guest ELF,
 //! and the kernel command line as a text file a user can edit (`mcopy`) without rebuilding.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
@@ -13,10 +12,10 @@ use crate::cargo_cmd::cargo;
 use crate::cloud_formats::{self, Format};
 use crate::disk_image::{self, EspFile};
 use crate::flags::DiskArgs;
-use crate::image;
 use crate::launch_script::{self, Fill};
 use crate::profile::{self, Board, DiskProfile};
 use crate::project::Project;
+use crate::{image, partial_file};
 
 const TEMPLATE: &str = include_str!("../templates/run-disk.sh");
 
@@ -65,7 +64,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
         },
     ])?;
     let out = plan.image.dir.join("disk.raw");
-    write_atomically(&out, &bytes, 0o644)?;
+    partial_file::write(&out, &bytes, 0o644)?;
     let script = launch_script::fill(
         TEMPLATE,
         &[
@@ -82,7 +81,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
             ("CMDLINE_FILE", Fill::Word(CMDLINE_FILE)),
         ],
     );
-    write_atomically(
+    partial_file::write(
         &plan.image.dir.join("run-disk.sh"),
         script.as_bytes(),
         0o755,
@@ -144,24 +143,4 @@ fn check_pe_machine(bytes: &[u8], board: &Board) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Writes `bytes` to `path` through a temporary file beside it: nothing half-written is
-/// ever left under that name.
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().context("output folder")?;
-    let partial = dir.join(format!(
-        ".{}.partial",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let written = (|| -> Result<()> {
-        std::fs::write(&partial, bytes)?;
-        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(mode))?;
-        std::fs::rename(&partial, path)?;
-        Ok(())
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    written.with_context(|| format!("writing {}", path.display()))
 }

@@ -23,6 +23,7 @@ mod image;
 mod inspect;
 mod kernel_build;
 mod launch_script;
+mod partial_file;
 mod payload_segment;
 mod plan;
 mod precompile;
