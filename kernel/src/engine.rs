@@ -6,8 +6,10 @@ use std::num::NonZeroUsize;
 
 use wasmtime::Config;
 
+use crate::manifest::ThreadsInfo;
+
 /// Settings as `(name, value)`, recorded in every image's manifest.
-pub const SETTINGS: [(&str, &str); 7] = [
+pub const SETTINGS: [(&str, &str); 8] = [
     // Hermit has no signal handlers: Wasmtime emits explicit checks instead of relying on
     // faults, and so needs neither reservations nor guard pages.
     ("signals_based_traps", "false"),
@@ -20,7 +22,28 @@ pub const SETTINGS: [(&str, &str); 7] = [
     ("native_unwind_info", "false"),
     // Traps print the module's backtrace, as many frames as `wasmtime run` prints.
     ("wasm_backtrace_max_frames", "20"),
+    // wasm32-wasip1-threads modules import a shared memory (checked at run time only).
+    ("shared_memory", "true"),
 ];
+
+/// The engine configuration the guest runs a module with: [`config`], and for a threads
+/// module room for its shared memory to grow into. A shared memory never moves, so its
+/// whole capacity is reserved when it is made; Wasmtime reserves the minimum plus
+/// `memory_reservation_for_growth`, a setting it does not compare with the precompiler's.
+pub fn runtime_config(threads: Option<&ThreadsInfo>) -> Config {
+    let mut config = config();
+    if let Some(threads) = threads {
+        let growth = threads
+            .memory_capacity_pages
+            .saturating_sub(threads.memory_minimum_pages)
+            .saturating_mul(WASM_PAGE);
+        config.memory_reservation_for_growth(growth);
+    }
+    config
+}
+
+/// Bytes in a WebAssembly page.
+pub const WASM_PAGE: u64 = 64 << 10;
 
 /// The engine configuration of every module we run.
 pub fn config() -> Config {
@@ -32,7 +55,8 @@ pub fn config() -> Config {
         .memory_reservation_for_growth(0)
         .memory_init_cow(false)
         .native_unwind_info(false)
-        .wasm_backtrace_max_frames(NonZeroUsize::new(20));
+        .wasm_backtrace_max_frames(NonZeroUsize::new(20))
+        .shared_memory(true);
     config
 }
 

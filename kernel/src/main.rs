@@ -15,11 +15,13 @@ use wasmtime::{Engine, Module};
 const RUNNER_FAILURE: i32 = 1;
 
 /// Runs the module in `blob` with the runner's command line `argv`; returns its exit status.
+/// `end` ends the run when a thread other than the main one traps or exits.
 fn run_payload(
     blob: &[u8],
     argv: Vec<String>,
     mut stdio: Stdio,
     stderr: &mut dyn std::io::Write,
+    end: run::EndRun,
 ) -> Result<i32> {
     let launch = LaunchOptions::parse(argv)?;
     // In the guest only the launcher knows whether its streams are terminals; on the host
@@ -53,7 +55,8 @@ fn run_payload(
         &manifest.run,
         share,
     );
-    let engine = Engine::new(&engine::config())
+    let threads = manifest.module.threads.as_ref();
+    let engine = Engine::new(&engine::runtime_config(threads))
         .map_err(anyhow::Error::from)
         .context("creating the engine")?;
     // SAFETY: the payload was produced by our xtask with `Engine::precompile_module` and the
@@ -67,6 +70,10 @@ fn run_payload(
         config,
         stdio,
         manifest.run.entrypoint.as_deref(),
+        threads.map(|info| run::ThreadSupport {
+            info: info.clone(),
+            end,
+        }),
     )?;
     Ok(outcome.status(stderr))
 }
@@ -112,8 +119,13 @@ mod guest {
         let host = Host::detect();
         let mut stderr = host.stdio().stderr;
         let args = std::env::args().skip(1).collect();
+        // Another thread of the module trapped or exited: report it as the main thread's.
+        let end: run::EndRun = Arc::new(move |outcome: run::Outcome| {
+            let status = outcome.status(&mut host.stdio().stderr);
+            host.exit(status)
+        });
         let status = match hermit_wasm_kernel::platform::with_aligned_stack(|| {
-            super::run_payload(payload()?, args, host.stdio(), &mut stderr)
+            super::run_payload(payload()?, args, host.stdio(), &mut stderr, end)
         }) {
             Ok(status) => status,
             Err(err) => {
@@ -121,10 +133,15 @@ mod guest {
                 super::RUNNER_FAILURE
             }
         };
+        if !run::claim_the_end() {
+            run::wait_for_the_end()
+        }
         host.exit(status)
     }
 
+    use hermit_wasm_kernel::run;
     use std::io::Write;
+    use std::sync::Arc;
 }
 
 #[cfg(target_os = "hermit")]
@@ -154,9 +171,16 @@ fn main() {
         ],
     };
     let mut stderr = std::io::stderr();
+    // Another thread of the module trapped or exited: report it as the main thread's.
+    let end: run::EndRun = std::sync::Arc::new(|outcome: run::Outcome| {
+        std::process::exit(outcome.status(&mut std::io::stderr()))
+    });
     let status = std::fs::read(&path)
         .with_context(|| format!("reading {path}"))
-        .and_then(|blob| run_payload(&blob, args.collect(), stdio, &mut stderr));
+        .and_then(|blob| run_payload(&blob, args.collect(), stdio, &mut stderr, end));
+    if !run::claim_the_end() {
+        run::wait_for_the_end()
+    }
     match status {
         Ok(status) => std::process::exit(status),
         Err(err) => {

@@ -27,6 +27,24 @@ pub struct ModuleInfo {
     pub size: u64,
     /// Of the precompiled module embedded in the guest.
     pub precompiled_size: u64,
+    /// Present for a wasm32-wasip1-threads module (one imported shared memory, and
+    /// `wasi::thread-spawn`).
+    #[serde(default)]
+    pub threads: Option<ThreadsInfo>,
+}
+
+/// How a threads module's shared memory and threads are bounded in this image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadsInfo {
+    /// The shared memory's declared minimum and maximum, in 64 KiB pages.
+    pub memory_minimum_pages: u64,
+    pub memory_maximum_pages: u64,
+    /// Pages the memory is created with room for: the maximum, capped by the budget the
+    /// board's RAM leaves (a shared memory never moves, so this is reserved at start).
+    pub memory_capacity_pages: u64,
+    /// Threads the module may run at once besides its main one; `thread-spawn` fails
+    /// (the module sees EAGAIN from `pthread_create`) beyond it.
+    pub max_threads: u32,
 }
 
 /// How the guest runs the module: everything it may touch is granted here.

@@ -1,11 +1,24 @@
 //! Runs one module: link WASI, instantiate, call the entry point, and turn what happened
 //! into an exit status the way the `wasmtime` command does (the module's own status, or
 //! 134 after printing the trap).
+//!
+//! A wasm32-wasip1-threads module also gets its shared memory and `wasi::thread-spawn`:
+//! each new thread is a kernel thread running an instance of its own (one `InstancePre`,
+//! a `Store` per thread, the same memory and WASI state). Returning from `_start` ends
+//! the run with 0 while other threads still run; a trap or `proc_exit` in any thread ends
+//! it once, with that thread's outcome.
 
-use anyhow::{Context, Result};
-use wasmtime::{Engine, Linker, Module, Store};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use crate::wasi::{self, Stdio, WasiConfig, WasiCtx};
+use anyhow::{bail, Context, Result};
+use wasmtime::{
+    Caller, Engine, ExternType, InstancePre, Linker, MemoryType, Module, SharedMemory, Store,
+};
+
+use crate::engine::WASM_PAGE;
+use crate::manifest::ThreadsInfo;
+use crate::wasi::{self, SharedWasi, Stdio, WasiConfig, WasiCtx};
 
 /// Exit status of a module that trapped (as from SIGABRT, like `wasmtime` on Unix).
 pub const TRAP_STATUS: i32 = 134;
@@ -34,54 +47,277 @@ impl Outcome {
     }
 }
 
-/// Store data of a running module.
+/// Store data of a running module: every thread's store points to the same WASI state.
 struct Guest {
-    wasi: WasiCtx,
+    wasi: Arc<SharedWasi>,
 }
+
+/// Ends the whole run from a thread other than the main one (a trap or `proc_exit` there):
+/// reports the outcome the way the runner reports the main thread's, then ends the process
+/// or VM. It must not return.
+pub type EndRun = Arc<dyn Fn(Outcome) -> std::convert::Infallible + Send + Sync>;
+
+/// Set by the first thread that ends the run; any other waits for the end to come.
+static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the caller is the first to end the run: the main thread's caller asks before it
+/// reports, so that a run ends once even when two threads finish together. The loser
+/// should call [`wait_for_the_end`].
+pub fn claim_the_end() -> bool {
+    !ENDING.swap(true, Ordering::SeqCst)
+}
+
+/// Parks the calling thread for good: another thread is ending the run.
+pub fn wait_for_the_end() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// What a threads module runs with (from its manifest): its shared memory's size and the
+/// cap on threads, and what ends the run from another thread.
+pub struct ThreadSupport {
+    pub info: ThreadsInfo,
+    pub end: EndRun,
+}
+
+/// The name of the export a new thread starts in (wasi-threads).
+pub const THREAD_START: &str = "wasi_thread_start";
+
+/// The import a threads module spawns threads through.
+pub const THREAD_SPAWN: (&str, &str) = ("wasi", "thread-spawn");
+
+/// Stack of each thread a module spawns: Wasmtime's default wasm stack limit (512 KiB)
+/// with room for the host frames around it.
+const THREAD_STACK: usize = 2 << 20;
+
+/// Largest thread id the proposal allows.
+const MAX_THREAD_ID: u32 = 0x1FFF_FFFF;
 
 /// Instantiates `module` with WASI and calls `entrypoint` (`_start` if `None`).
 /// `Err` means the module could not start (missing import, bad entry point); what happens
-/// once it runs is the `Outcome`.
+/// once it runs is the `Outcome`. A threads module gets its shared memory and
+/// `thread-spawn` from `threads`; other threads that trap or exit end the run through it.
 pub fn run(
     engine: &Engine,
     module: &Module,
     config: WasiConfig,
     stdio: Stdio,
     entrypoint: Option<&str>,
+    threads: Option<ThreadSupport>,
 ) -> Result<Outcome> {
     let mut linker: Linker<Guest> = Linker::new(engine);
-    wasi::add_to_linker(&mut linker, |guest: &mut Guest| &mut guest.wasi)?;
+    wasi::add_to_linker(&mut linker, |guest: &mut Guest| &guest.wasi)?;
     let wasi = WasiCtx::new(config, stdio).context("setting up WASI")?;
-    let mut store = Store::new(engine, Guest { wasi });
+    let wasi = Arc::new(SharedWasi::new(wasi));
+    let mut store = Store::new(
+        engine,
+        Guest {
+            wasi: Arc::clone(&wasi),
+        },
+    );
+    let pre = Arc::new(OnceLock::new());
+    if let Some(threads) = threads {
+        define_shared_memory(&mut linker, &store, module, &threads.info)?;
+        let spawner = Arc::new(Spawner {
+            pre: Arc::clone(&pre),
+            next_id: AtomicU32::new(1),
+            running: AtomicU32::new(0),
+            max_threads: threads.info.max_threads,
+            end: threads.end,
+        });
+        linker
+            .func_wrap(
+                THREAD_SPAWN.0,
+                THREAD_SPAWN.1,
+                move |caller: Caller<'_, Guest>, arg: i32| -> i32 {
+                    Arc::clone(&spawner).spawn(&caller.data().wasi, arg)
+                },
+            )
+            .map_err(anyhow::Error::from)?;
+    }
     // Wasmtime's errors are its own type; ours are anyhow's (`From` converts, keeping the
     // chain of causes).
-    let instance = linker
-        .instantiate(&mut store, module)
+    let instance_pre = linker
+        .instantiate_pre(module)
         .map_err(anyhow::Error::from)
         .context("instantiating the module")?;
+    let instance = instance_pre
+        .instantiate(&mut store)
+        .map_err(anyhow::Error::from)
+        .context("instantiating the module")?;
+    let _ = pre.set(instance_pre);
     let entry = entrypoint.unwrap_or("_start");
     let func = instance
         .get_typed_func::<(), ()>(&mut store, entry)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("the module exports no function `{entry}` of type () -> ()"))?;
-    let outcome = match func.call(&mut store, ()) {
+    Ok(outcome(func.call(&mut store, ())))
+}
+
+/// The outcome of a call into the module.
+fn outcome(result: wasmtime::Result<()>) -> Outcome {
+    match result {
         Ok(()) => Outcome::Exited(0),
         Err(err) => match err.downcast_ref::<wasi::Exit>() {
             Some(exit) => Outcome::Exited(exit.0),
             None => Outcome::Failed(err.into()),
         },
-    };
-    Ok(outcome)
+    }
+}
+
+/// Creates the module's imported shared memory with the capacity the manifest gives and
+/// defines it in `linker` under the import's name.
+fn define_shared_memory(
+    linker: &mut Linker<Guest>,
+    store: &Store<Guest>,
+    module: &Module,
+    info: &ThreadsInfo,
+) -> Result<()> {
+    let (import, ty) = module
+        .imports()
+        .find_map(|import| match import.ty() {
+            ExternType::Memory(ty) if ty.is_shared() => Some((import, ty)),
+            _ => None,
+        })
+        .context("the manifest says the module uses threads, but it imports no shared memory")?;
+    if ty.minimum() > info.memory_capacity_pages {
+        bail!(
+            "the module's shared memory needs {} pages ({} MiB) to start, more than the {} \
+             pages ({} MiB) this image grants it",
+            ty.minimum(),
+            (ty.minimum() * WASM_PAGE) >> 20,
+            info.memory_capacity_pages,
+            (info.memory_capacity_pages * WASM_PAGE) >> 20,
+        );
+    }
+    let maximum = ty
+        .maximum()
+        .unwrap_or(u64::MAX)
+        .min(info.memory_capacity_pages);
+    let (minimum, maximum) = (
+        u32::try_from(ty.minimum()).context("shared memory minimum")?,
+        u32::try_from(maximum).context("shared memory maximum")?,
+    );
+    let memory = SharedMemory::new(module.engine(), MemoryType::shared(minimum, maximum))
+        .map_err(anyhow::Error::from)
+        .with_context(|| {
+            format!(
+                "creating the shared memory ({minimum} pages, room for {maximum}): the \
+                 guest has not the memory for it"
+            )
+        })?;
+    linker
+        .define(store, import.module(), import.name(), memory)
+        .map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+/// `wasi::thread-spawn`: starts module threads, each an instance of its own (sharing the
+/// memory and the WASI state) on a thread of the kernel.
+struct Spawner {
+    /// Set once the main instance exists (the import is defined before it).
+    pre: Arc<OnceLock<InstancePre<Guest>>>,
+    next_id: AtomicU32,
+    /// Threads started and not yet returned.
+    running: AtomicU32,
+    max_threads: u32,
+    end: EndRun,
+}
+
+impl Spawner {
+    /// Starts a thread calling `wasi_thread_start(id, arg)`; returns its id, or -1 when it
+    /// cannot (no thread left under the cap, ids used up, the kernel refused a thread).
+    fn spawn(self: Arc<Self>, wasi: &Arc<SharedWasi>, arg: i32) -> i32 {
+        self.try_spawn(wasi, arg).unwrap_or(-1)
+    }
+
+    fn try_spawn(self: &Arc<Self>, wasi: &Arc<SharedWasi>, arg: i32) -> Result<i32> {
+        let pre = self
+            .pre
+            .get()
+            .context("thread-spawn before the module started")?;
+        let running = self.running.fetch_add(1, Ordering::SeqCst);
+        let release = || self.running.fetch_sub(1, Ordering::SeqCst);
+        if running >= self.max_threads {
+            release();
+            bail!("{running} threads are running, the most this image allows");
+        }
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        if id > MAX_THREAD_ID {
+            release();
+            bail!("thread ids are used up");
+        }
+        let started = (|| {
+            let mut store = Store::new(
+                pre.module().engine(),
+                Guest {
+                    wasi: Arc::clone(wasi),
+                },
+            );
+            let instance = pre.instantiate(&mut store)?;
+            let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, THREAD_START)?;
+            let spawner = Arc::clone(self);
+            let id = id as i32;
+            std::thread::Builder::new()
+                .name(format!("wasm thread {id}"))
+                .stack_size(THREAD_STACK)
+                .spawn(move || {
+                    let result = on_aligned_stack(|| start.call(&mut store, (id, arg)));
+                    match result {
+                        Ok(()) => {
+                            spawner.running.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        Err(err) => {
+                            if claim_the_end() {
+                                match (spawner.end)(outcome(Err(err))) {}
+                            }
+                            wait_for_the_end();
+                        }
+                    }
+                })?;
+            // Kernel 0.11 has no timer tick: a thread switch comes only when a thread blocks
+            // or an interrupt (a sleeper's timer) arrives. Give the new thread the CPU now,
+            // until it blocks or is interrupted, so that a spawner that spins waiting for
+            // it does not keep it from ever starting.
+            anyhow::Ok(id)
+        })();
+        if started.is_err() {
+            release();
+        }
+        started
+    }
+}
+
+/// Runs `f` where Wasmtime may run wasm: on a 16-byte aligned stack (`platform`).
+fn on_aligned_stack<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_os = "hermit")]
+    {
+        crate::platform::with_aligned_stack(f)
+    }
+    #[cfg(not(target_os = "hermit"))]
+    {
+        f()
+    }
 }
 
 /// The imports among `(module, name, is_function)` that we do not provide, as `module::name`.
+/// A threads module, whose shared memory is imported as `shared_memory`, also gets that
+/// memory and `wasi::thread-spawn` (the precompiler checks the memory's shape).
 pub fn unsupported_imports<'a>(
     imports: impl IntoIterator<Item = (&'a str, &'a str, bool)>,
+    shared_memory: Option<(&str, &str)>,
 ) -> Vec<String> {
     imports
         .into_iter()
-        .filter(|(module, name, is_function)| {
-            !is_function || *module != wasi::MODULE || !wasi::FUNCTIONS.contains(name)
+        .filter(|&(module, name, is_function)| {
+            let provided = if is_function {
+                (module == wasi::MODULE && wasi::FUNCTIONS.contains(&name))
+                    || (shared_memory.is_some() && (module, name) == THREAD_SPAWN)
+            } else {
+                shared_memory == Some((module, name))
+            };
+            !provided
         })
         .map(|(module, name, _)| format!("{module}::{name}"))
         .collect()
@@ -101,7 +337,7 @@ mod tests {
             ("wasi_snapshot_preview1", "fd_read", false),
         ];
         assert_eq!(
-            unsupported_imports(imports),
+            unsupported_imports(imports, None),
             vec![
                 "wasi_snapshot_preview1::no_such_call".to_string(),
                 "env::fd_write".to_string(),

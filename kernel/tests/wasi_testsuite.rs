@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use hermit_wasm_kernel::wasi::{self, Exit, Preopen, Stdio, WasiConfig, WasiCtx};
+use hermit_wasm_kernel::wasi::{self, Exit, Preopen, SharedWasi, Stdio, WasiConfig, WasiCtx};
 use wasmtime::{Config, Engine, Linker, Module, Store};
 
 const LANGUAGES: &[&str] = &["assemblyscript", "c", "rust"];
@@ -166,9 +166,9 @@ fn run_one(engine: &Engine, wasm: &Path) -> Result<()> {
     let module = Module::from_file(engine, wasm)
         .map_err(anyhow::Error::from)
         .context("compiling")?;
-    let mut linker: Linker<WasiCtx> = Linker::new(engine);
-    wasi::add_to_linker(&mut linker, |ctx| ctx)?;
-    let mut store = Store::new(engine, ctx);
+    let mut linker: Linker<SharedWasi> = Linker::new(engine);
+    wasi::add_to_linker(&mut linker, |wasi| wasi)?;
+    let mut store = Store::new(engine, SharedWasi::new(ctx));
     store.set_epoch_deadline(TIMEOUT.as_secs());
     let instance = linker
         .instantiate(&mut store, &module)

@@ -11,6 +11,7 @@ use hermit_wasm_kernel::{engine, payload};
 use xshell::Shell;
 
 use crate::cargo_cmd::cargo;
+use crate::precompile;
 use crate::project::Project;
 
 /// Builds `hermit-wasm-kernel` for the host (release) and returns its path.
@@ -32,6 +33,12 @@ pub fn build(sh: &Shell, project: &Project) -> Result<PathBuf> {
 pub fn write_payload(wasm_path: &Path, out: &Path) -> Result<()> {
     let wasm =
         std::fs::read(wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+    let name_for_errors = wasm_path.display().to_string();
+    // On the host a shared memory may take what the module declares (at most 4 GiB).
+    let threads = match precompile::threads_shape(&name_for_errors, &wasm)? {
+        Some(shape) => Some(precompile::threads_info(&name_for_errors, &shape, 4 << 30)?),
+        None => None,
+    };
     let engine = wasmtime::Engine::new(&engine::config())?;
     let cwasm = engine
         .precompile_module(&wasm)
@@ -52,6 +59,7 @@ pub fn write_payload(wasm_path: &Path, out: &Path) -> Result<()> {
             sha256: String::new(),
             size: wasm.len() as u64,
             precompiled_size: cwasm.len() as u64,
+            threads,
         },
         run: RunConfig::default(),
         toolchain: String::new(),

@@ -16,7 +16,7 @@ use hermit_wasm_kernel::{engine, payload};
 use xshell::Shell;
 
 use crate::build_lock::BuildLock;
-use crate::cargo_cmd::cargo;
+use crate::cargo_cmd::{cargo, cargo_with};
 use crate::flags::ImageArgs;
 use crate::hermitfile::Hermitfile;
 use crate::launch_script::{self, ScriptInfo};
@@ -138,6 +138,24 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     if let Some(entry) = &plan.run.entrypoint {
         precompile::check_entrypoint(&name, &wasm, entry)?;
     }
+    let threads = match &precompiled.threads {
+        Some(_) if board.guest.threads_unsupported.is_some() => bail!(
+            "{} is a wasm32-wasip1-threads module, which board {} cannot run yet: {}",
+            plan.module_name,
+            board.name,
+            board
+                .guest
+                .threads_unsupported
+                .as_deref()
+                .unwrap_or_default()
+        ),
+        Some(shape) => Some(precompile::threads_info(
+            &plan.module_name,
+            shape,
+            board.shared_memory_budget()?,
+        )?),
+        None => None,
+    };
 
     // From here on the board's shared build outputs are ours alone.
     let _lock = BuildLock::acquire(
@@ -169,6 +187,7 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
             sha256: precompiled.sha256.clone(),
             size: precompiled.wasm_size,
             precompiled_size: precompiled.cwasm.len() as u64,
+            threads,
         },
         run: plan.run.clone(),
         toolchain: toolchain::rustc_version(sh)?,
@@ -246,27 +265,30 @@ fn build_loader(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
 fn build_module(sh: &Shell, project: &Project, module: &ModuleBuild) -> Result<PathBuf> {
     match module {
         ModuleBuild::File { wasm } => Ok(wasm.clone()),
-        ModuleBuild::Crate { package, wasm } => {
+        ModuleBuild::Crate { package, how, wasm } => {
             let _dir = sh.push_dir(&project.root);
             let target_dir = wasm
                 .ancestors()
                 .nth(3)
                 .context("module output path")?
                 .to_path_buf();
-            cargo(sh, &project.root)?
-                .args([
-                    "build",
-                    "--release",
-                    "--locked",
-                    "--quiet",
-                    "--target=wasm32-wasip1",
-                ])
+            let target = how.target;
+            let command = match how.toolchain {
+                Some(toolchain) => {
+                    toolchain::ensure_target(sh, toolchain, target)?;
+                    cargo_with(sh, toolchain)
+                }
+                None => cargo(sh, &project.root)?,
+            };
+            command
+                .args(["build", "--release", "--locked", "--quiet"])
+                .arg(format!("--target={target}"))
                 .arg(format!("--package={package}"))
                 .arg("--target-dir")
                 .arg(&target_dir)
                 .run()
                 .with_context(|| {
-                    format!("building module {package} (rustup target add wasm32-wasip1?)")
+                    format!("building module {package} (rustup target add {target}?)")
                 })?;
             Ok(wasm.clone())
         }

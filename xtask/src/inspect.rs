@@ -123,6 +123,18 @@ pub fn run(project: &Project, args: &InspectArgs) -> Result<()> {
         println!("  embedded manifest {agreement} manifest.json");
     }
     let m = &report.manifest;
+    if let Some(t) = &m.module.threads {
+        let mib = |pages: u64| (pages * hermit_wasm_kernel::engine::WASM_PAGE) >> 20;
+        println!(
+            "threads wasm32-wasip1-threads: shared memory {}..{} pages, room for {} pages \
+             ({} MiB); up to {} threads besides the main one",
+            t.memory_minimum_pages,
+            t.memory_maximum_pages,
+            t.memory_capacity_pages,
+            mib(t.memory_capacity_pages),
+            t.max_threads
+        );
+    }
     println!(
         "run     args {:?}, env {:?}, entrypoint {}",
         m.run.args,

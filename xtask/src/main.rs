@@ -34,6 +34,7 @@ mod reference;
 mod symbols;
 mod test;
 mod test_cases;
+mod threads_cases;
 mod tidy;
 mod toolchain;
 mod wasi_testsuite;

@@ -22,6 +22,45 @@ pub const KERNEL_VERSION: &str = "0.11.0";
 /// builds it the same and is the one every kernel archive so far was built and booted with.
 pub const KERNEL_TOOLCHAIN: &str = "nightly-2025-03-14";
 
+/// The toolchain that builds the wasm32-wasip1-threads examples: the pinned nightly ships no
+/// std for that target on rustup, this stable release does.
+pub const THREADS_TOOLCHAIN: &str = "1.95.0";
+
+/// How an example under `modules/` is built: for wasm32-wasip1 with the pinned toolchain,
+/// or, for the examples named `threads-*`, for wasm32-wasip1-threads with
+/// [`THREADS_TOOLCHAIN`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExampleTarget {
+    pub target: &'static str,
+    /// `None`: the toolchain of `rust-toolchain.toml`.
+    pub toolchain: Option<&'static str>,
+}
+
+impl ExampleTarget {
+    pub fn of(package: &str) -> ExampleTarget {
+        if package.starts_with("threads-") {
+            ExampleTarget {
+                target: "wasm32-wasip1-threads",
+                toolchain: Some(THREADS_TOOLCHAIN),
+            }
+        } else {
+            ExampleTarget {
+                target: "wasm32-wasip1",
+                toolchain: None,
+            }
+        }
+    }
+
+    /// The example's `.wasm` once built into `target` (the project's target folder).
+    pub fn wasm(&self, target: &std::path::Path, package: &str) -> PathBuf {
+        target
+            .join("modules")
+            .join(self.target)
+            .join("release")
+            .join(format!("{package}.wasm"))
+    }
+}
+
 /// The module that `cargo xtask qemu` boots when none is named.
 pub const DEFAULT_MODULE: &str = "hello";
 
@@ -108,9 +147,10 @@ pub struct LoaderBuild {
 /// Building (or taking) the module.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModuleBuild {
-    /// `cargo build -p <package> --target wasm32-wasip1 --release`, output `wasm`.
+    /// `cargo build -p <package> --target <target> --release`, output `wasm`.
     Crate {
         package: String,
+        how: ExampleTarget,
         wasm: PathBuf,
     },
     File {
@@ -224,13 +264,15 @@ pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str
     };
 
     let module = match &request.module {
-        ModuleSource::Example(package) => ModuleBuild::Crate {
-            package: package.clone(),
-            // A target folder of its own: `cargo test` holds the lock on `target/`.
-            wasm: target
-                .join("modules/wasm32-wasip1/release")
-                .join(format!("{package}.wasm")),
-        },
+        ModuleSource::Example(package) => {
+            let how = ExampleTarget::of(package);
+            ModuleBuild::Crate {
+                package: package.clone(),
+                // A target folder of its own: `cargo test` holds the lock on `target/`.
+                wasm: how.wasm(&target, package),
+                how,
+            }
+        }
         ModuleSource::File(path) => ModuleBuild::File { wasm: path.clone() },
     };
 
@@ -321,7 +363,28 @@ mod tests {
             plan.module,
             ModuleBuild::Crate {
                 package: "hello".into(),
+                how: ExampleTarget {
+                    target: "wasm32-wasip1",
+                    toolchain: None
+                },
                 wasm: "/repo/target/modules/wasm32-wasip1/release/hello.wasm".into()
+            }
+        );
+        let threads = super::plan(
+            &project(),
+            &board("x86_64-kvm"),
+            &request("threads-sum"),
+            "nightly-x",
+        );
+        assert_eq!(
+            threads.module,
+            ModuleBuild::Crate {
+                package: "threads-sum".into(),
+                how: ExampleTarget {
+                    target: "wasm32-wasip1-threads",
+                    toolchain: Some(THREADS_TOOLCHAIN)
+                },
+                wasm: "/repo/target/modules/wasm32-wasip1-threads/release/threads-sum.wasm".into()
             }
         );
         assert_eq!(plan.image.dir, Path::new("/repo/images/x86_64-kvm/hello"));

@@ -109,6 +109,10 @@ pub struct GuestProfile {
     /// CPU must have them, which Wasmtime checks when it loads a module.
     #[serde(default)]
     pub cpu_features: Vec<String>,
+    /// Why this board cannot run wasm32-wasip1-threads modules yet; absent where it can.
+    /// `cargo xtask image` refuses a threads module here with this reason.
+    #[serde(default)]
+    pub threads_unsupported: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,7 +223,37 @@ pub struct DiskProfile {
     pub firmware_package: String,
 }
 
+/// Bytes in a QEMU memory size: a number with a `K`, `M`, `G` or `T` suffix (binary
+/// units), or without one meaning MiB, as `-m` reads it.
+pub fn memory_bytes(size: &str) -> Result<u64> {
+    let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let shift = match &size[digits.len()..] {
+        "K" | "k" => 10,
+        "" | "M" | "m" => 20,
+        "G" | "g" => 30,
+        "T" | "t" => 40,
+        unit => bail!("memory size {size:?}: unknown unit {unit:?} (K, M, G or T)"),
+    };
+    let number: u64 = digits
+        .parse()
+        .with_context(|| format!("memory size {size:?}: not a whole number with a unit"))?;
+    number
+        .checked_mul(1 << shift)
+        .with_context(|| format!("memory size {size:?} is too large"))
+}
+
 impl Board {
+    /// Bytes a threads module's shared memory may take at most: a quarter of the VM's RAM.
+    /// A shared memory is reserved whole when it is made, and kernel 0.11 takes it from
+    /// physical memory at once; with 512 MiB, half of it could not be mapped (`mmap`
+    /// panicked with AllocError), a quarter can, beside the kernel, the runner, the
+    /// compiled code and the threads' stacks.
+    pub fn shared_memory_budget(&self) -> Result<u64> {
+        Ok(memory_bytes(&self.qemu.memory)
+            .with_context(|| format!("board {}: qemu memory", self.name))?
+            / 8)
+    }
+
     /// Parses and checks one profile.
     pub fn parse(name: &str, text: &str) -> Result<Board> {
         let mut board: Board =
@@ -240,6 +274,7 @@ impl Board {
             }
             Ok(())
         };
+        self.shared_memory_budget()?;
         expect("kernel", &self.kernel.target)?;
         expect("guest", &self.guest.target)?;
         if let Some(disk) = &self.disk {

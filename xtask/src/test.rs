@@ -287,9 +287,7 @@ pub fn plain_image(sh: &Shell, project: &Project, board: &str, module: &str) -> 
 
 /// Where an example module's `.wasm` is once built.
 pub fn example_wasm(project: &Project, module: &str) -> PathBuf {
-    project
-        .target()
-        .join(format!("modules/wasm32-wasip1/release/{module}.wasm"))
+    crate::plan::ExampleTarget::of(module).wasm(&project.target(), module)
 }
 
 /// A fresh, empty folder for case `name`'s files.
@@ -309,6 +307,8 @@ pub struct Boot<'a> {
     pub options: Vec<String>,
     pub args: Vec<String>,
     pub stdin: Vec<u8>,
+    /// Keep stdin open after `stdin` until the launcher ends (no end of input).
+    pub stdin_stays_open: bool,
     pub cwd: Option<&'a Path>,
 }
 
@@ -336,8 +336,13 @@ impl Boot<'_> {
     pub fn run(self, script: &Path) -> Result<Output> {
         let mut launcher = self.spawn(script)?;
         let mut stdin = launcher.child().stdin.take().context("stdin")?;
-        let feed = self.stdin;
-        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &feed));
+        let (feed, stays_open) = (self.stdin, self.stdin_stays_open);
+        // The writer hands the pipe back when it must stay open: it is then closed only
+        // when joined, after the launcher has ended.
+        let writer = std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut stdin, &feed);
+            stays_open.then_some(stdin)
+        });
         let out = launcher.wait_with_output()?;
         // A guest that does not read all of its stdin closes the pipe early: not an error.
         let _ = writer.join();

@@ -17,7 +17,7 @@ use crate::plan::BuildPlan;
 use crate::profile::{self, Board};
 use crate::project::Project;
 use crate::test::{expect_status, expect_stdout, scratch, stderr_has, Boot, Case, Image};
-use crate::{compare_corpus, host_runner, wasi_testsuite};
+use crate::{compare_corpus, host_runner, threads_cases, wasi_testsuite};
 
 /// Every case, for `boards`.
 pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
@@ -26,6 +26,7 @@ pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
     for name in boards {
         let board = profile::find(&project.boards(), name)?;
         board_cases(&project, &board, &mut cases)?;
+        threads_cases::cases(&project, &board, &mut cases);
     }
     cli_cases(&project, &mut cases);
     several_boards_bundle_case(&project, boards, &mut cases);
@@ -1404,15 +1405,24 @@ fn wasi_cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) 
                 .arg("--")
                 .args(&args)
                 .current_dir(&work)
-                .stdin(Stdio::null())
+                .stdin(if program.stdin_stays_open {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
-            let out = Launcher::spawn(&mut command)?.wait_with_output()?;
+            let mut launcher = Launcher::spawn(&mut command)?;
+            // Held until the program has ended (None when stdin is null).
+            let _stdin = launcher.child().stdin.take();
+            let out = launcher.wait_with_output()?;
             program.judge(&out)
         }));
     }
     for board in boards {
-        for program in &programs {
+        // The wasi-threads programs run on the host only, for now: in the VM one of them
+        // (`wasi_threads_exit_nonmain_busy`) hangs on kernel 0.11 (README, "Threads").
+        for program in programs.iter().filter(|p| !p.is_threads()) {
             let case = format!("{board}/wasi/{}", program.name);
             let image = Image::Module {
                 board: board.clone(),
@@ -1427,6 +1437,7 @@ fn wasi_cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) 
                     options: launch,
                     args,
                     stdin: Vec::new(),
+                    stdin_stays_open: program.stdin_stays_open,
                     cwd: Some(&work),
                 };
                 let out = boot.run(&plans[0].image.run_qemu)?;

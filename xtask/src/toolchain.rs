@@ -25,6 +25,32 @@ fn parse_channel(text: &str) -> Option<String> {
     )
 }
 
+/// Installs toolchain `channel` (minimal) with the standard library for `target`, unless
+/// it has it.
+pub fn ensure_target(sh: &Shell, channel: &str, target: &str) -> Result<()> {
+    let sysroot = cmd!(sh, "rustc +{channel} --print sysroot")
+        .quiet()
+        .ignore_stderr()
+        .read();
+    if sysroot.is_ok_and(|root| {
+        Path::new(root.trim())
+            .join("lib/rustlib")
+            .join(target)
+            .join("lib")
+            .is_dir()
+    }) {
+        return Ok(());
+    }
+    cmd!(
+        sh,
+        "rustup toolchain install {channel} --profile minimal --target {target}"
+    )
+    .run()
+    .with_context(|| {
+        format!("installing toolchain {channel} for {target} (is rustup on PATH, the network up?)")
+    })
+}
+
 /// Installs toolchain `channel` with `components` through rustup unless it is there
 /// (the kernel's toolchain is not the one `rust-toolchain.toml` names, so rustup does not
 /// install it by itself).

@@ -7,7 +7,7 @@
 //! Every program must pass, on the host and inside the VM on every board.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use anyhow::{bail, ensure, Context, Result};
 use serde::Deserialize;
@@ -18,6 +18,28 @@ use crate::project::Project;
 use crate::{host_runner, image};
 
 const LANGUAGES: [&str; 3] = ["assemblyscript", "c", "rust"];
+
+/// The wasi-threads proposal's programs (wasm32-wasip1-threads), named `threads/stem`.
+const THREADS_PROPOSAL: &str = "proposals/wasi-threads";
+const THREADS_PREFIX: &str = "threads";
+
+/// The suite's folders of programs: `(name prefix, folder)`.
+fn sources(suite: &Path) -> Vec<(&'static str, PathBuf)> {
+    let mut sources: Vec<_> = LANGUAGES
+        .iter()
+        .map(|language| {
+            (
+                *language,
+                suite
+                    .join("tests")
+                    .join(language)
+                    .join("testsuite/wasm32-wasip1"),
+            )
+        })
+        .collect();
+    sources.push((THREADS_PREFIX, suite.join(THREADS_PROPOSAL)));
+    sources
+}
 
 /// What `X.json` asks for.
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +60,10 @@ pub struct Program {
     pub name: String,
     pub wasm: PathBuf,
     spec: Spec,
+    /// Whether its stdin is a pipe that stays open until it ends (as the official runner
+    /// gives it): the threads programs' `*_wasi_read` block in a read of stdin while another
+    /// thread ends the run; at end of input they would end otherwise.
+    pub stdin_stays_open: bool,
 }
 
 pub fn suite_dir(project: &Project) -> PathBuf {
@@ -47,11 +73,7 @@ pub fn suite_dir(project: &Project) -> PathBuf {
 /// The suite's programs whose name contains `filter` (all without one), sorted.
 pub fn programs(suite: &Path, filter: Option<&str>) -> Result<Vec<Program>> {
     let mut programs = Vec::new();
-    for language in LANGUAGES {
-        let dir = suite
-            .join("tests")
-            .join(language)
-            .join("testsuite/wasm32-wasip1");
+    for (prefix, dir) in sources(suite) {
         let entries = std::fs::read_dir(&dir).with_context(|| {
             format!(
                 "{} not found: the WASI test suite belongs beside the repository",
@@ -68,7 +90,7 @@ pub fn programs(suite: &Path, filter: Option<&str>) -> Result<Vec<Program>> {
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or_default();
-            let name = format!("{language}/{stem}");
+            let name = format!("{prefix}/{stem}");
             if filter.is_some_and(|f| !name.contains(f)) {
                 continue;
             }
@@ -79,7 +101,12 @@ pub fn programs(suite: &Path, filter: Option<&str>) -> Result<Vec<Program>> {
             } else {
                 Spec::default()
             };
-            programs.push(Program { name, wasm, spec });
+            programs.push(Program {
+                name,
+                wasm,
+                spec,
+                stdin_stays_open: prefix == THREADS_PREFIX,
+            });
         }
     }
     Ok(programs)
@@ -122,6 +149,11 @@ impl Program {
             ensure!(&got == want, "stdout {got:?}, expected {want:?}");
         }
         Ok(())
+    }
+
+    /// Whether it is one of the wasi-threads proposal's programs.
+    pub fn is_threads(&self) -> bool {
+        self.name.starts_with(&format!("{THREADS_PREFIX}/"))
     }
 
     /// The name of its image on a board.
@@ -174,9 +206,22 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
                 .args(&module_args)
                 .current_dir(&scratch);
             eprintln!("$ {command:?}");
-            let out = command
-                .output()
-                .with_context(|| format!("running {command:?}"))?;
+            let out = if program.stdin_stays_open {
+                command
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let mut child = command
+                    .spawn()
+                    .with_context(|| format!("running {command:?}"))?;
+                // Held until the program has ended: its stdin never reaches its end.
+                let _stdin = child.stdin.take();
+                child.wait_with_output()?
+            } else {
+                command
+                    .output()
+                    .with_context(|| format!("running {command:?}"))?
+            };
             program.judge(&out)
         })();
         if let Err(err) = result {
@@ -226,13 +271,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_suite_beside_the_repository_has_its_72_programs() {
+    fn the_suite_beside_the_repository_has_its_72_programs_and_15_of_threads() {
         let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/wasi-testsuite");
         let all = programs(&suite, None).unwrap();
-        assert_eq!(all.len(), 72);
-        assert!(all
-            .iter()
-            .all(|c| LANGUAGES.contains(&c.name.split('/').next().unwrap())));
+        assert_eq!(all.len(), 72 + 15);
+        let threads: Vec<_> = all.iter().filter(|p| p.is_threads()).collect();
+        assert_eq!(threads.len(), 15);
+        assert!(threads.iter().all(|p| p.stdin_stays_open));
+        assert!(all.iter().filter(|p| !p.is_threads()).all(|c| {
+            !c.stdin_stays_open && LANGUAGES.contains(&c.name.split('/').next().unwrap())
+        }));
         let some = programs(&suite, Some("rust/path_")).unwrap();
         assert!(!some.is_empty() && some.len() < all.len());
         assert!(some.iter().all(|c| c.name.starts_with("rust/path_")));

@@ -344,65 +344,103 @@ impl Event {
     }
 }
 
-/// Bounds-checked view of the guest's linear memory. Out-of-bounds accesses are `EFAULT`.
+/// Bounds-checked access to the guest's linear memory. Out-of-bounds accesses are `EFAULT`.
+///
+/// Every access copies: no Rust reference into the memory is ever handed out. A shared
+/// memory (wasm32-wasip1-threads) is written by other threads while a WASI call runs, so a
+/// `&[u8]` or `&mut [u8]` over it would assert an exclusivity nobody can give; bytes are
+/// copied in and out through raw pointers instead, as the guest's own plain loads and
+/// stores would move them.
 pub struct Mem<'a> {
-    bytes: &'a mut [u8],
+    base: *mut u8,
+    len: usize,
+    /// The memory borrowed for `'a`: it neither moves nor shrinks while this view lives.
+    _memory: std::marker::PhantomData<&'a [std::cell::UnsafeCell<u8>]>,
 }
 
 impl<'a> Mem<'a> {
-    /// Wraps the bytes of a linear memory.
+    /// Wraps the bytes of a memory this thread has to itself.
     pub fn new(bytes: &'a mut [u8]) -> Mem<'a> {
-        Mem { bytes }
+        Mem {
+            base: bytes.as_mut_ptr(),
+            len: bytes.len(),
+            _memory: std::marker::PhantomData,
+        }
     }
 
-    fn range(&self, ptr: u32, len: u32) -> WasiResult<std::ops::Range<usize>> {
+    /// Wraps the bytes of a shared memory, which other threads may access concurrently.
+    pub fn shared(bytes: &'a [std::cell::UnsafeCell<u8>]) -> Mem<'a> {
+        Mem {
+            base: std::cell::UnsafeCell::raw_get(bytes.as_ptr()),
+            len: bytes.len(),
+            _memory: std::marker::PhantomData,
+        }
+    }
+
+    /// The start of `len` bytes at `ptr`, checked to lie inside the memory.
+    fn at(&self, ptr: u32, len: usize) -> WasiResult<*mut u8> {
         let start = ptr as usize;
-        let end = start.checked_add(len as usize).ok_or(Errno::Fault)?;
-        if end > self.bytes.len() {
+        let end = start.checked_add(len).ok_or(Errno::Fault)?;
+        if end > self.len {
             return Err(Errno::Fault);
         }
-        Ok(start..end)
+        // SAFETY: `start <= end <= self.len`, so the result stays inside (or one past the
+        // end of) the memory `base` points to.
+        Ok(unsafe { self.base.add(start) })
     }
 
-    /// `len` bytes at `ptr`.
-    pub fn slice(&self, ptr: u32, len: u32) -> WasiResult<&[u8]> {
-        let r = self.range(ptr, len)?;
-        Ok(&self.bytes[r])
+    /// Checks that `len` bytes at `ptr` lie inside the memory.
+    pub fn check(&self, ptr: u32, len: u32) -> WasiResult<()> {
+        self.at(ptr, len as usize).map(drop)
     }
 
-    /// `len` writable bytes at `ptr`.
-    pub fn slice_mut(&mut self, ptr: u32, len: u32) -> WasiResult<&mut [u8]> {
-        let r = self.range(ptr, len)?;
-        Ok(&mut self.bytes[r])
+    /// Copies `out.len()` bytes at `ptr` into `out`.
+    pub fn read_into(&self, ptr: u32, out: &mut [u8]) -> WasiResult<()> {
+        let from = self.at(ptr, out.len())?;
+        // SAFETY: `at` checked that the range lies inside the memory, which is live and
+        // unmoved for `'a`; `out` is ours, so the two cannot overlap. No reference to the
+        // guest's bytes is formed, so concurrent guest stores to a shared memory can only
+        // make the copy see some mix of old and new bytes, as a guest load would.
+        unsafe { std::ptr::copy_nonoverlapping(from, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    /// A copy of `len` bytes at `ptr`.
+    pub fn read(&self, ptr: u32, len: u32) -> WasiResult<Vec<u8>> {
+        let mut out = vec![0; len as usize];
+        self.read_into(ptr, &mut out)?;
+        Ok(out)
     }
 
     /// Copies `data` to `ptr`.
     pub fn write(&mut self, ptr: u32, data: &[u8]) -> WasiResult<()> {
-        let len = u32::try_from(data.len()).map_err(|_| Errno::Fault)?;
-        self.slice_mut(ptr, len)?.copy_from_slice(data);
+        let to = self.at(ptr, data.len())?;
+        // SAFETY: as in `read_into`: in bounds, live, not overlapping `data`, and written
+        // through a raw pointer only.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), to, data.len()) };
         Ok(())
     }
 
+    fn read_array<const N: usize>(&self, ptr: u32) -> WasiResult<[u8; N]> {
+        let mut out = [0; N];
+        self.read_into(ptr, &mut out)?;
+        Ok(out)
+    }
+
     pub fn read_u8(&self, ptr: u32) -> WasiResult<u8> {
-        Ok(self.slice(ptr, 1)?[0])
+        Ok(self.read_array::<1>(ptr)?[0])
     }
 
     pub fn read_u16(&self, ptr: u32) -> WasiResult<u16> {
-        Ok(u16::from_le_bytes(
-            self.slice(ptr, 2)?.try_into().expect("2 bytes"),
-        ))
+        Ok(u16::from_le_bytes(self.read_array(ptr)?))
     }
 
     pub fn read_u32(&self, ptr: u32) -> WasiResult<u32> {
-        Ok(u32::from_le_bytes(
-            self.slice(ptr, 4)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_le_bytes(self.read_array(ptr)?))
     }
 
     pub fn read_u64(&self, ptr: u32) -> WasiResult<u64> {
-        Ok(u64::from_le_bytes(
-            self.slice(ptr, 8)?.try_into().expect("8 bytes"),
-        ))
+        Ok(u64::from_le_bytes(self.read_array(ptr)?))
     }
 
     pub fn write_u8(&mut self, ptr: u32, v: u8) -> WasiResult<()> {
@@ -423,21 +461,18 @@ impl<'a> Mem<'a> {
 
     /// A UTF-8 string of `len` bytes at `ptr` (`EILSEQ` when not UTF-8).
     pub fn read_str(&self, ptr: u32, len: u32) -> WasiResult<String> {
-        let bytes = self.slice(ptr, len)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| Errno::Ilseq)
+        String::from_utf8(self.read(ptr, len)?).map_err(|_| Errno::Ilseq)
     }
 
     /// The `(buf, buf_len)` pairs of an iovec/ciovec array, each checked against memory.
     pub fn iovecs(&self, ptr: u32, count: u32) -> WasiResult<Vec<(u32, u32)>> {
         let size = count.checked_mul(8).ok_or(Errno::Fault)?;
-        let raw = self.slice(ptr, size)?;
+        let raw = self.read(ptr, size)?;
         let mut out = Vec::with_capacity(count as usize);
         for chunk in raw.chunks_exact(8) {
             let buf = u32::from_le_bytes(chunk[0..4].try_into().expect("4 bytes"));
             let len = u32::from_le_bytes(chunk[4..8].try_into().expect("4 bytes"));
-            self.range(buf, len)?;
+            self.check(buf, len)?;
             out.push((buf, len));
         }
         Ok(out)
@@ -446,9 +481,11 @@ impl<'a> Mem<'a> {
     /// Concatenates the bytes named by a ciovec array (for writes).
     pub fn gather(&self, iovs: &[(u32, u32)]) -> WasiResult<Vec<u8>> {
         let total: usize = iovs.iter().map(|&(_, len)| len as usize).sum();
-        let mut out = Vec::with_capacity(total);
+        let mut out = vec![0; total];
+        let mut at = 0;
         for &(buf, len) in iovs {
-            out.extend_from_slice(self.slice(buf, len)?);
+            self.read_into(buf, &mut out[at..at + len as usize])?;
+            at += len as usize;
         }
         Ok(out)
     }
@@ -583,10 +620,29 @@ mod tests {
         assert_eq!(mem.read_u32(12).unwrap(), 0xdead_beef);
         assert_eq!(mem.write_u32(13, 1), Err(Errno::Fault));
         assert_eq!(mem.read_u64(u32::MAX), Err(Errno::Fault));
-        assert_eq!(mem.slice(16, 0).map(<[u8]>::len), Ok(0));
+        assert_eq!(mem.read(16, 0).map(|v| v.len()), Ok(0));
+        assert_eq!(mem.check(16, 1), Err(Errno::Fault));
         // An iovec pointing outside memory is refused up front.
         mem.write_u32(0, 8).unwrap();
         mem.write_u32(4, 100).unwrap();
         assert_eq!(mem.iovecs(0, 1), Err(Errno::Fault));
+    }
+
+    #[test]
+    fn a_shared_memory_is_read_and_written_by_copies() {
+        let cells: Vec<std::cell::UnsafeCell<u8>> =
+            (0..32u8).map(std::cell::UnsafeCell::new).collect();
+        let mut mem = Mem::shared(&cells);
+        assert_eq!(mem.read(4, 4).unwrap(), [4, 5, 6, 7]);
+        mem.write(30, &[9, 9]).unwrap();
+        assert_eq!(mem.write(31, &[9, 9]), Err(Errno::Fault));
+        mem.write_u32(0, 8).unwrap();
+        mem.write_u32(4, 3).unwrap();
+        let iovs = mem.iovecs(0, 1).unwrap();
+        assert_eq!(mem.gather(&iovs).unwrap(), [8, 9, 10]);
+        assert_eq!(mem.scatter(&iovs, b"abcdef").unwrap(), 3);
+        let bytes: Vec<u8> = cells.into_iter().map(|c| c.into_inner()).collect();
+        assert_eq!(&bytes[8..11], b"abc");
+        assert_eq!(&bytes[30..], [9, 9]);
     }
 }

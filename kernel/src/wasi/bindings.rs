@@ -8,32 +8,53 @@ use wasmtime::format_err;
 use wasmtime::{Caller, Extern, Linker};
 
 use super::abi::{self, Mem, Subscription, EVENT_SIZE, PREOPENTYPE_DIR, SUBSCRIPTION_SIZE};
+use super::ctx::SharedWasi;
 use super::errno::{Errno, WasiResult};
 use super::{Exit, WasiCtx, MODULE};
 
 /// Largest number of bytes one `fd_read`/`fd_pread` moves (reads may be short).
 const MAX_READ: usize = 16 << 20;
 
-type Getter<T> = fn(&mut T) -> &mut WasiCtx;
+type Getter<T> = fn(&mut T) -> &SharedWasi;
 
-/// Runs `op` with the guest memory and the context; returns the errno code.
+/// Runs `f` with the guest memory and the shared WASI state (unlocked). The memory is the
+/// module's export `"memory"`: a plain memory, or the shared memory of a threads module.
+fn with_memory<T, R>(
+    caller: &mut Caller<'_, T>,
+    get: Getter<T>,
+    f: impl FnOnce(&mut Mem<'_>, &SharedWasi) -> R,
+) -> wasmtime::Result<R> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(memory)) => {
+            let (bytes, data) = memory.data_and_store_mut(caller);
+            Ok(f(&mut Mem::new(bytes), get(data)))
+        }
+        Some(Extern::SharedMemory(memory)) => {
+            let mut mem = Mem::shared(memory.data());
+            Ok(f(&mut mem, get(caller.data_mut())))
+        }
+        _ => Err(format_err!(
+            "a WASI function was called but the module exports no \"memory\""
+        )),
+    }
+}
+
+/// The errno code of a result.
+fn code(result: WasiResult<()>) -> i32 {
+    match result {
+        Ok(()) => Errno::Success.code(),
+        Err(errno) => errno.code(),
+    }
+}
+
+/// Runs `op` with the guest memory and the context, locked for the call; returns the errno
+/// code. For calls that do not block: the others use `with_memory` and lock by themselves.
 fn call<T>(
     caller: &mut Caller<'_, T>,
     get: Getter<T>,
     op: impl FnOnce(&mut Mem<'_>, &mut WasiCtx) -> WasiResult<()>,
 ) -> wasmtime::Result<i32> {
-    let memory = caller
-        .get_export("memory")
-        .and_then(Extern::into_memory)
-        .ok_or_else(|| {
-            format_err!("a WASI function was called but the module exports no \"memory\"")
-        })?;
-    let (bytes, data) = memory.data_and_store_mut(caller);
-    let mut mem = Mem::new(bytes);
-    Ok(match op(&mut mem, get(data)) {
-        Ok(()) => Errno::Success.code(),
-        Err(errno) => errno.code(),
-    })
+    with_memory(caller, get, |mem, wasi| code(op(mem, &mut wasi.lock())))
 }
 
 /// Writes NUL-terminated strings to `buf` and their addresses to `ptrs`.
@@ -153,9 +174,10 @@ fn add_process<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::
         "random_get",
         move |mut c: Caller<'_, T>, buf: i32, len: i32| {
             call(&mut c, get, |mem, ctx| {
-                let out = mem.slice_mut(buf as u32, len as u32)?;
-                ctx.random.fill(out);
-                Ok(())
+                mem.check(buf as u32, len as u32)?;
+                let mut out = vec![0; len as u32 as usize];
+                ctx.random.fill(&mut out);
+                mem.write(buf as u32, &out)
             })
         },
     )?;
@@ -310,12 +332,24 @@ fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Resul
         MODULE,
         "fd_read",
         move |mut c: Caller<'_, T>, fd: i32, iovs: i32, iovs_len: i32, nread: i32| {
-            call(&mut c, get, |mem, ctx| {
-                let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
-                let want = abi::iovecs_len(&iovs)?.min(MAX_READ);
-                let data = ctx.fd_read(fd as u32, want)?;
-                let n = mem.scatter(&iovs, &data)?;
-                mem.write_u32(nread as u32, n as u32)
+            with_memory(&mut c, get, |mem, wasi| {
+                code((|| {
+                    let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
+                    let want = abi::iovecs_len(&iovs)?.min(MAX_READ);
+                    // Stdin may block until input comes: read it with the context unlocked.
+                    let stream = wasi.lock().stream(fd as u32);
+                    let data = match stream {
+                        Some(stream) => {
+                            let mut buf = vec![0u8; want];
+                            let n = stream.read(&mut buf)?;
+                            buf.truncate(n);
+                            buf
+                        }
+                        None => wasi.lock().fd_read(fd as u32, want)?,
+                    };
+                    let n = mem.scatter(&iovs, &data)?;
+                    mem.write_u32(nread as u32, n as u32)
+                })())
             })
         },
     )?;
@@ -324,7 +358,7 @@ fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Resul
         "fd_readdir",
         move |mut c: Caller<'_, T>, fd: i32, buf: i32, buf_len: i32, cookie: i64, used: i32| {
             call(&mut c, get, |mem, ctx| {
-                mem.slice(buf as u32, buf_len as u32)?;
+                mem.check(buf as u32, buf_len as u32)?;
                 let data = ctx.fd_readdir(fd as u32, cookie as u64, buf_len as u32 as usize)?;
                 mem.write(buf as u32, &data)?;
                 mem.write_u32(used as u32, data.len() as u32)
@@ -367,12 +401,19 @@ fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Resul
         MODULE,
         "fd_write",
         move |mut c: Caller<'_, T>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32| {
-            call(&mut c, get, |mem, ctx| {
-                let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
-                abi::iovecs_len(&iovs)?;
-                let data = mem.gather(&iovs)?;
-                let n = ctx.fd_write(fd as u32, &data)?;
-                mem.write_u32(nwritten as u32, n as u32)
+            with_memory(&mut c, get, |mem, wasi| {
+                code((|| {
+                    let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
+                    abi::iovecs_len(&iovs)?;
+                    let data = mem.gather(&iovs)?;
+                    // A stream's writer may block (a full pipe): write it unlocked.
+                    let stream = wasi.lock().stream(fd as u32);
+                    let n = match stream {
+                        Some(stream) => stream.write(&data)?,
+                        None => wasi.lock().fd_write(fd as u32, &data)?,
+                    };
+                    mem.write_u32(nwritten as u32, n as u32)
+                })())
             })
         },
     )?;
@@ -554,26 +595,30 @@ fn add_misc<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Res
         MODULE,
         "poll_oneoff",
         move |mut c: Caller<'_, T>, subs: i32, events: i32, count: i32, nevents: i32| {
-            call(&mut c, get, |mem, ctx| {
-                let count = count as u32;
-                if count == 0 {
-                    return Err(Errno::Inval);
-                }
-                let size = count.checked_mul(SUBSCRIPTION_SIZE).ok_or(Errno::Fault)?;
-                let raw = mem.slice(subs as u32, size)?;
-                let subs = raw
-                    .chunks_exact(SUBSCRIPTION_SIZE as usize)
-                    .map(Subscription::from_bytes)
-                    .collect::<WasiResult<Vec<_>>>()?;
-                mem.slice(
-                    events as u32,
-                    count.checked_mul(EVENT_SIZE).ok_or(Errno::Fault)?,
-                )?;
-                let out = ctx.poll_oneoff(&subs)?;
-                for (i, event) in out.iter().enumerate() {
-                    mem.write(events as u32 + i as u32 * EVENT_SIZE, &event.to_bytes())?;
-                }
-                mem.write_u32(nevents as u32, out.len() as u32)
+            with_memory(&mut c, get, |mem, wasi| {
+                code((|| {
+                    let count = count as u32;
+                    if count == 0 {
+                        return Err(Errno::Inval);
+                    }
+                    let size = count.checked_mul(SUBSCRIPTION_SIZE).ok_or(Errno::Fault)?;
+                    let raw = mem.read(subs as u32, size)?;
+                    let subs = raw
+                        .chunks_exact(SUBSCRIPTION_SIZE as usize)
+                        .map(Subscription::from_bytes)
+                        .collect::<WasiResult<Vec<_>>>()?;
+                    mem.check(
+                        events as u32,
+                        count.checked_mul(EVENT_SIZE).ok_or(Errno::Fault)?,
+                    )?;
+                    // The sleep happens with the context unlocked.
+                    let pending = wasi.lock().poll_start(&subs);
+                    let out = pending.wait();
+                    for (i, event) in out.iter().enumerate() {
+                        mem.write(events as u32 + i as u32 * EVENT_SIZE, &event.to_bytes())?;
+                    }
+                    mem.write_u32(nevents as u32, out.len() as u32)
+                })())
             })
         },
     )?;
@@ -677,8 +722,8 @@ mod tests {
         assert_eq!(FUNCTIONS.len(), 46);
         assert_eq!(SIGNATURES.len(), 46);
         let engine = Engine::default();
-        let mut linker: Linker<WasiCtx> = Linker::new(&engine);
-        add_to_linker(&mut linker, |ctx| ctx).unwrap();
+        let mut linker: Linker<SharedWasi> = Linker::new(&engine);
+        add_to_linker(&mut linker, |wasi| wasi).unwrap();
         let ctx = WasiCtx::new(
             WasiConfig::default(),
             Stdio {
@@ -689,7 +734,7 @@ mod tests {
             },
         )
         .unwrap();
-        let mut store = Store::new(&engine, ctx);
+        let mut store = Store::new(&engine, SharedWasi::new(ctx));
         for (name, (sig_name, params)) in FUNCTIONS.iter().zip(SIGNATURES) {
             assert_eq!(
                 name, sig_name,

@@ -13,8 +13,8 @@ use super::errno::{Errno, WasiResult};
 /// Linux and Hermit, whose timers count at least microseconds).
 pub const RESOLUTION_NS: u64 = 1_000;
 
-/// The clocks of one WASI context.
-#[derive(Debug)]
+/// The clocks of one WASI context (a copy reads the same clocks).
+#[derive(Clone, Copy, Debug)]
 pub struct Clocks {
     start: Instant,
 }

@@ -36,7 +36,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use ctx::WasiCtx;
+pub use ctx::{SharedWasi, WasiCtx};
 pub use errno::Errno;
 
 /// The import module name of every function provided here.
@@ -141,10 +141,11 @@ impl fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 /// Defines every function of [`FUNCTIONS`] in `linker` under [`MODULE`]. `get` finds the
-/// [`WasiCtx`] in the store's data. The module must export its memory as `"memory"`.
+/// [`SharedWasi`] in the store's data (every thread's store points to the same one). The
+/// module must export its memory, plain or shared, as `"memory"`.
 pub fn add_to_linker<T: 'static>(
     linker: &mut wasmtime::Linker<T>,
-    get: fn(&mut T) -> &mut WasiCtx,
+    get: fn(&mut T) -> &SharedWasi,
 ) -> anyhow::Result<()> {
     Ok(bindings::add(linker, get)?)
 }

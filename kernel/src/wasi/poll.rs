@@ -10,21 +10,73 @@ use std::time::Duration;
 use super::abi::{
     clockid, eventtype, Event, Subscription, SubscriptionKind, SUBSCRIPTION_CLOCK_ABSTIME,
 };
+use super::clock::Clocks;
 use super::errno::{Errno, WasiResult};
 use super::fd_table::Handle;
 use super::WasiCtx;
 
+/// The longest single sleep. Kernel 0.11 keeps one timer for all sleeping threads, and a
+/// thread that goes to sleep re-arms it for its own wake-up even when another thread is due
+/// sooner; that one then wakes late, as late as the longest sleep begun after it. Short
+/// steps keep such delays short for the module's other threads (a `poll_oneoff` of a
+/// second would otherwise hold back a thread's 10 ms wait by most of that second).
+const SLEEP_STEP: Duration = Duration::from_millis(10);
+
 /// A clock subscription turned into a monotonic deadline.
+#[derive(Debug)]
 struct Deadline {
     userdata: u64,
     /// Monotonic nanoseconds (context time) at which it fires.
     at: u64,
 }
 
+/// A poll whose descriptor events are known, still to wait for its clocks. Holds no part of
+/// the context, so the wait happens with the context unlocked (other threads go on).
+#[derive(Debug)]
+pub struct PendingPoll {
+    events: Vec<Event>,
+    deadlines: Vec<Deadline>,
+    clocks: Clocks,
+}
+
+impl PendingPoll {
+    /// Waits for the earliest clock deadline when no descriptor is ready, and returns the
+    /// events that are ready then.
+    pub fn wait(self) -> Vec<Event> {
+        let PendingPoll {
+            mut events,
+            deadlines,
+            clocks,
+        } = self;
+        if events.is_empty() {
+            if let Some(first) = deadlines.iter().map(|d| d.at).min() {
+                // In steps of at most `SLEEP_STEP`: see there.
+                loop {
+                    let now = clocks.monotonic_ns();
+                    if first <= now {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_nanos(first - now).min(SLEEP_STEP));
+                }
+            }
+        }
+        let now = clocks.monotonic_ns();
+        for d in deadlines.iter().filter(|d| d.at <= now) {
+            events.push(clock_event(d.userdata, Errno::Success));
+        }
+        events
+    }
+}
+
 impl WasiCtx {
     /// `poll_oneoff`: returns the events that are ready, waiting for the earliest clock
     /// deadline when no descriptor is ready.
     pub fn poll_oneoff(&mut self, subs: &[Subscription]) -> WasiResult<Vec<Event>> {
+        Ok(self.poll_start(subs).wait())
+    }
+
+    /// The first half of `poll_oneoff`: the descriptor events and the clock deadlines.
+    pub fn poll_start(&mut self, subs: &[Subscription]) -> PendingPoll {
         let mut events = Vec::new();
         let mut deadlines = Vec::new();
         let now = self.clocks.monotonic_ns();
@@ -47,19 +99,11 @@ impl WasiCtx {
                 }
             }
         }
-        if events.is_empty() {
-            if let Some(first) = deadlines.iter().map(|d| d.at).min() {
-                let now = self.clocks.monotonic_ns();
-                if first > now {
-                    std::thread::sleep(Duration::from_nanos(first - now));
-                }
-            }
+        PendingPoll {
+            events,
+            deadlines,
+            clocks: self.clocks,
         }
-        let now = self.clocks.monotonic_ns();
-        for d in deadlines.iter().filter(|d| d.at <= now) {
-            events.push(clock_event(d.userdata, Errno::Success));
-        }
-        Ok(events)
     }
 
     /// The monotonic deadline of a clock subscription.

@@ -1,7 +1,12 @@
 //! The guest's standard streams: the embedder's stdin reader and stdout/stderr writers,
 //! each with whether the host stream behind it is a terminal.
+//!
+//! A stream is a handle: clones share the reader or writer, each behind a lock of its own.
+//! A WASI call takes a clone out of the fd table and reads or writes with the table's lock
+//! released, so a thread blocked reading stdin holds up nobody else.
 
 use std::io::{Read, Write};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::abi::{filetype, rights, Fdstat, Filestat};
 use super::errno::{Errno, WasiResult};
@@ -14,18 +19,18 @@ enum Io {
 }
 
 /// A standard stream held by the fd table.
+#[derive(Clone)]
 pub struct Stream {
-    io: Io,
+    io: Arc<Mutex<Io>>,
+    /// Whether this is the readable stream (fixed: the lock need not be taken to know).
+    input: bool,
     /// Whether the host stream is a terminal (as the launcher saw it).
     terminal: bool,
 }
 
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.io {
-            Io::Input(_) => "Input",
-            Io::Output(_) => "Output",
-        };
+        let kind = if self.input { "Input" } else { "Output" };
         f.debug_struct("Stream")
             .field("kind", &kind)
             .field("terminal", &self.terminal)
@@ -37,7 +42,8 @@ impl Stream {
     /// The readable stream (stdin).
     pub fn input(reader: Box<dyn Read + Send>, terminal: bool) -> Stream {
         Stream {
-            io: Io::Input(reader),
+            io: Arc::new(Mutex::new(Io::Input(reader))),
+            input: true,
             terminal,
         }
     }
@@ -45,14 +51,21 @@ impl Stream {
     /// A writable stream (stdout or stderr).
     pub fn output(writer: Box<dyn Write + Send>, terminal: bool) -> Stream {
         Stream {
-            io: Io::Output(writer),
+            io: Arc::new(Mutex::new(Io::Output(writer))),
+            input: false,
             terminal,
         }
     }
 
+    /// The reader or writer, locked. A thread that panicked while holding it left nothing
+    /// half-changed that matters to a byte stream.
+    fn io(&self) -> MutexGuard<'_, Io> {
+        self.io.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Reads into `buf` (one read call; 0 at end of stream). A writer is `EBADF`.
-    pub fn read(&mut self, buf: &mut [u8]) -> WasiResult<usize> {
-        match &mut self.io {
+    pub fn read(&self, buf: &mut [u8]) -> WasiResult<usize> {
+        match &mut *self.io() {
             Io::Input(r) => loop {
                 match r.read(buf) {
                     Ok(n) => return Ok(n),
@@ -66,8 +79,8 @@ impl Stream {
 
     /// Writes all of `data` and flushes, as an unbuffered descriptor would. A reader is
     /// `EBADF`.
-    pub fn write(&mut self, data: &[u8]) -> WasiResult<usize> {
-        match &mut self.io {
+    pub fn write(&self, data: &[u8]) -> WasiResult<usize> {
+        match &mut *self.io() {
             Io::Output(w) => {
                 w.write_all(data)?;
                 w.flush()?;
@@ -78,8 +91,8 @@ impl Stream {
     }
 
     /// Flushes a writer (`fd_sync`); a no-op for the reader.
-    pub fn flush(&mut self) -> WasiResult<()> {
-        match &mut self.io {
+    pub fn flush(&self) -> WasiResult<()> {
+        match &mut *self.io() {
             Io::Output(w) => Ok(w.flush()?),
             Io::Input(_) => Ok(()),
         }
@@ -87,7 +100,7 @@ impl Stream {
 
     /// Whether this is the readable stream.
     pub fn is_input(&self) -> bool {
-        matches!(self.io, Io::Input(_))
+        self.input
     }
 
     /// The file type reported for the stream, as Wasmtime reports it: a character
@@ -143,12 +156,12 @@ mod tests {
     #[test]
     fn streams_read_and_write_in_their_direction_only() {
         let sink = Arc::new(Mutex::new(Vec::new()));
-        let mut out = Stream::output(Box::new(Shared(sink.clone())), false);
+        let out = Stream::output(Box::new(Shared(sink.clone())), false);
         assert_eq!(out.write(b"hi"), Ok(2));
         assert_eq!(out.read(&mut [0; 4]), Err(Errno::Badf));
         assert_eq!(&*sink.lock().unwrap(), b"hi");
 
-        let mut input = Stream::input(Box::new(&b"abc"[..]), false);
+        let input = Stream::input(Box::new(&b"abc"[..]), false);
         let mut buf = [0u8; 8];
         assert_eq!(input.read(&mut buf), Ok(3));
         assert_eq!(input.read(&mut buf), Ok(0));

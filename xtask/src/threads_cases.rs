@@ -1,0 +1,154 @@
+//! End-to-end cases of wasm32-wasip1-threads modules: the example modules under
+//! `modules/threads-*` booted on each board that runs threads (a table of module, launch
+//! options, expected stdout and status), the same examples again and again to catch races
+//! (a flake is a bug), and on a board that cannot run threads yet, the refusal.
+//! The official wasi-threads programs are cases of `test_cases::wasi_cases`.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{ensure, Result};
+
+use crate::profile::Board;
+use crate::project::Project;
+use crate::test::{expect_status, expect_stdout, stderr_has, Boot, Case, Image};
+
+/// One example run: module, `--env` options, expected stdout, stderr fragment and status.
+struct Example {
+    module: &'static str,
+    env: &'static [&'static str],
+    stdout: &'static str,
+    stderr: &'static str,
+    status: i32,
+}
+
+/// What each example prints and how it ends, as `wasmtime run -S threads` gives it
+/// (Wasmtime 45.0.3 built with wasi-threads, on the host).
+const EXAMPLES: &[Example] = &[
+    Example {
+        module: "threads-sum",
+        env: &[],
+        stdout: "threads: 4\nchecksum: 13931654504962573068\nparallel and sequential checksums agree\n",
+        stderr: "",
+        status: 0,
+    },
+    Example {
+        module: "threads-queue",
+        env: &[],
+        stdout: "queue: 10000 items, sum 50005000\n\
+                 channel: 4 messages, sum of squares 333383335000\n",
+        stderr: "",
+        status: 0,
+    },
+    Example {
+        module: "threads-panic",
+        env: &[],
+        stdout: "main: waiting for the worker\n",
+        stderr: "wasm `unreachable` instruction executed",
+        status: 134,
+    },
+    Example {
+        module: "threads-exit",
+        env: &[],
+        stdout: "main: waiting for a message that never comes\n",
+        stderr: "",
+        status: 3,
+    },
+    Example {
+        module: "threads-rayon",
+        env: &["RAYON_NUM_THREADS=4"],
+        stdout: "rayon threads: 4\nhash sum: 2803585375750068867\nparallel and sequential results agree\n",
+        stderr: "",
+        status: 0,
+    },
+];
+
+/// Boots of every example, one after the other, in the repeated case.
+const ROUNDS: usize = 4;
+
+fn boot(example: &Example, script: &std::path::Path) -> Result<()> {
+    let mut boot = Boot::default();
+    for env in example.env {
+        boot = boot.option("--env", env);
+    }
+    let out = boot.run(script)?;
+    expect_status(&out, example.status)?;
+    expect_stdout(&out, example.stdout)?;
+    if !example.stderr.is_empty() {
+        stderr_has(&out, example.stderr)?;
+    }
+    Ok(())
+}
+
+pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
+    let b = board.name.clone();
+    if let Some(reason) = &board.guest.threads_unsupported {
+        let (project, reason) = (project.clone(), reason.clone());
+        cases.push(Case::new(
+            format!("{b}/threads-refused"),
+            vec![],
+            move |_| {
+                let out = Command::new(std::env::current_exe()?)
+                    .args(["image", "--board", &b, "--module", "threads-sum"])
+                    .current_dir(&project.root)
+                    .output()?;
+                ensure!(!out.status.success(), "a threads image was built");
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                ensure!(
+                    stderr.contains("wasm32-wasip1-threads") && stderr.contains(&reason),
+                    "{stderr}"
+                );
+                Ok(())
+            },
+        ));
+        return;
+    }
+    for (i, example) in EXAMPLES.iter().enumerate() {
+        cases.push(Case::new(
+            format!("{b}/{}", example.module),
+            vec![Image::example(&b, example.module)],
+            move |plans| boot(&EXAMPLES[i], &plans[0].image.run_qemu),
+        ));
+    }
+    cases.push(Case::new(
+        format!("{b}/threads-manifest"),
+        vec![Image::example(&b, "threads-sum")],
+        |plans| {
+            let out = Command::new(std::env::current_exe()?)
+                .arg("inspect")
+                .arg(&plans[0].image.dir)
+                .arg("--json")
+                .output()?;
+            expect_status(&out, 0)?;
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            let threads = &report["manifest"]["module"]["threads"];
+            // Rust's wasm32-wasip1-threads links 17..16384 pages; 512 MiB / 8 = 1024 pages.
+            ensure!(
+                threads["memory_minimum_pages"] == 17
+                    && threads["memory_maximum_pages"] == 16384
+                    && threads["memory_capacity_pages"] == 1024
+                    && threads["max_threads"] == 64,
+                "threads in the manifest: {threads}"
+            );
+            Ok(())
+        },
+    ));
+    let images = EXAMPLES
+        .iter()
+        .map(|e| Image::example(&b, e.module))
+        .collect();
+    cases.push(Case::new(
+        format!("{b}/threads-examples-{ROUNDS}-rounds"),
+        images,
+        |plans| {
+            for round in 1..=ROUNDS {
+                for (example, plan) in EXAMPLES.iter().zip(plans) {
+                    boot(example, &plan.image.run_qemu).map_err(|err| {
+                        err.context(format!("{}, round {round} of {ROUNDS}", example.module))
+                    })?;
+                }
+            }
+            Ok(())
+        },
+    ));
+}
