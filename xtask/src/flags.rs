@@ -122,6 +122,10 @@ pub struct QemuArgs {
     /// Stop the guest after this many seconds (exit status 124).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+    /// CPUs for the VM (the board's default otherwise; the launch script refuses more than
+    /// the board's `max-cpus`).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
     /// An environment variable for the module, added at launch.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,

@@ -74,6 +74,7 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
         .join("\n");
     let stdout = stdout_route(qemu.stdout);
     let smp = qemu.smp.to_string();
+    let max_cpus = qemu.max_cpus.to_string();
     let slots = qemu
         .virtio_mmio
         .as_ref()
@@ -100,6 +101,7 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
             ("CPU", Fill::Word(&qemu.cpu)),
             ("MEMORY", Fill::Word(&qemu.memory)),
             ("SMP", Fill::Word(&smp)),
+            ("MAX_CPUS", Fill::Word(&max_cpus)),
             (
                 "DROP_PRIVILEGES",
                 Fill::Word(if qemu.drop_privileges { "1" } else { "0" }),

@@ -138,6 +138,8 @@ pub struct QemuProfile {
     pub kvm_cpu: Option<String>,
     pub memory: String,
     pub smp: u32,
+    /// The most CPUs `run-qemu.sh --cpus` may give the VM.
+    pub max_cpus: u32,
     pub exit: ExitDevice,
     pub stdin: StdinDevice,
     pub stdout: StdoutDevice,
@@ -275,6 +277,14 @@ impl Board {
             Ok(())
         };
         self.shared_memory_budget()?;
+        if self.qemu.smp == 0 || self.qemu.smp > self.qemu.max_cpus {
+            bail!(
+                "board {}: smp {} is not within 1..=max-cpus {}",
+                self.name,
+                self.qemu.smp,
+                self.qemu.max_cpus
+            );
+        }
         expect("kernel", &self.kernel.target)?;
         expect("guest", &self.guest.target)?;
         if let Some(disk) = &self.disk {

@@ -29,6 +29,9 @@ pub fn run(sh: &Shell, project: &Project, args: &QemuArgs) -> Result<i32> {
     if args.image.kernel_log.is_some() {
         options.push("--kernel-log".to_string());
     }
+    if let Some(cpus) = args.cpus {
+        options.push(format!("--cpus={cpus}"));
+    }
     for env in &args.env {
         options.push(format!("--env={env}"));
     }

@@ -1,7 +1,8 @@
 //! End-to-end cases of wasm32-wasip1-threads modules: the example modules under
 //! `modules/threads-*` booted on each board that runs threads (a table of module, launch
 //! options, expected stdout and status), the same examples again and again to catch races
-//! (a flake is a bug), and on a board that cannot run threads yet, the refusal.
+//! (a flake is a bug), on one CPU and on two where the board has them (`--cpus`), and on a
+//! board that cannot run threads yet, the refusal. Also `--cpus` beyond the board's maximum.
 //! The official wasi-threads programs are cases of `test_cases::wasi_cases`.
 
 use std::process::Command;
@@ -25,6 +26,13 @@ struct Example {
 /// What each example prints and how it ends, as `wasmtime run -S threads` gives it
 /// (Wasmtime 45.0.3 built with wasi-threads, on the host).
 const EXAMPLES: &[Example] = &[
+    Example {
+        module: "threads-hello",
+        env: &[],
+        stdout: "Hello from a WebAssembly thread!\njoined\n",
+        stderr: "",
+        status: 0,
+    },
     Example {
         module: "threads-sum",
         env: &[],
@@ -66,8 +74,8 @@ const EXAMPLES: &[Example] = &[
 /// Boots of every example, one after the other, in the repeated case.
 const ROUNDS: usize = 4;
 
-fn boot(example: &Example, script: &std::path::Path) -> Result<()> {
-    let mut boot = Boot::default();
+fn boot(example: &Example, script: &std::path::Path, cpus: u32) -> Result<()> {
+    let mut boot = Boot::default().option("--cpus", &cpus.to_string());
     for env in example.env {
         boot = boot.option("--env", env);
     }
@@ -82,6 +90,19 @@ fn boot(example: &Example, script: &std::path::Path) -> Result<()> {
 
 pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     let b = board.name.clone();
+    let max = board.qemu.max_cpus;
+    cases.push(Case::new(
+        format!("{b}/more-cpus-than-the-board-has"),
+        vec![Image::example(&b, "hello")],
+        move |plans| {
+            let out = Boot::default()
+                .option("--cpus", &(max + 1).to_string())
+                .run(&plans[0].image.run_qemu)?;
+            expect_status(&out, 125)?;
+            expect_stdout(&out, "")?;
+            stderr_has(&out, &format!("--cpus takes a number from 1 to {max}"))
+        },
+    ));
     if let Some(reason) = &board.guest.threads_unsupported {
         let (project, reason) = (project.clone(), reason.clone());
         cases.push(Case::new(
@@ -107,7 +128,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         cases.push(Case::new(
             format!("{b}/{}", example.module),
             vec![Image::example(&b, example.module)],
-            move |plans| boot(&EXAMPLES[i], &plans[0].image.run_qemu),
+            move |plans| boot(&EXAMPLES[i], &plans[0].image.run_qemu, 1),
         ));
     }
     cases.push(Case::new(
@@ -133,22 +154,29 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             Ok(())
         },
     ));
-    let images = EXAMPLES
-        .iter()
-        .map(|e| Image::example(&b, e.module))
-        .collect();
-    cases.push(Case::new(
-        format!("{b}/threads-examples-{ROUNDS}-rounds"),
-        images,
-        |plans| {
-            for round in 1..=ROUNDS {
-                for (example, plan) in EXAMPLES.iter().zip(plans) {
-                    boot(example, &plan.image.run_qemu).map_err(|err| {
-                        err.context(format!("{}, round {round} of {ROUNDS}", example.module))
-                    })?;
+    // Every example again and again, on one CPU and on several where the board has them.
+    let mut cpu_counts = vec![1];
+    if board.qemu.max_cpus > 1 {
+        cpu_counts.push(2);
+    }
+    for cpus in cpu_counts {
+        let images = EXAMPLES
+            .iter()
+            .map(|e| Image::example(&b, e.module))
+            .collect();
+        cases.push(Case::new(
+            format!("{b}/threads-examples-{ROUNDS}-rounds-on-{cpus}-cpus"),
+            images,
+            move |plans| {
+                for round in 1..=ROUNDS {
+                    for (example, plan) in EXAMPLES.iter().zip(plans) {
+                        boot(example, &plan.image.run_qemu, cpus).map_err(|err| {
+                            err.context(format!("{}, round {round} of {ROUNDS}", example.module))
+                        })?;
+                    }
                 }
-            }
-            Ok(())
-        },
-    ));
+                Ok(())
+            },
+        ));
+    }
 }

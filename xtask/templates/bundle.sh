@@ -9,7 +9,7 @@
 #                  exit, without booting anything
 #   --board BOARD  boot that board's image; by default the first whose architecture is
 #                  this machine's, else the first in the bundle
-# Every other option and the exit status are run-qemu.sh's (--timeout, --env, --map,
+# Every other option and the exit status are run-qemu.sh's (--timeout, --cpus, --env, --map,
 # --kernel-log; see its header). The image is unpacked into a private folder under
 # $TMPDIR (or /tmp) that is removed when the run ends, signals included; nothing is
 # written to the current folder.

@@ -3,8 +3,11 @@
 # `cargo xtask image`; self-contained: copy the folder to any machine with QEMU and run it
 # there.
 #
-# usage: run-qemu.sh [--timeout SECONDS] [--kernel-log] [--env KEY=VALUE]...
+# usage: run-qemu.sh [--timeout SECONDS] [--kernel-log] [--cpus N] [--env KEY=VALUE]...
 #                    [--map HOST[:GUEST][:ro]]... [--] [MODULE ARGUMENTS...]
+#
+# --cpus N gives the VM N CPUs (the board's default otherwise, at most its maximum): the
+# threads of a wasm32-wasip1-threads module then run on several of them.
 #
 # Host directories (the image's MAP lines, then --map) reach the guest through virtio-fs:
 # the script starts virtiofsd (from PATH, or $HERMIT_WASM_VIRTIOFSD) on a staging folder
@@ -32,6 +35,7 @@ machine=@MACHINE@
 cpu=@CPU@
 memory=@MEMORY@
 smp=@SMP@
+max_cpus=@MAX_CPUS@
 drop_privileges=@DROP_PRIVILEGES@
 virtio_mmio_slots=@VIRTIO_MMIO_SLOTS@
 
@@ -66,10 +70,18 @@ while [ $# -gt 0 ]; do
       timeout=$2; shift 2 ;;
     --timeout=*) timeout=${1#--timeout=}; shift ;;
     --kernel-log) show_log=1; shift ;;
+    --cpus)
+      [ $# -ge 2 ] || { echo "$me: --cpus needs a number" >&2; exit 125; }
+      smp=$2; shift 2 ;;
+    --cpus=*) smp=${1#--cpus=}; shift ;;
     --) shift; args+=("$@"); break ;;
     *) args+=("$1"); shift ;;
   esac
 done
+if ! [[ $smp =~ ^[1-9][0-9]*$ ]] || [ "$smp" -gt "$max_cpus" ]; then
+  echo "$me: --cpus takes a number from 1 to $max_cpus on $board, not '$smp'" >&2
+  exit 125
+fi
 if [ -n "$timeout" ] && ! [[ $timeout =~ ^[0-9]+$ ]]; then
   echo "$me: --timeout takes whole seconds, not '$timeout'" >&2
   exit 125

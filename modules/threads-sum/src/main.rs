@@ -5,8 +5,10 @@
 //! slice (a wrapping sum of weighted values). Main joins the workers, combines their
 //! partial checksums and compares them with the checksum it computes sequentially.
 //!
-//! The first argument is the number of threads (4 without one). Expected output, the same
-//! on every run and for any number of threads:
+//! The first argument is the number of threads (4 without one), the second how many rounds
+//! each worker sums its slice (1 without one: more rounds make the parallel part dominate,
+//! for `cargo xtask bench`; the result is then that many times the checksum). Expected
+//! output, the same on every run and for any number of threads:
 //!
 //! ```text
 //! threads: 4
@@ -45,17 +47,23 @@ fn checksum(start: usize, values: &[u32]) -> u64 {
     })
 }
 
-fn main() {
-    let threads = match std::env::args().nth(1) {
-        None => 4,
+/// Argument `n` as a positive number, `default` without one; exits with 2 if it is not.
+fn positive_arg(n: usize, what: &str, default: usize) -> usize {
+    match std::env::args().nth(n) {
+        None => default,
         Some(arg) => match arg.parse::<usize>() {
             Ok(n) if n > 0 => n,
             _ => {
-                eprintln!("threads-sum: not a positive number of threads: {arg}");
+                eprintln!("threads-sum: not a positive number of {what}: {arg}");
                 std::process::exit(2);
             }
         },
-    };
+    }
+}
+
+fn main() {
+    let threads = positive_arg(1, "threads", 4);
+    let rounds = positive_arg(2, "rounds", 1);
     println!("threads: {threads}");
 
     let data = Arc::new(numbers());
@@ -66,7 +74,11 @@ fn main() {
             thread::spawn(move || {
                 let start = (t * chunk).min(LEN);
                 let end = ((t + 1) * chunk).min(LEN);
-                checksum(start, &data[start..end])
+                (0..rounds).fold(0u64, |acc, _| {
+                    // Opaque to the optimiser: each round really reads the slice again.
+                    let slice = std::hint::black_box(&data[start..end]);
+                    acc.wrapping_add(checksum(start, slice))
+                })
             })
         })
         .collect();
@@ -75,7 +87,7 @@ fn main() {
         .map(|w| w.join().expect("a worker thread panicked"))
         .fold(0u64, u64::wrapping_add);
 
-    let sequential = checksum(0, &data);
+    let sequential = checksum(0, &data).wrapping_mul(rounds as u64);
     println!("checksum: {parallel}");
     if parallel == sequential {
         println!("parallel and sequential checksums agree");
