@@ -3,7 +3,8 @@
 //! host, run by the guest kernel's runner natively. Also the re-image time (another module
 //! into an existing board build), boot-to-exit with a host folder shared (`--map`,
 //! virtio-fs) where the board can, and reading a 16 MiB file from that folder (`wc`) against
-//! the same read by the native runner. Results go to stdout and `docs/benchmarks.md`.
+//! the same read by the native runner; and the threads figures (`bench_threads.rs`).
+//! Results go to stdout and `docs/benchmarks.md`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use xshell::Shell;
 
 use crate::flags::{BenchArgs, ImageArgs};
 use crate::project::Project;
-use crate::{host_runner, image, profile};
+use crate::{bench_threads, host_runner, image, profile};
 
 struct BoardResult {
     board: String,
@@ -128,6 +129,13 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         qemu
     );
+    let boards: Vec<profile::Board> = boards
+        .iter()
+        .map(|name| profile::find(&project.boards(), name))
+        .collect::<Result<_>>()?;
+    let threads = bench_threads::section(sh, project, &boards, args.runs)?;
+    println!("{threads}");
+    let doc = format!("{doc}{threads}");
     let path = project.root.join("docs/benchmarks.md");
     std::fs::create_dir_all(path.parent().context("docs folder")?)?;
     std::fs::write(&path, doc)?;

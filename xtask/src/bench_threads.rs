@@ -1,0 +1,150 @@
+//! The threads part of `cargo xtask bench`, for each board that runs wasm32-wasip1-threads
+//! modules: `threads-hello` against the plain `hello` (boot-to-exit and QEMU's peak resident
+//! memory, whose difference is mostly the shared memory reserved whole), and `threads-sum`
+//! with four threads on 1, 2 and 4 guest CPUs (up to the board's maximum), as a speed-up
+//! against one CPU in the same run.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use xshell::Shell;
+
+use crate::flags::ImageArgs;
+use crate::image;
+use crate::profile::Board;
+use crate::project::Project;
+
+/// Rounds of `threads-sum` over its 2,000,000 numbers: enough that the summing, which is
+/// what runs in parallel, outweighs the boot.
+const SUM_ROUNDS: &str = "40";
+/// Threads `threads-sum` runs.
+const SUM_THREADS: &str = "4";
+
+/// One run: wall time, and the peak resident memory of the launcher and everything it
+/// waited for (QEMU).
+struct Run {
+    wall: Duration,
+    peak_rss_kib: u64,
+}
+
+/// Runs `script` with `args` to a successful end.
+fn run_once(script: &Path, args: &[&str]) -> Result<Run> {
+    let start = Instant::now();
+    let child = Command::new(script)
+        .arg("--timeout=300")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", script.display()))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of that plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not waited for yet; `status` and `usage` are valid
+    // for writes. Linux reports in `usage` the child and the children it waited for.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    ensure!(
+        waited == pid,
+        "waiting for {}: {}",
+        script.display(),
+        std::io::Error::last_os_error()
+    );
+    let status = std::process::ExitStatus::from_raw(status);
+    ensure!(
+        status.success(),
+        "{} {args:?} ended with {status}",
+        script.display()
+    );
+    Ok(Run {
+        wall,
+        peak_rss_kib: usage.ru_maxrss as u64,
+    })
+}
+
+/// The median wall time and the largest peak memory of `runs` runs.
+fn measure(runs: usize, script: &Path, args: &[&str]) -> Result<Run> {
+    let mut walls = Vec::new();
+    let mut peak = 0;
+    for _ in 0..runs.max(1) {
+        let run = run_once(script, args)?;
+        walls.push(run.wall);
+        peak = peak.max(run.peak_rss_kib);
+    }
+    walls.sort();
+    Ok(Run {
+        wall: walls[walls.len() / 2],
+        peak_rss_kib: peak,
+    })
+}
+
+/// The section of `docs/benchmarks.md` for `boards` (those without threads are skipped).
+pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> Result<String> {
+    let mut memory_rows = String::new();
+    let mut speed_rows = String::new();
+    for board in boards
+        .iter()
+        .filter(|b| b.guest.threads_unsupported.is_none())
+    {
+        let image = |module: &str| {
+            let name = format!("bench-{module}");
+            image::run(
+                sh,
+                project,
+                &ImageArgs::of_module(&board.name, module, Some(&name)),
+            )
+        };
+        let hello = measure(runs, &image("hello")?.image.run_qemu, &[])?;
+        let threads_hello = measure(runs, &image("threads-hello")?.image.run_qemu, &[])?;
+        memory_rows.push_str(&format!(
+            "| {} | {} ms | {} MiB | {} ms ({:.2}x) | {} MiB ({:+} MiB) |\n",
+            board.name,
+            hello.wall.as_millis(),
+            hello.peak_rss_kib >> 10,
+            threads_hello.wall.as_millis(),
+            threads_hello.wall.as_secs_f64() / hello.wall.as_secs_f64(),
+            threads_hello.peak_rss_kib >> 10,
+            (threads_hello.peak_rss_kib as i64 - hello.peak_rss_kib as i64) >> 10,
+        ));
+        let sum = image("threads-sum")?;
+        let mut one_cpu = None;
+        let mut cells = Vec::new();
+        for cpus in [1u32, 2, 4] {
+            if cpus > board.qemu.max_cpus {
+                cells.push("-".to_string());
+                continue;
+            }
+            let cpus_arg = format!("--cpus={cpus}");
+            let run = measure(
+                runs,
+                &sum.image.run_qemu,
+                &[&cpus_arg, "--", SUM_THREADS, SUM_ROUNDS],
+            )?;
+            let base = *one_cpu.get_or_insert(run.wall);
+            cells.push(format!(
+                "{} ms ({:.2}x)",
+                run.wall.as_millis(),
+                base.as_secs_f64() / run.wall.as_secs_f64()
+            ));
+        }
+        speed_rows.push_str(&format!("| {} | {} |\n", board.name, cells.join(" | ")));
+    }
+    Ok(format!(
+        "\n## Threads\n\nOn the boards that run wasm32-wasip1-threads modules. `threads-hello` \
+         (one thread prints, main joins it) against the plain `hello`: boot-to-exit (median) \
+         and QEMU's peak resident memory (largest of the runs; the shared memory, 64 MiB \
+         on a 512 MiB board, is reserved and zeroed whole at start).\n\n\
+         | board | hello | its peak memory | threads-hello | its peak memory |\n\
+         |---|---|---|---|---|\n{memory_rows}\n\
+         `threads-sum {SUM_THREADS} {SUM_ROUNDS}` (four threads summing 2,000,000 numbers \
+         {SUM_ROUNDS} times, boot included) on 1, 2 and 4 guest CPUs (`--cpus`), with the \
+         speed-up against one CPU. Under the emulator each guest CPU is a host thread, so \
+         the speed-up is bounded by the host's cores.\n\n\
+         | board | 1 CPU | 2 CPUs | 4 CPUs |\n|---|---|---|---|\n{speed_rows}"
+    ))
+}
