@@ -71,8 +71,10 @@ const EXAMPLES: &[Example] = &[
     },
 ];
 
-/// Boots of every example, one after the other, in the repeated case.
-const ROUNDS: usize = 4;
+/// Rounds of every example, one after the other, in the repeated cases: on one CPU, and on
+/// two (where races are likelier) as many times as the issue asks.
+const ROUNDS_ONE_CPU: usize = 4;
+const ROUNDS_TWO_CPUS: usize = 20;
 
 fn boot(example: &Example, script: &std::path::Path, cpus: u32) -> Result<()> {
     let mut boot = Boot::default().option("--cpus", &cpus.to_string());
@@ -155,23 +157,23 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         },
     ));
     // Every example again and again, on one CPU and on several where the board has them.
-    let mut cpu_counts = vec![1];
+    let mut cpu_counts = vec![(1, ROUNDS_ONE_CPU)];
     if board.qemu.max_cpus > 1 {
-        cpu_counts.push(2);
+        cpu_counts.push((2, ROUNDS_TWO_CPUS));
     }
-    for cpus in cpu_counts {
+    for (cpus, rounds) in cpu_counts {
         let images = EXAMPLES
             .iter()
             .map(|e| Image::example(&b, e.module))
             .collect();
         cases.push(Case::new(
-            format!("{b}/threads-examples-{ROUNDS}-rounds-on-{cpus}-cpus"),
+            format!("{b}/threads-examples-{rounds}-rounds-on-{cpus}-cpus"),
             images,
             move |plans| {
-                for round in 1..=ROUNDS {
+                for round in 1..=rounds {
                     for (example, plan) in EXAMPLES.iter().zip(plans) {
                         boot(example, &plan.image.run_qemu, cpus).map_err(|err| {
-                            err.context(format!("{}, round {round} of {ROUNDS}", example.module))
+                            err.context(format!("{}, round {round} of {rounds}", example.module))
                         })?;
                     }
                 }
