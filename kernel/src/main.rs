@@ -14,15 +14,14 @@ use wasmtime::{Engine, Module};
 /// Status when the runner itself fails before or around the module (as `wasmtime` does).
 const RUNNER_FAILURE: i32 = 1;
 
-/// Runs the module in `blob` with the runner's command line `argv`; returns its exit status.
-/// `end` ends the run when a thread other than the main one traps or exits.
+/// Runs the module in `blob` with the runner's command line `argv`; returns how the main
+/// thread's run ended. `end` ends the run when another thread traps or exits first.
 fn run_payload(
     blob: &[u8],
     argv: Vec<String>,
     mut stdio: Stdio,
-    stderr: &mut dyn std::io::Write,
     end: run::EndRun,
-) -> Result<i32> {
+) -> Result<run::Outcome> {
     let launch = LaunchOptions::parse(argv)?;
     // In the guest only the launcher knows whether its streams are terminals; on the host
     // the runner's own streams are the launcher's.
@@ -75,7 +74,7 @@ fn run_payload(
             end,
         }),
     )?;
-    Ok(outcome.status(stderr))
+    Ok(outcome)
 }
 
 #[cfg(target_os = "hermit")]
@@ -124,18 +123,20 @@ mod guest {
             let status = outcome.status(&mut host.stdio().stderr);
             host.exit(status)
         });
-        let status = match hermit_wasm_kernel::platform::with_aligned_stack(|| {
-            super::run_payload(payload()?, args, host.stdio(), &mut stderr, end)
-        }) {
-            Ok(status) => status,
+        let result = hermit_wasm_kernel::platform::with_aligned_stack(|| {
+            super::run_payload(payload()?, args, host.stdio(), end)
+        });
+        // Claimed before anything is reported: another thread may be ending the run.
+        if !run::claim_the_end() {
+            run::wait_for_the_end()
+        }
+        let status = match result {
+            Ok(outcome) => outcome.status(&mut stderr),
             Err(err) => {
                 let _ = writeln!(stderr, "Error: {err:?}");
                 super::RUNNER_FAILURE
             }
         };
-        if !run::claim_the_end() {
-            run::wait_for_the_end()
-        }
         host.exit(status)
     }
 
@@ -175,14 +176,15 @@ fn main() {
     let end: run::EndRun = std::sync::Arc::new(|outcome: run::Outcome| {
         std::process::exit(outcome.status(&mut std::io::stderr()))
     });
-    let status = std::fs::read(&path)
+    let result = std::fs::read(&path)
         .with_context(|| format!("reading {path}"))
-        .and_then(|blob| run_payload(&blob, args.collect(), stdio, &mut stderr, end));
+        .and_then(|blob| run_payload(&blob, args.collect(), stdio, end));
+    // Claimed before anything is reported: another thread may be ending the run.
     if !run::claim_the_end() {
         run::wait_for_the_end()
     }
-    match status {
-        Ok(status) => std::process::exit(status),
+    match result {
+        Ok(outcome) => std::process::exit(outcome.status(&mut stderr)),
         Err(err) => {
             eprintln!("Error: {err:?}");
             std::process::exit(RUNNER_FAILURE);

@@ -142,11 +142,12 @@ pub fn run(
         .instantiate_pre(module)
         .map_err(anyhow::Error::from)
         .context("instantiating the module")?;
+    // Set first: the module's start function may already spawn threads.
+    let _ = pre.set(instance_pre.clone());
     let instance = instance_pre
         .instantiate(&mut store)
         .map_err(anyhow::Error::from)
         .context("instantiating the module")?;
-    let _ = pre.set(instance_pre);
     let entry = entrypoint.unwrap_or("_start");
     let func = instance
         .get_typed_func::<(), ()>(&mut store, entry)
@@ -243,11 +244,15 @@ impl Spawner {
             release();
             bail!("{running} threads are running, the most this image allows");
         }
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        if id > MAX_THREAD_ID {
+        let Ok(id) = self
+            .next_id
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |id| {
+                (id <= MAX_THREAD_ID).then_some(id + 1)
+            })
+        else {
             release();
             bail!("thread ids are used up");
-        }
+        };
         let started = (|| {
             let mut store = Store::new(
                 pre.module().engine(),
@@ -263,23 +268,26 @@ impl Spawner {
                 .name(format!("wasm thread {id}"))
                 .stack_size(THREAD_STACK)
                 .spawn(move || {
-                    let result = on_aligned_stack(|| start.call(&mut store, (id, arg)));
-                    match result {
-                        Ok(()) => {
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        on_aligned_stack(|| start.call(&mut store, (id, arg)))
+                    }));
+                    let ending = match result {
+                        Ok(Ok(())) => {
                             spawner.running.fetch_sub(1, Ordering::SeqCst);
+                            return;
                         }
-                        Err(err) => {
-                            if claim_the_end() {
-                                match (spawner.end)(outcome(Err(err))) {}
-                            }
-                            wait_for_the_end();
-                        }
+                        Ok(Err(err)) => outcome(Err(err)),
+                        // Where panics unwind (natively), a panic in the runner ends the
+                        // run rather than one thread silently.
+                        Err(_) => Outcome::Failed(anyhow::anyhow!(
+                            "the runner panicked in wasm thread {id}"
+                        )),
+                    };
+                    if claim_the_end() {
+                        match (spawner.end)(ending) {}
                     }
+                    wait_for_the_end();
                 })?;
-            // Kernel 0.11 has no timer tick: a thread switch comes only when a thread blocks
-            // or an interrupt (a sleeper's timer) arrives. Give the new thread the CPU now,
-            // until it blocks or is interrupted, so that a spawner that spins waiting for
-            // it does not keep it from ever starting.
             anyhow::Ok(id)
         })();
         if started.is_err() {

@@ -399,14 +399,17 @@ impl<'a> Mem<'a> {
         let from = self.at(ptr, out.len())?;
         // SAFETY: `at` checked that the range lies inside the memory, which is live and
         // unmoved for `'a`; `out` is ours, so the two cannot overlap. No reference to the
-        // guest's bytes is formed, so concurrent guest stores to a shared memory can only
-        // make the copy see some mix of old and new bytes, as a guest load would.
+        // guest's bytes is formed. Guest stores to a shared memory racing with the copy are
+        // formally a data race, tolerated as Wasmtime's own WASI layers tolerate it: the
+        // copy may see some mix of old and new bytes, as a plain guest load would.
         unsafe { std::ptr::copy_nonoverlapping(from, out.as_mut_ptr(), out.len()) };
         Ok(())
     }
 
-    /// A copy of `len` bytes at `ptr`.
+    /// A copy of `len` bytes at `ptr`. The range is checked before anything is allocated:
+    /// `len` comes from the guest.
     pub fn read(&self, ptr: u32, len: u32) -> WasiResult<Vec<u8>> {
+        self.check(ptr, len)?;
         let mut out = vec![0; len as usize];
         self.read_into(ptr, &mut out)?;
         Ok(out)
@@ -622,6 +625,9 @@ mod tests {
         assert_eq!(mem.read_u64(u32::MAX), Err(Errno::Fault));
         assert_eq!(mem.read(16, 0).map(|v| v.len()), Ok(0));
         assert_eq!(mem.check(16, 1), Err(Errno::Fault));
+        // A length from the guest is checked before anything is allocated for it.
+        assert_eq!(mem.read(0, u32::MAX), Err(Errno::Fault));
+        assert_eq!(mem.read_str(0, u32::MAX), Err(Errno::Fault));
         // An iovec pointing outside memory is refused up front.
         mem.write_u32(0, 8).unwrap();
         mem.write_u32(4, 100).unwrap();

@@ -10,6 +10,7 @@ use wasmtime::{Caller, Extern, Linker};
 use super::abi::{self, Mem, Subscription, EVENT_SIZE, PREOPENTYPE_DIR, SUBSCRIPTION_SIZE};
 use super::ctx::SharedWasi;
 use super::errno::{Errno, WasiResult};
+use super::stdio::Stream;
 use super::{Exit, WasiCtx, MODULE};
 
 /// Largest number of bytes one `fd_read`/`fd_pread` moves (reads may be short).
@@ -36,6 +37,25 @@ fn with_memory<T, R>(
         _ => Err(format_err!(
             "a WASI function was called but the module exports no \"memory\""
         )),
+    }
+}
+
+/// Runs `on_stream` with the context unlocked when `fd` is a standard stream (its reads,
+/// writes and flushes may block), `on_ctx` with it locked otherwise. One lock decides which:
+/// another thread cannot renumber `fd` in between.
+fn stream_or_locked<R>(
+    wasi: &SharedWasi,
+    fd: u32,
+    on_stream: impl FnOnce(Stream) -> WasiResult<R>,
+    on_ctx: impl FnOnce(&mut WasiCtx) -> WasiResult<R>,
+) -> WasiResult<R> {
+    let mut ctx = wasi.lock();
+    match ctx.stream(fd) {
+        Some(stream) => {
+            drop(ctx);
+            on_stream(stream)
+        }
+        None => on_ctx(&mut ctx),
     }
 }
 
@@ -211,7 +231,14 @@ fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Resul
         MODULE,
         "fd_datasync",
         move |mut c: Caller<'_, T>, fd: i32| {
-            call(&mut c, get, |_mem, ctx| ctx.fd_datasync(fd as u32))
+            with_memory(&mut c, get, |_mem, wasi| {
+                code(stream_or_locked(
+                    wasi,
+                    fd as u32,
+                    |stream| stream.flush(),
+                    |ctx| ctx.fd_datasync(fd as u32),
+                ))
+            })
         },
     )?;
     linker.func_wrap(
@@ -336,17 +363,17 @@ fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Resul
                 code((|| {
                     let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
                     let want = abi::iovecs_len(&iovs)?.min(MAX_READ);
-                    // Stdin may block until input comes: read it with the context unlocked.
-                    let stream = wasi.lock().stream(fd as u32);
-                    let data = match stream {
-                        Some(stream) => {
+                    let data = stream_or_locked(
+                        wasi,
+                        fd as u32,
+                        |stdin| {
                             let mut buf = vec![0u8; want];
-                            let n = stream.read(&mut buf)?;
+                            let n = stdin.read(&mut buf)?;
                             buf.truncate(n);
-                            buf
-                        }
-                        None => wasi.lock().fd_read(fd as u32, want)?,
-                    };
+                            Ok(buf)
+                        },
+                        |ctx| ctx.fd_read(fd as u32, want),
+                    )?;
                     let n = mem.scatter(&iovs, &data)?;
                     mem.write_u32(nread as u32, n as u32)
                 })())
@@ -385,7 +412,14 @@ fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Resul
         },
     )?;
     linker.func_wrap(MODULE, "fd_sync", move |mut c: Caller<'_, T>, fd: i32| {
-        call(&mut c, get, |_mem, ctx| ctx.fd_sync(fd as u32))
+        with_memory(&mut c, get, |_mem, wasi| {
+            code(stream_or_locked(
+                wasi,
+                fd as u32,
+                |stream| stream.flush(),
+                |ctx| ctx.fd_sync(fd as u32),
+            ))
+        })
     })?;
     linker.func_wrap(
         MODULE,
@@ -406,12 +440,12 @@ fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Resul
                     let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
                     abi::iovecs_len(&iovs)?;
                     let data = mem.gather(&iovs)?;
-                    // A stream's writer may block (a full pipe): write it unlocked.
-                    let stream = wasi.lock().stream(fd as u32);
-                    let n = match stream {
-                        Some(stream) => stream.write(&data)?,
-                        None => wasi.lock().fd_write(fd as u32, &data)?,
-                    };
+                    let n = stream_or_locked(
+                        wasi,
+                        fd as u32,
+                        |stream| stream.write(&data),
+                        |ctx| ctx.fd_write(fd as u32, &data),
+                    )?;
                     mem.write_u32(nwritten as u32, n as u32)
                 })())
             })

@@ -92,6 +92,10 @@ impl Stream {
 
     /// Flushes a writer (`fd_sync`); a no-op for the reader.
     pub fn flush(&self) -> WasiResult<()> {
+        if self.input {
+            // Not even the lock: a reader may hold it while it waits for input.
+            return Ok(());
+        }
         match &mut *self.io() {
             Io::Output(w) => Ok(w.flush()?),
             Io::Input(_) => Ok(()),
