@@ -33,7 +33,7 @@ struct Run {
 /// Runs `script` with `args` to a successful end.
 fn run_once(script: &Path, args: &[&str]) -> Result<Run> {
     let start = Instant::now();
-    let child = Command::new(script)
+    let mut child = Command::new(script)
         .arg("--timeout=300")
         .args(args)
         .stdin(Stdio::null())
@@ -42,6 +42,13 @@ fn run_once(script: &Path, args: &[&str]) -> Result<Run> {
         .spawn()
         .with_context(|| format!("starting {}", script.display()))?;
     let pid = child.id() as libc::pid_t;
+    // Drained while the launcher runs (a full pipe would stop it), kept for a failure.
+    let mut stderr = child.stderr.take().context("the launcher's stderr")?;
+    let drain = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
     let mut status = 0;
     // SAFETY: an all-zero `rusage` is a valid value of that plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -56,10 +63,12 @@ fn run_once(script: &Path, args: &[&str]) -> Result<Run> {
         std::io::Error::last_os_error()
     );
     let status = std::process::ExitStatus::from_raw(status);
+    let stderr = drain.join().unwrap_or_default();
     ensure!(
         status.success(),
-        "{} {args:?} ended with {status}",
-        script.display()
+        "{} {args:?} ended with {status}: {}",
+        script.display(),
+        stderr.trim_end()
     );
     Ok(Run {
         wall,
@@ -143,8 +152,9 @@ pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> 
          |---|---|---|---|---|\n{memory_rows}\n\
          `threads-sum {SUM_THREADS} {SUM_ROUNDS}` (four threads summing 2,000,000 numbers \
          {SUM_ROUNDS} times, boot included) on 1, 2 and 4 guest CPUs (`--cpus`), with the \
-         speed-up against one CPU. Under the emulator each guest CPU is a host thread, so \
-         the speed-up is bounded by the host's cores.\n\n\
+         speed-up against one CPU (`-`: more than the board's `max-cpus`). Under the \
+         emulator each guest CPU is a host thread, so the speed-up is bounded by the \
+         host's cores.\n\n\
          | board | 1 CPU | 2 CPUs | 4 CPUs |\n|---|---|---|---|\n{speed_rows}"
     ))
 }

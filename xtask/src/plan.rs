@@ -512,4 +512,15 @@ mod tests {
             Path::new("/repo/target/loader/x86_64-unknown-none/release/hermit-wasm-loader")
         );
     }
+
+    #[test]
+    fn ci_installs_the_threads_toolchain() {
+        let script = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/install-deps"),
+        )
+        .unwrap();
+        assert!(script.contains(&format!(
+            "rustup toolchain install {THREADS_TOOLCHAIN} --profile minimal --target wasm32-wasip1-threads"
+        )));
+    }
 }

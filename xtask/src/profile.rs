@@ -245,10 +245,11 @@ pub fn memory_bytes(size: &str) -> Result<u64> {
 }
 
 impl Board {
-    /// Bytes a threads module's shared memory may take at most: a quarter of the VM's RAM.
+    /// Bytes a threads module's shared memory may take at most: an eighth of the VM's RAM.
     /// A shared memory is reserved whole when it is made, and kernel 0.11 takes it from
-    /// physical memory at once; with 512 MiB, half of it could not be mapped (`mmap`
-    /// panicked with AllocError), a quarter can, beside the kernel, the runner, the
+    /// physical memory at once. Measured with 512 MiB: half of it could not be mapped
+    /// (`mmap` panicked with AllocError); with a quarter, a module of five threads found no
+    /// memory for their stacks; an eighth leaves room for the kernel, the runner, the
     /// compiled code and the threads' stacks.
     pub fn shared_memory_budget(&self) -> Result<u64> {
         Ok(memory_bytes(&self.qemu.memory)

@@ -1398,8 +1398,11 @@ fn wasi_cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) 
             host_runner::write_payload(&program.wasm, &payload)?;
             let work = dir.join("work");
             let (launch, args) = program.prepare(&work)?;
-            let mut command = Command::new(runner);
+            // As a boot has: a hung program fails its case instead of hanging the run.
+            let mut command = Command::new("timeout");
             command
+                .args(["--kill-after=5", "120"])
+                .arg(runner)
                 .arg(&payload)
                 .args(&launch)
                 .arg("--")

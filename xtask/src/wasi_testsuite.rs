@@ -179,8 +179,12 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
                 std::fs::create_dir_all(&scratch)?;
                 let payload = work.join(format!("{}.payload", program.name.replace('/', "-")));
                 host_runner::write_payload(&program.wasm, &payload)?;
-                let mut command = Command::new(runner);
-                command.arg(payload);
+                // As a boot has (`--timeout=120`): a hung program fails, the run goes on.
+                let mut command = Command::new("timeout");
+                command
+                    .args(["--kill-after=5", "120"])
+                    .arg(runner)
+                    .arg(payload);
                 command
             }
             (None, Some(board)) => {

@@ -78,7 +78,8 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
   esac
 done
-if ! [[ $smp =~ ^[1-9][0-9]*$ ]] || [ "$smp" -gt "$max_cpus" ]; then
+# At most 3 digits before comparing: a longer number would overflow bash's arithmetic.
+if ! [[ $smp =~ ^[1-9][0-9]{0,2}$ ]] || [ "$smp" -gt "$max_cpus" ]; then
   echo "$me: --cpus takes a number from 1 to $max_cpus on $board, not '$smp'" >&2
   exit 125
 fi
