@@ -1,7 +1,7 @@
 //! End-to-end cases of wasm32-wasip1-threads modules: the example modules under
 //! `modules/threads-*` booted on each board that runs threads (a table of module, launch
 //! options, expected stdout and status), the same examples again and again to catch races
-//! (a flake is a bug), on one CPU and on two where the board has them (`--cpus`), and on a
+//! (a flake is a bug), on one CPU and on two where the board allows them (`--cpus`), and on a
 //! board that cannot run threads yet, the refusal. Also `--cpus` beyond the board's maximum.
 //! The official wasi-threads programs are cases of `test_cases::wasi_cases`.
 
@@ -71,10 +71,9 @@ const EXAMPLES: &[Example] = &[
     },
 ];
 
-/// Rounds of every example, one after the other, in the repeated cases: on one CPU, and on
-/// two (where races are likelier) as many times as the issue asks.
-const ROUNDS_ONE_CPU: usize = 4;
-const ROUNDS_TWO_CPUS: usize = 20;
+/// Rounds of every example, one after the other, in the repeated cases (a race shows up as
+/// a flake, and a flake is a bug): on one CPU, and on two where the board allows it.
+const ROUNDS: usize = 20;
 
 fn boot(example: &Example, script: &std::path::Path, cpus: u32) -> Result<()> {
     let mut boot = Boot::default().option("--cpus", &cpus.to_string());
@@ -157,9 +156,9 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         },
     ));
     // Every example again and again, on one CPU and on several where the board has them.
-    let mut cpu_counts = vec![(1, ROUNDS_ONE_CPU)];
+    let mut cpu_counts = vec![(1, ROUNDS)];
     if board.qemu.max_cpus > 1 {
-        cpu_counts.push((2, ROUNDS_TWO_CPUS));
+        cpu_counts.push((2, ROUNDS));
     }
     for (cpus, rounds) in cpu_counts {
         let images = EXAMPLES
