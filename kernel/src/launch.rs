@@ -1,8 +1,12 @@
 //! The runner's command line: what the launch script (or the host) adds at launch time,
 //! mirroring wasmtime's flags, then the module's own arguments:
 //!
-//! `[--env KEY=VALUE]... [--map HOST[:GUEST][:ro]]... [--virtio-fs BASE,STRIDE,COUNT]
-//! [--maps-at DIR] [--pwd DIR] [--exe-name PATH] [--terminals FDS] -- ARGS...`
+//! `[--env KEY=VALUE]... [--map HOST[:GUEST][:ro]]... [--limit NAME=VALUE]...
+//! [--virtio-fs BASE,STRIDE,COUNT] [--maps-at DIR] [--pwd DIR] [--exe-name PATH]
+//! [--terminals FDS] -- ARGS...`
+//!
+//! `--limit` (the grammar of `limit_spec.rs`) replaces the image's `LIMIT` of that kind for
+//! this run; the runner enforces `memory`, `output` and `files` itself.
 //!
 //! `--terminals` lists which of the launcher's stdin, stdout and stderr (0, 1, 2, comma
 //! separated) are terminals: the module sees each stdio stream as `wasmtime run` shows the
@@ -19,8 +23,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
+use crate::limit_spec::{LimitSpec, Limits};
 use crate::manifest::{Map, RunConfig};
 use crate::map_spec::MapSpec;
+use crate::usage::Usage;
 use crate::wasi::std_fs::StdFs;
 use crate::wasi::vfs::FileSystem;
 use crate::wasi::{Preopen, WasiConfig};
@@ -80,6 +86,8 @@ pub struct LaunchOptions {
     pub exe_name: Option<String>,
     /// Whether the launcher's stdin, stdout and stderr are terminals.
     pub terminals: [bool; 3],
+    /// Limits given at launch, over the image's.
+    pub limits: Limits,
     pub args: Vec<String>,
 }
 
@@ -97,6 +105,12 @@ impl LaunchOptions {
                 }
                 "--env" => options.env.push(parse_env(&value("--env")?)?),
                 "--map" => options.maps.push(parse_map(&value("--map")?)?),
+                "--limit" => {
+                    let spec = value("--limit")?;
+                    let limit =
+                        LimitSpec::parse(&spec).with_context(|| format!("--limit {spec:?}"))?;
+                    options.limits.set(limit);
+                }
                 "--maps-at" => options.maps_at = Some(value("--maps-at")?),
                 "--virtio-fs" => {
                     options.virtio_fs = Some(MmioSlots::parse(&value("--virtio-fs")?)?)
@@ -108,6 +122,17 @@ impl LaunchOptions {
             }
         }
         Ok(options)
+    }
+
+    /// The limits of this run: the image's, each replaced by the one given at launch.
+    pub fn limits(&self, image: &Limits) -> Limits {
+        let mut limits = *image;
+        for name in crate::limit_spec::LimitName::ALL {
+            if let Some(value) = self.limits.get(name) {
+                limits.set(LimitSpec { name, value });
+            }
+        }
+        limits
     }
 
     /// Whether the maps are in a shared folder (`--virtio-fs`, `--maps-at`) rather than
@@ -158,10 +183,13 @@ impl LaunchOptions {
                 read_only: map.read_only,
             })
             .collect();
+        let limits = self.limits(&run.limits);
         WasiConfig {
             args,
             env,
             preopens,
+            max_files: limits.files,
+            usage: Arc::new(Usage::new(limits.output)),
         }
     }
 }
@@ -344,8 +372,17 @@ mod tests {
                 read_only: true,
             }],
             entrypoint: None,
+            limits: Limits {
+                memory: Some(1 << 20),
+                files: Some(9),
+                ..Limits::default()
+            },
         };
         let options = LaunchOptions::parse(strings(&[
+            "--limit",
+            "files=12",
+            "--limit",
+            "cpu=3",
             "--env",
             "L=1",
             "--pwd",
@@ -370,6 +407,18 @@ mod tests {
         assert_eq!(config.preopens.len(), 1);
         assert!(config.preopens[0].read_only);
         assert_eq!(config.preopens[0].host, std::path::PathBuf::from("/srv"));
+        // Each launch limit replaces the image's of its kind; the others stay.
+        let limits = options.limits(&run.limits);
+        assert_eq!(
+            (limits.memory, limits.files, limits.cpu),
+            (Some(1 << 20), Some(12), Some(3))
+        );
+        assert_eq!(config.max_files, Some(12));
+        let err = LaunchOptions::parse(strings(&["--limit", "files=0"])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("--limit \"files=0\""),
+            "{err:#}"
+        );
     }
 
     #[test]

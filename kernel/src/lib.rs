@@ -7,10 +7,12 @@
 pub mod engine;
 pub mod fuse;
 pub mod launch;
+pub mod limit_spec;
 pub mod manifest;
 pub mod map_spec;
 pub mod payload;
 pub mod run;
+pub mod usage;
 pub mod virtio;
 pub mod wasi;
 

@@ -21,7 +21,7 @@ fn run_payload(
     argv: Vec<String>,
     mut stdio: Stdio,
     end: run::EndRun,
-) -> Result<run::Outcome> {
+) -> Result<run::Ended> {
     let launch = LaunchOptions::parse(argv)?;
     // In the guest only the launcher knows whether its streams are terminals; on the host
     // the runner's own streams are the launcher's.
@@ -63,18 +63,19 @@ fn run_payload(
     let module = unsafe { Module::deserialize(&engine, payload.module) }
         .map_err(anyhow::Error::from)
         .context("loading the precompiled module")?;
-    let outcome = run::run(
+    let limits = launch.limits(&manifest.run.limits);
+    run::run(
         &engine,
         &module,
         config,
         stdio,
         manifest.run.entrypoint.as_deref(),
+        limits.memory,
         threads.map(|info| run::ThreadSupport {
             info: info.clone(),
             end,
         }),
-    )?;
-    Ok(outcome)
+    )
 }
 
 #[cfg(target_os = "hermit")]
@@ -119,9 +120,9 @@ mod guest {
         let mut stderr = host.stdio().stderr;
         let args = std::env::args().skip(1).collect();
         // Another thread of the module trapped or exited: report it as the main thread's.
-        let end: run::EndRun = Arc::new(move |outcome: run::Outcome| {
-            let status = outcome.status(&mut host.stdio().stderr);
-            host.exit(status)
+        let end: run::EndRun = Arc::new(move |ended: run::Ended| {
+            let (status, record) = ended.report(&mut host.stdio().stderr);
+            host.exit(status, &record)
         });
         let result = hermit_wasm_kernel::platform::with_aligned_stack(|| {
             super::run_payload(payload()?, args, host.stdio(), end)
@@ -130,14 +131,14 @@ mod guest {
         if !run::claim_the_end() {
             run::wait_for_the_end()
         }
-        let status = match result {
-            Ok(outcome) => outcome.status(&mut stderr),
+        let (status, record) = match result {
+            Ok(ended) => ended.report(&mut stderr),
             Err(err) => {
                 let _ = writeln!(stderr, "Error: {err:?}");
-                super::RUNNER_FAILURE
+                (super::RUNNER_FAILURE, run::RunRecord::failure(&err))
             }
         };
-        host.exit(status)
+        host.exit(status, &record)
     }
 
     use hermit_wasm_kernel::run;
@@ -173,8 +174,8 @@ fn main() {
     };
     let mut stderr = std::io::stderr();
     // Another thread of the module trapped or exited: report it as the main thread's.
-    let end: run::EndRun = std::sync::Arc::new(|outcome: run::Outcome| {
-        std::process::exit(outcome.status(&mut std::io::stderr()))
+    let end: run::EndRun = std::sync::Arc::new(|ended: run::Ended| {
+        std::process::exit(ended.report(&mut std::io::stderr()).0)
     });
     let result = std::fs::read(&path)
         .with_context(|| format!("reading {path}"))
@@ -184,7 +185,7 @@ fn main() {
         run::wait_for_the_end()
     }
     match result {
-        Ok(outcome) => std::process::exit(outcome.status(&mut stderr)),
+        Ok(ended) => std::process::exit(ended.report(&mut stderr).0),
         Err(err) => {
             eprintln!("Error: {err:?}");
             std::process::exit(RUNNER_FAILURE);

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::limit_spec::Limits;
+
 /// Format version of the manifest.
 pub const FORMAT: u32 = 1;
 
@@ -65,6 +67,9 @@ pub struct RunConfig {
     pub maps: Vec<Map>,
     /// The export to call; `_start` when absent.
     pub entrypoint: Option<String>,
+    /// What the module may consume (`LIMIT`); launch options replace them one by one.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 /// A host directory made visible to the module at `guest`.

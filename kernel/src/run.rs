@@ -7,6 +7,10 @@
 //! a `Store` per thread, the same memory and WASI state). Returning from `_start` ends
 //! the run with 0 while other threads still run; a trap or `proc_exit` in any thread ends
 //! it once, with that thread's outcome.
+//!
+//! Every store has the run's memory limiter (`usage.rs`); a write cut at the output limit
+//! ends the run with [`OUTPUT_LIMIT_STATUS`]. How the run ended and what it consumed make
+//! the guest's part of the run report ([`RunRecord`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -16,12 +20,19 @@ use wasmtime::{
     Caller, Engine, ExternType, InstancePre, Linker, MemoryType, Module, SharedMemory, Store,
 };
 
+use serde::Serialize;
+
 use crate::engine::WASM_PAGE;
 use crate::manifest::ThreadsInfo;
+use crate::usage::{LimitExceeded, MemoryLimiter, Usage, UsageRecord};
 use crate::wasi::{self, SharedWasi, Stdio, WasiConfig, WasiCtx};
 
 /// Exit status of a module that trapped (as from SIGABRT, like `wasmtime` on Unix).
 pub const TRAP_STATUS: i32 = 134;
+
+/// Exit status of a run ended by the output limit: what a shell reports for a process
+/// stopped by SIGXFSZ, the signal of the file-size limit.
+pub const OUTPUT_LIMIT_STATUS: i32 = 128 + 25;
 
 /// How a run ended.
 #[derive(Debug)]
@@ -30,32 +41,124 @@ pub enum Outcome {
     Exited(i32),
     /// A trap or another runtime error; the error is printed by `status`.
     Failed(anyhow::Error),
+    /// A limit the runner enforces ended it (`output`).
+    Limit(LimitExceeded),
 }
 
 impl Outcome {
     /// The process exit status for this outcome: an exit code keeps its low 8 bits (what a
-    /// Unix process status holds); a failure prints the error to `stderr` and gives 134.
+    /// Unix process status holds); a failure prints the error to `stderr` and gives 134,
+    /// a limit prints which and gives its own status.
     pub fn status(&self, stderr: &mut dyn std::io::Write) -> i32 {
-        match self {
-            Outcome::Exited(code) => code & 0xff,
+        let status = match self {
+            Outcome::Exited(code) => return code & 0xff,
             Outcome::Failed(err) => {
                 let _ = writeln!(stderr, "Error: {err:?}");
-                let _ = stderr.flush();
                 TRAP_STATUS
             }
+            Outcome::Limit(exceeded) => {
+                let _ = writeln!(stderr, "Error: {exceeded}");
+                OUTPUT_LIMIT_STATUS
+            }
+        };
+        let _ = stderr.flush();
+        status
+    }
+
+    /// The guest's record of this outcome, with what the run consumed.
+    pub fn record(&self, usage: UsageRecord) -> RunRecord {
+        let (ended, limit, message) = match self {
+            Outcome::Exited(_) => ("exit", None, None),
+            Outcome::Failed(err) => ("trap", None, Some(format!("{err:?}"))),
+            Outcome::Limit(exceeded) => (
+                "limit",
+                Some(exceeded.name.as_str()),
+                Some(exceeded.to_string()),
+            ),
+        };
+        RunRecord {
+            ended,
+            limit,
+            message,
+            usage,
         }
     }
 }
 
-/// Store data of a running module: every thread's store points to the same WASI state.
+/// How a run ended and what it consumed, as the guest saw it: one line of JSON that the
+/// launch script completes into the run report (`--report`). `ended` and `limit` come
+/// first, the launcher reads them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    /// `exit` (returned or `proc_exit`), `trap`, `limit`, or `failure` (the runner could
+    /// not run the module).
+    pub ended: &'static str,
+    /// The limit that ended the run.
+    pub limit: Option<&'static str>,
+    /// The trap, limit or failure, as printed to stderr.
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub usage: UsageRecord,
+}
+
+impl RunRecord {
+    /// The record of a run the runner could not start.
+    pub fn failure(err: &anyhow::Error) -> RunRecord {
+        RunRecord {
+            ended: "failure",
+            limit: None,
+            message: Some(format!("{err:?}")),
+            usage: UsageRecord::default(),
+        }
+    }
+}
+
+/// A run's end: its outcome, and what it consumed.
+#[derive(Debug)]
+pub struct Ended {
+    pub outcome: Outcome,
+    pub usage: UsageRecord,
+}
+
+impl Ended {
+    /// Prints what ended the run to `stderr` (see [`Outcome::status`]); gives the exit
+    /// status and the guest's record.
+    pub fn report(self, stderr: &mut dyn std::io::Write) -> (i32, RunRecord) {
+        let status = self.outcome.status(stderr);
+        (status, self.outcome.record(self.usage))
+    }
+}
+
+/// Store data of a running module: every thread's store points to the same WASI state
+/// and counts its memory against the same limit.
 struct Guest {
     wasi: Arc<SharedWasi>,
+    limiter: MemoryLimiter,
+}
+
+impl Guest {
+    /// A store's data for a thread of the module run with `wasi`, whose memories may grow
+    /// to `memory` bytes.
+    fn store(engine: &Engine, wasi: &Arc<SharedWasi>, memory: Option<u64>) -> Store<Guest> {
+        let mut store = Store::new(
+            engine,
+            Guest {
+                wasi: Arc::clone(wasi),
+                limiter: MemoryLimiter {
+                    memory,
+                    usage: Arc::clone(wasi.usage()),
+                },
+            },
+        );
+        store.limiter(|guest| &mut guest.limiter);
+        store
+    }
 }
 
 /// Ends the whole run from a thread other than the main one (a trap or `proc_exit` there):
 /// reports the outcome the way the runner reports the main thread's, then ends the process
 /// or VM. It must not return.
-pub type EndRun = Arc<dyn Fn(Outcome) -> std::convert::Infallible + Send + Sync>;
+pub type EndRun = Arc<dyn Fn(Ended) -> std::convert::Infallible + Send + Sync>;
 
 /// Set by the first thread that ends the run; any other waits for the end to come.
 static ENDING: AtomicBool = AtomicBool::new(false);
@@ -94,7 +197,8 @@ const THREAD_STACK: usize = 2 << 20;
 /// Largest thread id the proposal allows.
 const MAX_THREAD_ID: u32 = 0x1FFF_FFFF;
 
-/// Instantiates `module` with WASI and calls `entrypoint` (`_start` if `None`).
+/// Instantiates `module` with WASI and calls `entrypoint` (`_start` if `None`); its
+/// memories and tables may grow to `memory` bytes.
 /// `Err` means the module could not start (missing import, bad entry point); what happens
 /// once it runs is the `Outcome`. A threads module gets its shared memory and
 /// `thread-spawn` from `threads`; other threads that trap or exit end the run through it.
@@ -104,26 +208,31 @@ pub fn run(
     config: WasiConfig,
     stdio: Stdio,
     entrypoint: Option<&str>,
+    memory: Option<u64>,
     threads: Option<ThreadSupport>,
-) -> Result<Outcome> {
+) -> Result<Ended> {
     let mut linker: Linker<Guest> = Linker::new(engine);
     wasi::add_to_linker(&mut linker, |guest: &mut Guest| &guest.wasi)?;
     let wasi = WasiCtx::new(config, stdio).context("setting up WASI")?;
     let wasi = Arc::new(SharedWasi::new(wasi));
-    let mut store = Store::new(
-        engine,
-        Guest {
-            wasi: Arc::clone(&wasi),
-        },
-    );
+    let usage = Arc::clone(wasi.usage());
+    let mut store = Guest::store(engine, &wasi, memory);
     let pre = Arc::new(OnceLock::new());
+    let mut shared_memory = None;
     if let Some(threads) = threads {
-        define_shared_memory(&mut linker, &store, module, &threads.info)?;
+        let capacity_pages = match memory {
+            Some(bytes) => threads.info.memory_capacity_pages.min(bytes / WASM_PAGE),
+            None => threads.info.memory_capacity_pages,
+        };
+        let memory_of_threads = define_shared_memory(&mut linker, &store, module, capacity_pages)?;
+        shared_memory = Some(memory_of_threads.clone());
         let spawner = Arc::new(Spawner {
             pre: Arc::clone(&pre),
             next_id: AtomicU32::new(1),
             running: AtomicU32::new(0),
             max_threads: threads.info.max_threads,
+            memory,
+            shared_memory: memory_of_threads,
             end: threads.end,
         });
         linker
@@ -153,28 +262,47 @@ pub fn run(
         .get_typed_func::<(), ()>(&mut store, entry)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("the module exports no function `{entry}` of type () -> ()"))?;
-    Ok(outcome(func.call(&mut store, ())))
+    let outcome = outcome(func.call(&mut store, ()));
+    Ok(ended(outcome, &usage, shared_memory.as_ref()))
+}
+
+/// The end of a run with `outcome`: what `usage` counted, and the size a shared memory
+/// reached (it never shrinks, and Wasmtime grows it without asking the limiter).
+fn ended(outcome: Outcome, usage: &Usage, shared_memory: Option<&SharedMemory>) -> Ended {
+    if let Some(memory) = shared_memory {
+        usage.memory_is(memory.data_size() as u64);
+    }
+    Ended {
+        outcome,
+        usage: usage.record(),
+    }
 }
 
 /// The outcome of a call into the module.
 fn outcome(result: wasmtime::Result<()>) -> Outcome {
     match result {
         Ok(()) => Outcome::Exited(0),
-        Err(err) => match err.downcast_ref::<wasi::Exit>() {
-            Some(exit) => Outcome::Exited(exit.0),
-            None => Outcome::Failed(err.into()),
-        },
+        Err(err) => {
+            if let Some(exit) = err.downcast_ref::<wasi::Exit>() {
+                return Outcome::Exited(exit.0);
+            }
+            if let Some(exceeded) = err.downcast_ref::<LimitExceeded>() {
+                return Outcome::Limit(*exceeded);
+            }
+            Outcome::Failed(err.into())
+        }
     }
 }
 
-/// Creates the module's imported shared memory with the capacity the manifest gives and
-/// defines it in `linker` under the import's name.
+/// Creates the module's imported shared memory with room for `capacity_pages` (what the
+/// manifest gives, within the memory limit) and defines it in `linker` under the import's
+/// name.
 fn define_shared_memory(
     linker: &mut Linker<Guest>,
     store: &Store<Guest>,
     module: &Module,
-    info: &ThreadsInfo,
-) -> Result<()> {
+    capacity_pages: u64,
+) -> Result<SharedMemory> {
     let (import, ty) = module
         .imports()
         .find_map(|import| match import.ty() {
@@ -182,20 +310,17 @@ fn define_shared_memory(
             _ => None,
         })
         .context("the manifest says the module uses threads, but it imports no shared memory")?;
-    if ty.minimum() > info.memory_capacity_pages {
+    if ty.minimum() > capacity_pages {
         bail!(
             "the module's shared memory needs {} pages ({} MiB) to start, more than the {} \
-             pages ({} MiB) this image grants it",
+             pages ({} MiB) this image and its memory limit grant it",
             ty.minimum(),
             (ty.minimum() * WASM_PAGE) >> 20,
-            info.memory_capacity_pages,
-            (info.memory_capacity_pages * WASM_PAGE) >> 20,
+            capacity_pages,
+            (capacity_pages * WASM_PAGE) >> 20,
         );
     }
-    let maximum = ty
-        .maximum()
-        .unwrap_or(u64::MAX)
-        .min(info.memory_capacity_pages);
+    let maximum = ty.maximum().unwrap_or(u64::MAX).min(capacity_pages);
     let (minimum, maximum) = (
         u32::try_from(ty.minimum()).context("shared memory minimum")?,
         u32::try_from(maximum).context("shared memory maximum")?,
@@ -209,9 +334,9 @@ fn define_shared_memory(
             )
         })?;
     linker
-        .define(store, import.module(), import.name(), memory)
+        .define(store, import.module(), import.name(), memory.clone())
         .map_err(anyhow::Error::from)?;
-    Ok(())
+    Ok(memory)
 }
 
 /// `wasi::thread-spawn`: starts module threads, each an instance of its own (sharing the
@@ -223,6 +348,10 @@ struct Spawner {
     /// Threads started and not yet returned.
     running: AtomicU32,
     max_threads: u32,
+    /// The memory limit of every thread's store.
+    memory: Option<u64>,
+    /// The module's memory.
+    shared_memory: SharedMemory,
     end: EndRun,
 }
 
@@ -254,12 +383,7 @@ impl Spawner {
             bail!("thread ids are used up");
         };
         let started = (|| {
-            let mut store = Store::new(
-                pre.module().engine(),
-                Guest {
-                    wasi: Arc::clone(wasi),
-                },
-            );
+            let mut store = Guest::store(pre.module().engine(), wasi, self.memory);
             let instance = pre.instantiate(&mut store)?;
             let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, THREAD_START)?;
             let spawner = Arc::clone(self);
@@ -284,7 +408,9 @@ impl Spawner {
                         )),
                     };
                     if claim_the_end() {
-                        match (spawner.end)(ending) {}
+                        let usage = store.data().wasi.usage();
+                        let end = ended(ending, usage, Some(&spawner.shared_memory));
+                        match (spawner.end)(end) {}
                     }
                     wait_for_the_end();
                 })?;

@@ -154,6 +154,7 @@ fn run_one(engine: &Engine, wasm: &Path) -> Result<()> {
             args,
             env: spec.env.clone(),
             preopens,
+            ..WasiConfig::default()
         },
         Stdio {
             stdin: Box::new(NoInput),

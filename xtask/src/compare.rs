@@ -29,6 +29,9 @@ pub struct Run {
     pub env: Vec<String>,
     pub stdin: Option<PathBuf>,
     pub args: Vec<String>,
+    /// Bytes each linear memory may grow to (`wasmtime run -W max-memory-size`, our
+    /// `--limit memory=`).
+    pub memory_limit: Option<u64>,
     /// Scratch folder (emptied first).
     pub work: PathBuf,
 }
@@ -69,6 +72,7 @@ pub fn run(sh: &Shell, project: &Project, args: &CompareArgs) -> Result<i32> {
             env: args.env.clone(),
             stdin: args.stdin.clone(),
             args: args.args.clone(),
+            memory_limit: None,
             work: project
                 .target()
                 .join("compare")
@@ -108,6 +112,9 @@ pub fn compare(reference: &Path, script: &Path, board: &str, run: &Run) -> Resul
     for env in &run.env {
         command.arg("--env").arg(env);
     }
+    if let Some(bytes) = run.memory_limit {
+        command.arg("-W").arg(format!("max-memory-size={bytes}"));
+    }
     command
         .arg("--")
         .arg(wasm_name)
@@ -129,6 +136,9 @@ pub fn compare(reference: &Path, script: &Path, board: &str, run: &Run) -> Resul
     }
     for env in &run.env {
         command.arg("--env").arg(env);
+    }
+    if let Some(bytes) = run.memory_limit {
+        command.arg("--limit").arg(format!("memory={bytes}"));
     }
     command.arg("--").args(&run.args);
     let got = Side::run(command, run.stdin.as_deref(), &run.maps, &copies)?;

@@ -45,6 +45,8 @@ struct Entry {
     stdin: Option<&'static [u8]>,
     /// Folders, each under its guest name.
     maps: &'static [(Fixture, &'static str)],
+    /// Bytes each linear memory may grow to.
+    memory_limit: Option<u64>,
 }
 
 impl Entry {
@@ -56,7 +58,12 @@ impl Entry {
             env: &[],
             stdin: None,
             maps: &[],
+            memory_limit: None,
         }
+    }
+    const fn memory_limit(mut self, bytes: u64) -> Entry {
+        self.memory_limit = Some(bytes);
+        self
     }
     const fn args(mut self, args: &'static [&'static str]) -> Entry {
         self.args = args;
@@ -146,6 +153,10 @@ const ENTRIES: &[Entry] = &[
     Entry::new("ln-map", Example("ln"))
         .args(&["-s", "greeting.txt", "/data/link.txt"])
         .maps(&[(Fixture::Files, "/data")]),
+    // The memory limit refuses the growth where Wasmtime's does.
+    Entry::new("grow-past-memory-limit", Example("limits"))
+        .args(&["grow", "100"])
+        .memory_limit(16 << 20),
     Entry::new("cat-missing-file", Example("cat"))
         .args(&["/data/missing.txt"])
         .maps(&[(Fixture::Files, "/data")]),
@@ -247,6 +258,7 @@ pub fn cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
                     env: entry.env.iter().map(|e| e.to_string()).collect(),
                     stdin,
                     args: entry.args.iter().map(|a| a.to_string()).collect(),
+                    memory_limit: entry.memory_limit,
                     work: work.join("sides"),
                 };
                 match compare::compare(&reference, &plans[0].image.run_qemu, &board, &run)? {

@@ -132,6 +132,13 @@ pub struct QemuArgs {
     /// A host directory for the module, added at launch (shared through virtio-fs).
     #[arg(long = "map", value_name = "HOST:GUEST[:ro]")]
     pub maps: Vec<String>,
+    /// A limit for this run (memory=SIZE, cpu=DURATION, wall=DURATION, output=SIZE,
+    /// files=COUNT), replacing the image's LIMIT of that kind.
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    pub limits: Vec<String>,
+    /// Write the run report (JSON: status, how the run ended, times, usage) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
     /// Arguments for the module.
     #[arg(last = true)]
     pub args: Vec<String>,

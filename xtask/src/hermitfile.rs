@@ -10,6 +10,7 @@
 //! ENV_EXE_NAME_IS_HOST_EXE_NAME        # at launch, EXE_NAME = the launch script's path
 //! ARGS ["--verbose"]                   # arguments before those given at launch
 //! ENTRYPOINT main                      # call this export instead of `_start` (at most once)
+//! LIMIT memory=256M cpu=10s files=64   # what the module may consume (each kind once)
 //! ```
 //!
 //! (Comments only stand on lines of their own; the trailing ones above are for show.)
@@ -26,19 +27,22 @@
 //! from `ENV_PWD_IS_HOST_CWD`) mean the same on both sides. A path holding a `:` can't be
 //! mapped.
 //!
+//! A `LIMIT` word is `NAME=VALUE` in the one grammar of limits
+//! (`hermit_wasm_kernel::limit_spec`: `memory`, `cpu`, `wall`, `output`, `files`); the
+//! launch options `--limit` replace them for one run.
+//!
 //! `ENV` values are bare words or JSON strings (`KEY="two words\n"`); `FROM` and
 //! `ENTRYPOINT` take one such word. Every error names the file, line and column of the
 //! offending token ([`ParseError`]).
 //!
 //! Pure: only [`Hermitfile::load`] and [`Hermitfile::check_maps`] touch the file system.
 
-// The image build does not use the Hermitfile yet; remove this once it does.
-
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context};
+use hermit_wasm_kernel::limit_spec::{LimitSpec, Limits};
 use hermit_wasm_kernel::map_spec::MapSpec;
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +62,8 @@ pub struct Hermitfile {
     pub args: Vec<String>,
     /// The export to call instead of `_start`.
     pub entrypoint: Option<String>,
+    /// What the module may consume (`LIMIT`).
+    pub limits: Limits,
 }
 
 /// A host directory the guest may open.
@@ -97,7 +103,7 @@ impl std::error::Error for ParseError {}
 
 /// The directives, as the unknown-directive hint lists them.
 const KNOWN_DIRECTIVES: &str =
-    "FROM, MAP, ENV, ENV_PWD_IS_HOST_CWD, ENV_EXE_NAME_IS_HOST_EXE_NAME, ARGS, ENTRYPOINT";
+    "FROM, MAP, ENV, ENV_PWD_IS_HOST_CWD, ENV_EXE_NAME_IS_HOST_EXE_NAME, ARGS, ENTRYPOINT, LIMIT";
 
 impl Hermitfile {
     /// Parses `text`; `path` is the Hermitfile's own path, for messages and as the base of
@@ -366,6 +372,7 @@ struct Parser {
     exe_name_flag_at: Option<Pos>,
     guests_at: HashMap<String, Pos>,
     env_keys_at: HashMap<String, Pos>,
+    limits_at: HashMap<&'static str, Pos>,
 }
 
 impl Parser {
@@ -379,6 +386,7 @@ impl Parser {
             env_exe_name_is_host_exe_name: false,
             args: Vec::new(),
             entrypoint: None,
+            limits: Limits::default(),
         };
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         Parser {
@@ -390,6 +398,7 @@ impl Parser {
             exe_name_flag_at: None,
             guests_at: HashMap::new(),
             env_keys_at: HashMap::new(),
+            limits_at: HashMap::new(),
         }
     }
 
@@ -419,6 +428,7 @@ impl Parser {
             "ENV_EXE_NAME_IS_HOST_EXE_NAME" => self.exe_name_flag(line, &directive),
             "ARGS" => self.args(&directive),
             "ENTRYPOINT" => self.entrypoint(line, &directive),
+            "LIMIT" => self.limit(line, &directive),
             "NET" | "LINK" => Err(not_implemented(&directive)),
             _ => Err(unknown_directive(&directive)),
         }
@@ -572,6 +582,29 @@ impl Parser {
         }
         self.file.entrypoint = Some(name);
         self.entrypoint_at = Some(line.pos(directive.keyword_at));
+        Ok(())
+    }
+
+    fn limit(&mut self, line: &Line, directive: &Directive) -> Result<(), Problem> {
+        let words = directive.words()?;
+        if words.is_empty() {
+            return Err(directive
+                .problem("LIMIT needs NAME=VALUE")
+                .hint("LIMIT memory=256M cpu=10s wall=30s output=10M files=64"));
+        }
+        for word in &words {
+            let limit = LimitSpec::parse(word.text)
+                .map_err(|err| Problem::new(word.at + err.at, err.problem).hint(err.hint))?;
+            let name = limit.name.as_str();
+            if let Some(first) = self.limits_at.get(name) {
+                return Err(Problem::new(
+                    word.at,
+                    format!("{name} is limited twice (first at {first})"),
+                ));
+            }
+            self.limits_at.insert(name, line.pos(word.at));
+            self.file.limits.set(limit);
+        }
         Ok(())
     }
 
@@ -872,6 +905,7 @@ mod tests {
             env_exe_name_is_host_exe_name: false,
             args: vec![],
             entrypoint: None,
+            limits: Limits::default(),
         };
         assert_eq!(file, expected);
     }
@@ -888,6 +922,8 @@ ENV_PWD_IS_HOST_CWD
 ENV_EXE_NAME_IS_HOST_EXE_NAME
 ARGS ["--verbose"]
 ENTRYPOINT main
+LIMIT memory=256M cpu=10s
+LIMIT wall=2m output=10M files=64
 "#,
         );
         assert_eq!(file.from, Path::new("/proj/../build/hello.wasm"));
@@ -902,6 +938,60 @@ ENTRYPOINT main
         assert!(file.env_exe_name_is_host_exe_name);
         assert_eq!(file.args, ["--verbose"]);
         assert_eq!(file.entrypoint.as_deref(), Some("main"));
+        let limits = Limits {
+            memory: Some(256 << 20),
+            cpu: Some(10),
+            wall: Some(120),
+            output: Some(10 << 20),
+            files: Some(64),
+        };
+        assert_eq!(file.limits, limits);
+    }
+
+    #[test]
+    fn limit_errors_have_their_position() {
+        assert_err(
+            "FROM a.wasm
+LIMIT
+",
+            2,
+            1,
+            "LIMIT needs NAME=VALUE",
+        );
+        assert_err(
+            "FROM a.wasm
+LIMIT memory=1M  fuel=9
+",
+            2,
+            18,
+            "unknown limit \"fuel\"",
+        );
+        let err = assert_err(
+            "FROM a.wasm
+LIMIT memory=12X
+",
+            2,
+            16,
+            "unknown unit \"X\"",
+        );
+        assert!(err.hint.unwrap().contains("memory=SIZE"));
+        assert_err(
+            "FROM a.wasm
+LIMIT cpu=
+",
+            2,
+            11,
+            "does not start with a number",
+        );
+        assert_err(
+            "FROM a.wasm
+LIMIT files=3
+limit cpu=1 files=4
+",
+            3,
+            13,
+            "files is limited twice (first at line 2:7)",
+        );
     }
 
     #[test]

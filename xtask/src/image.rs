@@ -88,6 +88,7 @@ fn grants(hermitfile: &Hermitfile, board: &Board) -> Result<RunConfig> {
         env_exe_name_is_host_exe_name: hermitfile.env_exe_name_is_host_exe_name,
         maps,
         entrypoint: hermitfile.entrypoint.clone(),
+        limits: hermitfile.limits,
     })
 }
 
@@ -227,6 +228,9 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
         image: &plan.name,
         module: &name,
         maps: &plan.run.maps,
+        limits: &plan.run.limits,
+        module_sha256: &precompiled.sha256,
+        guest_size: guest_image.len() as u64,
     };
     write_script(&image.run_qemu, &launch_script::qemu_script(board, &info))?;
     if let (Some(path), Some(script)) =

@@ -4,6 +4,7 @@
 //! board. [`fill`] is the one way a value reaches a script: every value is a single-quoted
 //! bash word ([`bash_quote`]); only our own fragments go in as code.
 
+use hermit_wasm_kernel::limit_spec::Limits;
 use hermit_wasm_kernel::manifest::Map;
 
 use crate::profile::{Board, BootProtocol, ExitDevice, StdinDevice, StdoutDevice};
@@ -12,6 +13,10 @@ const QEMU_TEMPLATE: &str = include_str!("../templates/run-qemu.sh");
 const UHYVE_TEMPLATE: &str = include_str!("../templates/run-uhyve.sh");
 /// `parse_map` and `add_map`: the map grammar in bash (both scripts).
 const MAP_FUNCTIONS: &str = include_str!("../templates/map.sh");
+/// `parse_limit` and `vm_memory`: the limit grammar in bash, and the RAM a memory limit needs.
+const LIMIT_FUNCTIONS: &str = include_str!("../templates/limits.sh");
+/// The run report (`--report`).
+const REPORT_FUNCTIONS: &str = include_str!("../templates/report.sh");
 const KVM_BLOCK: &str = include_str!("../templates/kvm.sh");
 const VIRTIO_FS_BLOCK: &str = include_str!("../templates/virtio-fs.sh");
 const NO_VIRTIO_FS_BLOCK: &str = include_str!("../templates/no-virtio-fs.sh");
@@ -26,6 +31,42 @@ pub struct ScriptInfo<'a> {
     pub module: &'a str,
     /// The image's MAP lines (absolute host paths), shared before any `--map`.
     pub maps: &'a [Map],
+    /// The image's LIMIT lines.
+    pub limits: &'a Limits,
+    /// The sha256 of the module (`.wasm`), for the run report.
+    pub module_sha256: &'a str,
+    /// Bytes of the image's guest ELF (kernel, runner and precompiled module).
+    pub guest_size: u64,
+}
+
+const MIB: u64 = 1 << 20;
+
+/// MiB the guest needs besides its module's linear memory: the kernel's own, and the guest
+/// ELF twice (loaded, and the precompiled code Wasmtime maps from it), rounded up.
+fn memory_overhead_mib(guest_size: u64) -> u64 {
+    32 + 2 * guest_size.div_ceil(MIB)
+}
+
+/// The least RAM, in MiB, the board boots this guest with: on a board whose loader finds the
+/// guest at [`GUEST_LOADER_ADDRESS`], 128 MiB into RAM, that much below it, the guest, and
+/// room above; elsewhere the overhead alone.
+fn min_memory_mib(board: &Board, guest_size: u64) -> u64 {
+    let overhead = memory_overhead_mib(guest_size);
+    match board.qemu.boot {
+        BootProtocol::GuestLoader => {
+            let below = (GUEST_LOADER_ADDRESS - AARCH64_VIRT_RAM_BASE) / MIB;
+            overhead.max(below + guest_size.div_ceil(MIB) + 16)
+        }
+        BootProtocol::Pvh | BootProtocol::Sbi => overhead,
+    }
+}
+
+/// Where RAM starts on QEMU's aarch64 `virt` machine.
+const AARCH64_VIRT_RAM_BASE: u64 = 0x4000_0000;
+
+/// An optional number as a script value: empty for none.
+fn optional(value: Option<u64>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
 }
 
 /// What replaces a placeholder `@NAME@`.
@@ -89,6 +130,13 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
         None => NO_VIRTIO_FS_BLOCK,
     };
     let image_maps = image_maps(info.maps);
+    let overhead = memory_overhead_mib(info.guest_size).to_string();
+    let min_memory = min_memory_mib(board, info.guest_size).to_string();
+    let (limit_memory, limit_cpu, limit_wall) = (
+        optional(info.limits.memory),
+        optional(info.limits.cpu),
+        optional(info.limits.wall),
+    );
     fill(
         QEMU_TEMPLATE,
         &[
@@ -100,6 +148,12 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
             ("MACHINE", Fill::Word(&qemu.machine)),
             ("CPU", Fill::Word(&qemu.cpu)),
             ("MEMORY", Fill::Word(&qemu.memory)),
+            ("MEMORY_OVERHEAD", Fill::Word(&overhead)),
+            ("MIN_MEMORY", Fill::Word(&min_memory)),
+            ("MODULE_SHA256", Fill::Word(info.module_sha256)),
+            ("LIMIT_MEMORY", Fill::Word(&limit_memory)),
+            ("LIMIT_CPU", Fill::Word(&limit_cpu)),
+            ("LIMIT_WALL", Fill::Word(&limit_wall)),
             ("SMP", Fill::Word(&smp)),
             ("MAX_CPUS", Fill::Word(&max_cpus)),
             (
@@ -109,6 +163,8 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
             ("VIRTIO_MMIO_SLOTS", Fill::Word(&slots)),
             ("IMAGE_MAPS", Fill::Code(&image_maps)),
             ("MAP_FUNCTIONS", Fill::Code(MAP_FUNCTIONS)),
+            ("LIMIT_FUNCTIONS", Fill::Code(LIMIT_FUNCTIONS)),
+            ("REPORT_FUNCTIONS", Fill::Code(REPORT_FUNCTIONS)),
             ("KVM", Fill::Code(&kvm)),
             ("SHARES", Fill::Code(shares)),
             ("KERNEL_ENV", Fill::Code(stdout.kernel_env)),
@@ -226,8 +282,10 @@ pub fn uhyve_script(board: &Board, info: &ScriptInfo) -> Option<String> {
             ("BOARD", Fill::Word(&board.name)),
             ("MEMORY", Fill::Word(&uhyve.memory)),
             ("CPUS", Fill::Word(&cpus)),
+            ("LIMIT_WALL", Fill::Word(&optional(info.limits.wall))),
             ("IMAGE_MAPS", Fill::Code(&image_maps)),
             ("MAP_FUNCTIONS", Fill::Code(MAP_FUNCTIONS)),
+            ("LIMIT_FUNCTIONS", Fill::Code(LIMIT_FUNCTIONS)),
         ],
     ))
 }
@@ -236,6 +294,7 @@ pub fn uhyve_script(board: &Board, info: &ScriptInfo) -> Option<String> {
 mod tests {
     use super::*;
     use crate::profile;
+    use hermit_wasm_kernel::limit_spec;
     use hermit_wasm_kernel::map_spec::{self, MapSpec};
     use std::path::Path;
     use std::process::Command;
@@ -248,11 +307,86 @@ mod tests {
         .unwrap()
     }
 
+    const NO_LIMITS: Limits = Limits {
+        memory: None,
+        cpu: None,
+        wall: None,
+        output: None,
+        files: None,
+    };
+
     const INFO: ScriptInfo = ScriptInfo {
         image: "app",
         module: "app.wasm",
         maps: &[],
+        limits: &NO_LIMITS,
+        module_sha256: "ab12",
+        guest_size: 3 << 20,
     };
+
+    #[test]
+    fn the_bash_limit_parser_agrees_with_the_one_grammar() {
+        // Every case of hermit_wasm_kernel::limit_spec's table, through the scripts'
+        // parse_limit.
+        let script = qemu_script(&board("x86_64-kvm"), &INFO);
+        assert!(script.contains(LIMIT_FUNCTIONS.trim_end()));
+        let mut snippet = format!("me=test\n{LIMIT_FUNCTIONS}");
+        snippet.push_str(
+            "for spec; do\n  if parse_limit \"$spec\" 2>/dev/null; then\n    \
+             printf '%s|%s|%s\\n' \"$spec\" \"$limit_name\" \"$limit_value\"\n  \
+             else\n    printf '%s|refused\\n' \"$spec\"\n  fi\ndone\n",
+        );
+        let specs: Vec<&str> = limit_spec::CASES.iter().map(|(spec, _)| *spec).collect();
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&snippet)
+            .arg("bash")
+            .args(&specs)
+            .output()
+            .unwrap();
+        let got = String::from_utf8(out.stdout).unwrap();
+        let want: String = limit_spec::CASES
+            .iter()
+            .map(|(spec, meaning)| match meaning {
+                Some((name, value)) => format!("{spec}|{name}|{value}\n"),
+                None => format!("{spec}|refused\n"),
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_memory_limit_sizes_the_vm() {
+        // RAM = twice the limit's next power of two (MiB) + the overhead, at least the
+        // board's floor.
+        let vm_memory = |board_name: &str, limit: u64| -> String {
+            let script = qemu_script(&board(board_name), &INFO);
+            let start = script.find("\nmemory_overhead=").unwrap() + 1;
+            let end = script.find("\nmodule_sha256=").unwrap();
+            let snippet = format!(
+                "{}\n{LIMIT_FUNCTIONS}\nvm_memory {limit}",
+                &script[start..end]
+            );
+            let out = Command::new("bash")
+                .arg("-c")
+                .arg(&snippet)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        // The overhead for a 3 MiB guest: 32 + 2 * 3.
+        assert_eq!(memory_overhead_mib(3 << 20), 38);
+        assert_eq!(vm_memory("x86_64-kvm", 16 << 20), (2 * 16 + 38).to_string());
+        assert_eq!(
+            vm_memory("x86_64-kvm", (16 << 20) + 1),
+            (2 * 32 + 38).to_string()
+        );
+        assert_eq!(vm_memory("riscv64-virt", 65536), (2 + 38).to_string());
+        assert_eq!(vm_memory("x86_64-kvm", 256 << 20), (512 + 38).to_string());
+        // aarch64 finds its guest 128 MiB into RAM: 128 + 3 + 16 at least.
+        assert_eq!(vm_memory("aarch64-virt", 16 << 20), "147");
+        assert_eq!(vm_memory("aarch64-virt", 64 << 20), (128 + 38).to_string());
+    }
 
     #[test]
     fn every_placeholder_is_filled() {
@@ -296,7 +430,7 @@ mod tests {
         assert!(!script.contains("-bios"));
         assert!(!script.contains("accel=kvm"), "no KVM for Arm guests");
         // Semihosting's ":tt" is QEMU's own stdout and stderr: no redirection needed.
-        assert!(script.contains("\"${run[@]}\" <&4 4<&- &\n"));
+        assert!(script.contains(") <&4 4<&- &\n"));
         assert!(!script.contains("exec 3> >(cat)"));
         assert!(script.contains(r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu --""#));
     }
@@ -311,7 +445,7 @@ mod tests {
         // OpenSBI's console (the kernel log) is QEMU's stdout: that goes to the log, the
         // module's stdout to fd 3, a pipe to cat; the status is QEMU's, not cat's.
         assert!(script.contains("exec 3> >(cat)\nstdout_pid=$!\n"));
-        assert!(script.contains("\"${run[@]}\" <&4 4<&- >>\"$log\" &\nqemu_pid=$!\n"));
+        assert!(script.contains(") <&4 4<&- >>\"$log\" &\nqemu_pid=$!\n"));
         assert!(script.contains(
             r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu env=HERMIT_WASM_STDOUT=/dev/fd/3 --""#
         ));

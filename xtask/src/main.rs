@@ -24,6 +24,7 @@ mod image;
 mod inspect;
 mod kernel_build;
 mod launch_script;
+mod limits_cases;
 mod partial_file;
 mod payload_segment;
 mod plan;

@@ -4,6 +4,7 @@
 //! reaches the script, which ends the VM and exits with 128 + the signal.
 
 use anyhow::{Context, Result};
+use hermit_wasm_kernel::limit_spec::LimitSpec;
 use xshell::{cmd, Shell};
 
 use crate::flags::QemuArgs;
@@ -17,6 +18,9 @@ pub fn run(sh: &Shell, project: &Project, args: &QemuArgs) -> Result<i32> {
     }
     for map in &args.maps {
         hermit_wasm_kernel::launch::parse_map(map)?;
+    }
+    for limit in &args.limits {
+        LimitSpec::parse(limit).with_context(|| format!("--limit {limit:?}"))?;
     }
     let board = profile::find(&project.boards(), &args.image.board)?;
     host_deps::ensure(project, &[board])?;
@@ -37,6 +41,12 @@ pub fn run(sh: &Shell, project: &Project, args: &QemuArgs) -> Result<i32> {
     }
     for map in &args.maps {
         options.push(format!("--map={map}"));
+    }
+    for limit in &args.limits {
+        options.push(format!("--limit={limit}"));
+    }
+    if let Some(report) = &args.report {
+        options.push(format!("--report={}", report.display()));
     }
     let module_args = &args.args;
     let mut command: std::process::Command =

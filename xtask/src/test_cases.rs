@@ -17,7 +17,7 @@ use crate::plan::BuildPlan;
 use crate::profile::{self, Board};
 use crate::project::Project;
 use crate::test::{expect_status, expect_stdout, scratch, stderr_has, Boot, Case, Image};
-use crate::{compare_corpus, host_runner, threads_cases, wasi_testsuite};
+use crate::{compare_corpus, host_runner, limits_cases, threads_cases, wasi_testsuite};
 
 /// Every case, for `boards`.
 pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
@@ -27,6 +27,7 @@ pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
         let board = profile::find(&project.boards(), name)?;
         board_cases(&project, &board, &mut cases)?;
         threads_cases::cases(&project, &board, &mut cases);
+        limits_cases::cases(&project, &board, &mut cases);
     }
     cli_cases(&project, &mut cases);
     several_boards_bundle_case(&project, boards, &mut cases);

@@ -117,7 +117,7 @@ else
   # The module's lines: after the loader's hand-off, before the status line, without the
   # kernel's own log lines (`[CPU][LEVEL] ...`). The console ends lines with CR LF.
   tr -d '\r' < "$log" | sed -n '/^\[LOADER\] jumping to the guest$/,/^hermit-wasm: exit status /p' |
-    sed '1d;/^hermit-wasm: exit status /d;/^\[[0-9][0-9]*\]\[[A-Z]*\] /d' | sed '$ { /^$/d }'
+    sed '1d;/^hermit-wasm: exit status /d;/^hermit-wasm: run /d;/^\[[0-9][0-9]*\]\[[A-Z]*\] /d' | sed '$ { /^$/d }'
 fi
 status=$(tr -d '\r' < "$log" | sed -n 's/^hermit-wasm: exit status \(-\{0,1\}[0-9][0-9]*\)$/\1/p' | tail -n 1)
 boots=$(grep -c '^\[LOADER\] Hermit-WASM loader' "$log")

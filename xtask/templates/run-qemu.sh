@@ -4,7 +4,15 @@
 # there.
 #
 # usage: run-qemu.sh [--timeout SECONDS] [--kernel-log] [--cpus N] [--env KEY=VALUE]...
-#                    [--map HOST[:GUEST][:ro]]... [--] [MODULE ARGUMENTS...]
+#                    [--map HOST[:GUEST][:ro]]... [--limit NAME=VALUE]... [--report FILE]
+#                    [--] [MODULE ARGUMENTS...]
+#
+# --limit replaces the image's LIMIT of one kind for this run: memory=SIZE (each linear
+# memory of the module; the VM's RAM follows), output=SIZE (stdout and stderr together),
+# files=COUNT (open descriptors), cpu=DURATION (the VM's CPU time, as this host counts
+# QEMU's), wall=DURATION (the same as --timeout). --report FILE writes the run report, one
+# JSON object: status, how the run ended, wall and CPU time, the module's peak memory and
+# output, the module's sha256.
 #
 # --cpus N gives the VM N CPUs (the board's default otherwise, at most its maximum): the
 # threads of a wasm32-wasip1-threads module then run on several of them.
@@ -18,9 +26,11 @@
 #
 # The module's stdout is this script's stdout, byte for byte. Its stderr goes to stderr,
 # and so does the kernel's log with --kernel-log (or HERMIT_WASM_KERNEL_LOG=1) or when the
-# guest fails. Exit status: the module's; 134 if it trapped; 124 when --timeout stopped it;
-# 125 when the VM could not run or ended without a status; 128+N when signal N (Ctrl-C,
-# kill) stopped this script, which then ends the VM and virtiofsd first.
+# guest fails. Exit status: the module's; 134 if it trapped; 124 when --timeout or the wall
+# limit stopped it; 152 when it used up its CPU limit, 153 when it passed its output limit
+# (what a shell reports for SIGXCPU and SIGXFSZ); 125 when the VM could not run or ended
+# without a status; 128+N when signal N (Ctrl-C, kill) stopped this script, which then ends
+# the VM and virtiofsd first.
 #
 # HERMIT_WASM_LAUNCHER, when set, is the program the user ran instead of this script (a
 # bundle sets it): messages and the module's executable name use it.
@@ -34,6 +44,16 @@ package=@PACKAGE@
 machine=@MACHINE@
 cpu=@CPU@
 memory=@MEMORY@
+# MiB the guest needs besides the module's memory, and the least RAM it boots with (for a
+# memory limit; see vm_memory).
+memory_overhead=@MEMORY_OVERHEAD@
+min_memory=@MIN_MEMORY@
+module_sha256=@MODULE_SHA256@
+# The image's limits the launcher enforces or sizes the VM by (empty: none), from its LIMIT
+# lines; the runner reads the others (output, files) from the image itself.
+limit_memory=@LIMIT_MEMORY@
+limit_cpu=@LIMIT_CPU@
+limit_wall=@LIMIT_WALL@
 smp=@SMP@
 max_cpus=@MAX_CPUS@
 drop_privileges=@DROP_PRIVILEGES@
@@ -42,7 +62,8 @@ virtio_mmio_slots=@VIRTIO_MMIO_SLOTS@
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 launcher=${HERMIT_WASM_LAUNCHER:-$0}
 me=$(basename "$launcher")
-timeout=
+timeout=$limit_wall
+report=
 show_log=${HERMIT_WASM_KERNEL_LOG:-}
 args=()
 # Runner options, as the guest's runner reads them before its own `--` (see launch.rs).
@@ -57,6 +78,8 @@ done
 # Host directories to share with the guest, in the runner's order: the image's, then --map's.
 @IMAGE_MAPS@
 @MAP_FUNCTIONS@
+@LIMIT_FUNCTIONS@
+@REPORT_FUNCTIONS@
 while [ $# -gt 0 ]; do
   case $1 in
     --env|--map)
@@ -69,6 +92,27 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "$me: --timeout needs a number of seconds" >&2; exit 125; }
       timeout=$2; shift 2 ;;
     --timeout=*) timeout=${1#--timeout=}; shift ;;
+    --limit|--limit=*)
+      if [ "$1" = --limit ]; then
+        [ $# -ge 2 ] || { echo "$me: --limit needs NAME=VALUE" >&2; exit 125; }
+        spec=$2; shift 2
+      else
+        spec=${1#--limit=}; shift
+      fi
+      parse_limit "$spec" || exit 125
+      case $limit_name in
+        memory) limit_memory=$limit_value ;;
+        cpu) limit_cpu=$limit_value ;;
+        wall) timeout=$limit_value ;;
+      esac
+      # The runner enforces memory, output and files itself.
+      case $limit_name in
+        memory|output|files) runner+=(--limit "$limit_name=$limit_value") ;;
+      esac ;;
+    --report)
+      [ $# -ge 2 ] || { echo "$me: --report needs a file" >&2; exit 125; }
+      report=$2; shift 2 ;;
+    --report=*) report=${1#--report=}; shift ;;
     --kernel-log) show_log=1; shift ;;
     --cpus)
       [ $# -ge 2 ] || { echo "$me: --cpus needs a number" >&2; exit 125; }
@@ -83,10 +127,16 @@ if ! [[ $smp =~ ^[1-9][0-9]{0,2}$ ]] || [ "$smp" -gt "$max_cpus" ]; then
   echo "$me: --cpus takes a number from 1 to $max_cpus on $board, not '$smp'" >&2
   exit 125
 fi
-if [ -n "$timeout" ] && ! [[ $timeout =~ ^[0-9]+$ ]]; then
+if [ -n "$timeout" ] && ! [[ $timeout =~ ^[0-9]{1,12}$ ]]; then
   echo "$me: --timeout takes whole seconds, not '$timeout'" >&2
   exit 125
 fi
+# The report is written where the caller asked, relative to the current directory.
+if [ -n "$report" ] && ! : 2>/dev/null >>"$report"; then
+  echo "$me: --report: cannot write '$report'" >&2
+  exit 125
+fi
+[ -z "$limit_memory" ] || memory="$(vm_memory "$limit_memory")M"
 
 if ! command -v "$qemu" >/dev/null 2>&1; then
   echo "$me: $qemu not found: apt-get install $package" >&2
@@ -118,6 +168,10 @@ fs_dir=
 virtiofsd_pid=
 qemu_pid=
 stdout_pid=
+# When QEMU started, and what the run took (for the report).
+started_ms=
+wall_ms=
+cpu_ms=
 # Ends process $1 and its children: SIGTERM, then SIGKILL for whatever is still there after
 # 7 s (a guest blocked in a host read keeps QEMU from shutting down on its own; `timeout`
 # kills at 5 s). virtiofsd's sandboxed half is such a child.
@@ -142,7 +196,7 @@ cleanup() {
     exec 3>&-
     wait "$stdout_pid" 2>/dev/null
   fi
-  rm -f "$log"
+  rm -f "$log" "$log.times"
   # rmdir, never rm -r: the staging folders are empty mount points, and nothing else.
   if [ -n "$fs_dir" ]; then
     # virtiofsd's socket and the pid file beside it (left when virtiofsd was killed).
@@ -156,6 +210,7 @@ trap cleanup EXIT
 stopped_by() {
   trap '' INT TERM HUP
   echo "$me: stopped by signal $1: ending the VM" >&2
+  write_report $((128 + $1)) signal "" "stopped by signal $1"
   exit $((128 + $1))
 }
 trap 'stopped_by 2' INT
@@ -182,11 +237,28 @@ if [ -n "$timeout" ]; then
   # In the foreground process group, so that QEMU may read a terminal.
   run=(timeout --foreground -k 5 "$timeout" "${run[@]}")
 fi
-"${run[@]}" <&4 4<&-@REDIRECT@ &
+children_cpu_ms
+cpu_before=$children_cpu
+started_ms=$(now_ms)
+(
+  # The CPU limit: SIGXCPU once QEMU has used it up (no core dump), SIGKILL a second later
+  # if that did not end it.
+  if [ -n "$limit_cpu" ]; then
+    if ! { ulimit -c 0 && ulimit -S -t "$limit_cpu" && ulimit -H -t $((limit_cpu + 1)); }; then
+      echo "$me: cannot set the CPU limit (ulimit -t $limit_cpu)" >&2
+      exit 125
+    fi
+  fi
+  exec "${run[@]}"
+) <&4 4<&-@REDIRECT@ &
 qemu_pid=$!
-wait "$qemu_pid"
+# (Quiet: bash would report a QEMU ended by a signal, such as the CPU limit's, itself.)
+wait "$qemu_pid" 2>/dev/null
 rc=$?
 qemu_pid=
+wall_ms=$(($(now_ms) - started_ms))
+children_cpu_ms
+[ -z "$cpu_before" ] || [ -z "$children_cpu" ] || cpu_ms=$((children_cpu - cpu_before))
 if [ -n "$stdout_pid" ]; then
   exec 3>&-
   wait "$stdout_pid"
@@ -197,21 +269,34 @@ status=$(sed -n 's/^hermit-wasm: exit status \(-\{0,1\}[0-9][0-9]*\).*$/\1/p' "$
 shown=
 if [ -n "$show_log" ]; then
   echo "$me: kernel log:" >&2
-  sed '/^hermit-wasm: exit status /d' "$log" >&2
+  sed '/^hermit-wasm: exit status /d; /^hermit-wasm: run /d' "$log" >&2
   shown=1
 fi
 if [ -z "$status" ]; then
   if [ -n "$timeout" ] && [ "$rc" -eq 124 ]; then
+    message="wall limit exceeded: the guest ran longer than ${timeout}s and was stopped"
     echo "$me: timed out: the guest ran longer than ${timeout}s and was stopped" >&2
-    rc=124
-  else
-    echo "$me: the guest ended without reporting an exit status (QEMU exit status $rc)" >&2
-    rc=125
+    write_report 124 limit wall "$message"
+    exit 124
   fi
+  # QEMU killed by SIGXCPU, or by SIGKILL at the hard limit a second later. (The CPU
+  # time the host reports for a child that ended may fall a few ticks short of the one
+  # it checked the limit against.)
+  if [ -n "$limit_cpu" ] && { [ "$rc" -eq 152 ] ||
+    { [ "$rc" -eq 137 ] && [ "${cpu_ms:-0}" -ge $((limit_cpu * 1000)) ]; }; }; then
+    message="CPU limit exceeded: the VM used more than ${limit_cpu}s of CPU time and was stopped"
+    echo "$me: $message" >&2
+    write_report 152 limit cpu "$message"
+    exit 152
+  fi
+  message="the guest ended without reporting an exit status (QEMU exit status $rc)"
+  echo "$me: $message" >&2
   if [ -z "$shown" ]; then
     echo "$me: kernel log:" >&2
     cat "$log" >&2
   fi
-  exit "$rc"
+  write_report 125 failure "" "$message"
+  exit 125
 fi
+write_report $((status & 255)) exit "" ""
 exit $((status & 255))

@@ -4,7 +4,10 @@
 # image`; self-contained: copy the folder to such a machine with uhyve.
 #
 # usage: run-uhyve.sh [--timeout SECONDS] [--env KEY=VALUE]... [--map HOST[:GUEST][:ro]]...
-#                     [--] [MODULE ARGUMENTS...]
+#                     [--limit NAME=VALUE]... [--] [MODULE ARGUMENTS...]
+#
+# --limit as in run-qemu.sh, but for `cpu`, which only run-qemu.sh enforces; a memory limit
+# does not resize the VM here. There is no run report (--report) under uhyve yet.
 #
 # Host directories (the image's MAP lines, then --map) are handed to uhyve as file mappings
 # under /root/maps (uhyve's file system is mounted at /root in the guest); uhyve has no
@@ -24,7 +27,7 @@ cpus=@CPUS@
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 me=$(basename "$0")
-timeout=
+timeout=@LIMIT_WALL@
 args=()
 # Runner options, as the guest's runner reads them before its own `--` (see launch.rs).
 runner=(--pwd "$PWD" --exe-name "$0")
@@ -37,6 +40,7 @@ done
 # Host directories to share with the guest, in the runner's order: the image's, then --map's.
 @IMAGE_MAPS@
 @MAP_FUNCTIONS@
+@LIMIT_FUNCTIONS@
 while [ $# -gt 0 ]; do
   case $1 in
     --env|--map)
@@ -49,6 +53,22 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "$me: --timeout needs a number of seconds" >&2; exit 125; }
       timeout=$2; shift 2 ;;
     --timeout=*) timeout=${1#--timeout=}; shift ;;
+    --limit|--limit=*)
+      if [ "$1" = --limit ]; then
+        [ $# -ge 2 ] || { echo "$me: --limit needs NAME=VALUE" >&2; exit 125; }
+        spec=$2; shift 2
+      else
+        spec=${1#--limit=}; shift
+      fi
+      parse_limit "$spec" || exit 125
+      case $limit_name in
+        wall) timeout=$limit_value ;;
+        cpu) echo "$me: --limit cpu: only run-qemu.sh enforces a CPU limit" >&2; exit 125 ;;
+        *) runner+=(--limit "$limit_name=$limit_value") ;;
+      esac ;;
+    --report|--report=*)
+      echo "$me: --report: run-uhyve.sh writes no run report yet: use run-qemu.sh" >&2
+      exit 125 ;;
     --) shift; args+=("$@"); break ;;
     *) args+=("$1"); shift ;;
   esac

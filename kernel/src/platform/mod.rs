@@ -18,6 +18,7 @@ mod wasmtime_hooks;
 
 pub use stack_alignment::with_aligned_stack;
 
+use crate::run::RunRecord;
 use crate::wasi::Stdio;
 
 /// The kernel environment variable the QEMU launch scripts set.
@@ -69,13 +70,18 @@ impl Host {
         }
     }
 
-    /// Ends the VM with `status`.
-    pub fn exit(self, status: i32) -> ! {
+    /// Ends the VM with `status`, after the guest's run record (the launch script's run
+    /// report is made of it).
+    pub fn exit(self, status: i32, record: &RunRecord) -> ! {
+        // (Serialising plain strings and numbers cannot fail; the fallback keeps the line
+        // a JSON object with the fields the launcher reads first.)
+        let record = serde_json::to_string(record)
+            .unwrap_or_else(|_| r#"{"ended":"failure","limit":null}"#.into());
         match self {
             Host::Qemu => {
-                // The launch script reads the status from this line of the serial log; the
-                // exit device itself carries fewer bits on some machines.
-                eprintln!("\nhermit-wasm: exit status {status}");
+                // The launch script reads the record and the status from these lines of the
+                // serial log; the exit device itself carries fewer bits on some machines.
+                eprintln!("\nhermit-wasm: run {record}\nhermit-wasm: exit status {status}");
                 qemu::exit(status)
             }
             Host::Serial => {
@@ -83,7 +89,7 @@ impl Host {
                 // powers off through ACPI (PM1a); on a machine without that, kernel 0.11
                 // resets it instead (README, "Boot it from a disk").
                 let _ = std::io::Write::flush(&mut std::io::stdout());
-                eprintln!("\nhermit-wasm: exit status {status}");
+                eprintln!("\nhermit-wasm: run {record}\nhermit-wasm: exit status {status}");
                 std::process::exit(status)
             }
             Host::Uhyve => std::process::exit(status),

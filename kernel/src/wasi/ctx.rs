@@ -10,6 +10,8 @@ use super::random::Random;
 use super::sandbox::{DirRef, Root};
 use super::stdio::Stream;
 use super::{Stdio, WasiConfig};
+use crate::usage::OutputStream;
+use crate::usage::Usage;
 
 /// Everything one WASI instance owns.
 pub struct WasiCtx {
@@ -19,6 +21,7 @@ pub struct WasiCtx {
     pub(crate) fds: FdTable,
     pub(crate) clocks: Clocks,
     pub(crate) random: Random,
+    pub(crate) usage: Arc<Usage>,
 }
 
 impl std::fmt::Debug for WasiCtx {
@@ -36,17 +39,29 @@ impl std::fmt::Debug for WasiCtx {
 /// writing to a stream, sleeping in `poll_oneoff`) take what they need and drop the lock
 /// before they block: see `bindings.rs`.
 #[derive(Debug)]
-pub struct SharedWasi(Mutex<WasiCtx>);
+pub struct SharedWasi {
+    ctx: Mutex<WasiCtx>,
+    /// The context's counters, reachable without the lock.
+    usage: Arc<Usage>,
+}
 
 impl SharedWasi {
     pub fn new(ctx: WasiCtx) -> SharedWasi {
-        SharedWasi(Mutex::new(ctx))
+        SharedWasi {
+            usage: Arc::clone(&ctx.usage),
+            ctx: Mutex::new(ctx),
+        }
     }
 
     /// The context, locked. A thread that panicked in a WASI call (natively: the guest
     /// aborts on panics) leaves each call's state consistent or the module ended.
     pub fn lock(&self) -> MutexGuard<'_, WasiCtx> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.ctx.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the module has consumed, and the limits counted against.
+    pub fn usage(&self) -> &Arc<Usage> {
+        &self.usage
     }
 }
 
@@ -79,8 +94,12 @@ impl WasiCtx {
         let mut fds = FdTable::new();
         let [stdin_tty, stdout_tty, stderr_tty] = stdio.terminal;
         fds.insert(Handle::Stream(Stream::input(stdio.stdin, stdin_tty)))?;
-        fds.insert(Handle::Stream(Stream::output(stdio.stdout, stdout_tty)))?;
-        fds.insert(Handle::Stream(Stream::output(stdio.stderr, stderr_tty)))?;
+        let usage = Arc::clone(&config.usage);
+        let counted = |writer, tty, which| {
+            Handle::Stream(Stream::output(writer, tty).counted(Arc::clone(&usage), which))
+        };
+        fds.insert(counted(stdio.stdout, stdout_tty, OutputStream::Stdout))?;
+        fds.insert(counted(stdio.stderr, stderr_tty, OutputStream::Stderr))?;
 
         for preopen in config.preopens {
             let meta = preopen
@@ -115,12 +134,21 @@ impl WasiCtx {
             }))?;
         }
 
+        if let Some(limit) = config.max_files {
+            if let Err(open) = fds.set_limit(limit, Arc::clone(&usage)) {
+                bail!(
+                    "the files limit ({limit}) is below the {open} descriptors the module \
+                     starts with (stdin, stdout, stderr and one per preopened directory)"
+                );
+            }
+        }
         Ok(WasiCtx {
             args: config.args,
             env,
             fds,
             clocks: Clocks::new(),
             random: Random::new(),
+            usage,
         })
     }
 }
@@ -154,6 +182,7 @@ mod tests {
                 guest: "/".into(),
                 read_only: false,
             }],
+            ..WasiConfig::default()
         };
         let err = WasiCtx::new(config("/definitely/missing", ("K", "V")), stdio()).unwrap_err();
         assert!(
@@ -206,6 +235,7 @@ mod tests {
                     guest: "/".into(),
                     read_only: false,
                 }],
+                ..WasiConfig::default()
             },
             Stdio {
                 stdin,

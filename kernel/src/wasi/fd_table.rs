@@ -12,6 +12,8 @@ use super::errno::{Errno, WasiResult};
 use super::sandbox::{DirRef, Root};
 use super::stdio::Stream;
 use super::vfs::FileHandle;
+use crate::limit_spec::LimitName;
+use crate::usage::Usage;
 
 /// An open regular file (or other non-directory host object).
 #[derive(Debug)]
@@ -94,6 +96,8 @@ impl Handle {
 #[derive(Debug, Default)]
 pub struct FdTable {
     entries: BTreeMap<u32, Handle>,
+    /// The most descriptors open at once (`LIMIT files`), and what to tell when it refuses.
+    limit: Option<(u64, Arc<Usage>)>,
 }
 
 impl FdTable {
@@ -112,8 +116,27 @@ impl FdTable {
         self.entries.get_mut(&fd).ok_or(Errno::Badf)
     }
 
-    /// Adds a handle under the lowest free number (`EMFILE` when none is left).
+    /// From now on at most `limit` descriptors may be open at once: [`FdTable::insert`]
+    /// refuses one more with `EMFILE`, as a process at its `ulimit -n` is refused, and
+    /// tells `usage`. Fails if more are open already.
+    pub fn set_limit(&mut self, limit: u64, usage: Arc<Usage>) -> Result<(), u64> {
+        let open = self.entries.len() as u64;
+        if open > limit {
+            return Err(open);
+        }
+        self.limit = Some((limit, usage));
+        Ok(())
+    }
+
+    /// Adds a handle under the lowest free number (`EMFILE` when none is left, or the
+    /// limit is reached).
     pub fn insert(&mut self, handle: Handle) -> WasiResult<u32> {
+        if let Some((limit, usage)) = &self.limit {
+            if self.entries.len() as u64 >= *limit {
+                usage.refused(LimitName::Files);
+                return Err(Errno::Mfile);
+            }
+        }
         let mut fd = 0u32;
         for &used in self.entries.keys() {
             if used != fd {
@@ -169,6 +192,24 @@ mod tests {
         assert_eq!(t.renumber(0, 9), Err(Errno::Badf));
         t.renumber(0, 2).unwrap();
         assert!(!t.contains(0) && t.contains(2));
+        assert_eq!(t.insert(stream()), Ok(0));
+    }
+
+    #[test]
+    fn the_limit_counts_every_open_descriptor() {
+        let mut t = FdTable::new();
+        for _ in 0..3 {
+            t.insert(stream()).unwrap();
+        }
+        let usage = Arc::new(Usage::new(None));
+        assert_eq!(t.set_limit(2, Arc::clone(&usage)), Err(3));
+        t.set_limit(4, Arc::clone(&usage)).unwrap();
+        assert_eq!(t.insert(stream()), Ok(3));
+        assert_eq!(t.insert(stream()), Err(Errno::Mfile));
+        assert_eq!(usage.record().limits_reached, ["files"]);
+        t.remove(0).unwrap();
+        assert_eq!(t.insert(stream()), Ok(0));
+        t.renumber(0, 3).unwrap();
         assert_eq!(t.insert(stream()), Ok(0));
     }
 

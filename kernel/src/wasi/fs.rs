@@ -358,6 +358,7 @@ mod tests {
                     guest: ".".into(),
                     read_only: false,
                 }],
+                ..WasiConfig::default()
             },
             Stdio {
                 stdin: Box::new(&b"in"[..]),

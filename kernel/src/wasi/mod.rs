@@ -36,6 +36,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::usage::Usage;
+
 pub use ctx::{SharedWasi, WasiCtx};
 pub use errno::Errno;
 
@@ -114,6 +116,12 @@ pub struct WasiConfig {
     pub env: Vec<(String, String)>,
     /// Preopened directories, given fds 3, 4, ... in this order.
     pub preopens: Vec<Preopen>,
+    /// The most descriptors the module may have open at once, stdio and preopens included
+    /// (`LIMIT files`).
+    pub max_files: Option<u64>,
+    /// Where stdout and stderr count their bytes (and find the output limit), and the fd
+    /// table tells that it refused a descriptor.
+    pub usage: Arc<Usage>,
 }
 
 /// The guest's standard streams.

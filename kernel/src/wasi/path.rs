@@ -359,6 +359,7 @@ mod tests {
                         read_only: *read_only,
                     })
                     .collect(),
+                ..WasiConfig::default()
             },
             Stdio {
                 stdin: Box::new(std::io::empty()),

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::abi::{filetype, rights, Fdstat, Filestat};
 use super::errno::{Errno, WasiResult};
+use crate::usage::{OutputStream, Usage};
 
 enum Io {
     /// A readable stream (stdin).
@@ -22,6 +23,8 @@ enum Io {
 #[derive(Clone)]
 pub struct Stream {
     io: Arc<Mutex<Io>>,
+    /// Where a writable stream counts its bytes against the output limit.
+    counted: Option<(Arc<Usage>, OutputStream)>,
     /// Whether this is the readable stream (fixed: the lock need not be taken to know).
     input: bool,
     /// Whether the host stream is a terminal (as the launcher saw it).
@@ -43,6 +46,7 @@ impl Stream {
     pub fn input(reader: Box<dyn Read + Send>, terminal: bool) -> Stream {
         Stream {
             io: Arc::new(Mutex::new(Io::Input(reader))),
+            counted: None,
             input: true,
             terminal,
         }
@@ -52,8 +56,19 @@ impl Stream {
     pub fn output(writer: Box<dyn Write + Send>, terminal: bool) -> Stream {
         Stream {
             io: Arc::new(Mutex::new(Io::Output(writer))),
+            counted: None,
             input: false,
             terminal,
+        }
+    }
+
+    /// This writable stream, counting what it writes in `usage` as `which`: a write that
+    /// would pass the output limit writes what still fits and fails with `EFBIG` (the
+    /// caller ends the run, `Usage::output_limit_reached`).
+    pub fn counted(self, usage: Arc<Usage>, which: OutputStream) -> Stream {
+        Stream {
+            counted: Some((usage, which)),
+            ..self
         }
     }
 
@@ -82,8 +97,15 @@ impl Stream {
     pub fn write(&self, data: &[u8]) -> WasiResult<usize> {
         match &mut *self.io() {
             Io::Output(w) => {
-                w.write_all(data)?;
+                let allowed = match &self.counted {
+                    Some((usage, which)) => usage.take_output(*which, data.len()),
+                    None => data.len(),
+                };
+                w.write_all(&data[..allowed])?;
                 w.flush()?;
+                if allowed < data.len() {
+                    return Err(Errno::Fbig);
+                }
                 Ok(data.len())
             }
             Io::Input(_) => Err(Errno::Badf),
@@ -170,6 +192,19 @@ mod tests {
         assert_eq!(input.read(&mut buf), Ok(3));
         assert_eq!(input.read(&mut buf), Ok(0));
         assert_eq!(input.write(b"x"), Err(Errno::Badf));
+    }
+
+    #[test]
+    fn a_counted_stream_stops_at_the_output_limit() {
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        let usage = Arc::new(Usage::new(Some(5)));
+        let out = Stream::output(Box::new(Shared(sink.clone())), false)
+            .counted(Arc::clone(&usage), OutputStream::Stderr);
+        assert_eq!(out.write(b"abc"), Ok(3));
+        assert_eq!(out.write(b"defg"), Err(Errno::Fbig));
+        assert_eq!(&*sink.lock().unwrap(), b"abcde");
+        assert!(usage.output_limit_reached().is_some());
+        assert_eq!(usage.record().stderr_bytes, 5);
     }
 
     #[test]
