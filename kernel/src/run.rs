@@ -490,4 +490,57 @@ mod tests {
         assert_eq!(failed.status(&mut err), TRAP_STATUS);
         assert!(String::from_utf8(err).unwrap().contains("unreachable"));
     }
+
+    #[test]
+    fn the_output_limit_gives_153_and_says_so() {
+        let mut err = Vec::new();
+        let limit = Outcome::Limit(LimitExceeded {
+            name: crate::limit_spec::LimitName::Output,
+            limit: 10,
+        });
+        assert_eq!(limit.status(&mut err), OUTPUT_LIMIT_STATUS);
+        assert_eq!(OUTPUT_LIMIT_STATUS, 153);
+        assert!(String::from_utf8(err)
+            .unwrap()
+            .contains("output limit exceeded"));
+    }
+
+    /// The launch scripts read `ended` and `limit` at the start of the record line
+    /// (`templates/report.sh`), and splice the rest into the report.
+    #[test]
+    fn the_record_starts_with_how_the_run_ended() {
+        let usage = UsageRecord {
+            peak_memory_bytes: 65536,
+            stdout_bytes: 3,
+            stderr_bytes: 0,
+            limits_reached: vec!["files"],
+        };
+        let exited = serde_json::to_string(&Outcome::Exited(0).record(usage.clone())).unwrap();
+        assert_eq!(
+            exited,
+            r#"{"ended":"exit","limit":null,"message":null,"peak_memory_bytes":65536,"stdout_bytes":3,"stderr_bytes":0,"limits_reached":["files"]}"#
+        );
+        let limit = Outcome::Limit(LimitExceeded {
+            name: crate::limit_spec::LimitName::Output,
+            limit: 10,
+        });
+        let json = serde_json::to_string(&limit.record(usage.clone())).unwrap();
+        assert!(
+            json.starts_with(r#"{"ended":"limit","limit":"output","message":"output limit"#),
+            "{json}"
+        );
+        let trap = Outcome::Failed(anyhow::anyhow!("wasm trap: \"unreachable\"\nbacktrace"));
+        let json = serde_json::to_string(&trap.record(usage)).unwrap();
+        assert!(!json.contains('\n'), "one line: {json}");
+        assert!(
+            json.starts_with(r#"{"ended":"trap","limit":null,"#),
+            "{json}"
+        );
+        let failure = RunRecord::failure(&anyhow::anyhow!("no such export"));
+        let json = serde_json::to_string(&failure).unwrap();
+        assert!(
+            json.starts_with(r#"{"ended":"failure","limit":null,"#),
+            "{json}"
+        );
+    }
 }

@@ -4,14 +4,10 @@
 //! with four threads on 1, 2 and 4 guest CPUs (up to the board's maximum), as a speed-up
 //! against one CPU in the same run.
 
-use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use anyhow::{ensure, Context, Result};
+use anyhow::Result;
 use xshell::Shell;
 
+use crate::bench_run::measure;
 use crate::flags::ImageArgs;
 use crate::image;
 use crate::profile::Board;
@@ -22,75 +18,6 @@ use crate::project::Project;
 const SUM_ROUNDS: &str = "40";
 /// Threads `threads-sum` runs.
 const SUM_THREADS: &str = "4";
-
-/// One run: wall time, and the peak resident memory of the launcher and everything it
-/// waited for (QEMU).
-struct Run {
-    wall: Duration,
-    peak_rss_kib: u64,
-}
-
-/// Runs `script` with `args` to a successful end.
-fn run_once(script: &Path, args: &[&str]) -> Result<Run> {
-    let start = Instant::now();
-    let mut child = Command::new(script)
-        .arg("--timeout=300")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", script.display()))?;
-    let pid = child.id() as libc::pid_t;
-    // Drained while the launcher runs (a full pipe would stop it), kept for a failure.
-    let mut stderr = child.stderr.take().context("the launcher's stderr")?;
-    let drain = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        text
-    });
-    let mut status = 0;
-    // SAFETY: an all-zero `rusage` is a valid value of that plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not waited for yet; `status` and `usage` are valid
-    // for writes. Linux reports in `usage` the child and the children it waited for.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = start.elapsed();
-    ensure!(
-        waited == pid,
-        "waiting for {}: {}",
-        script.display(),
-        std::io::Error::last_os_error()
-    );
-    let status = std::process::ExitStatus::from_raw(status);
-    let stderr = drain.join().unwrap_or_default();
-    ensure!(
-        status.success(),
-        "{} {args:?} ended with {status}: {}",
-        script.display(),
-        stderr.trim_end()
-    );
-    Ok(Run {
-        wall,
-        peak_rss_kib: usage.ru_maxrss as u64,
-    })
-}
-
-/// The median wall time and the largest peak memory of `runs` runs.
-fn measure(runs: usize, script: &Path, args: &[&str]) -> Result<Run> {
-    let mut walls = Vec::new();
-    let mut peak = 0;
-    for _ in 0..runs.max(1) {
-        let run = run_once(script, args)?;
-        walls.push(run.wall);
-        peak = peak.max(run.peak_rss_kib);
-    }
-    walls.sort();
-    Ok(Run {
-        wall: walls[walls.len() / 2],
-        peak_rss_kib: peak,
-    })
-}
 
 /// The section of `docs/benchmarks.md` for `boards` (those without threads are skipped).
 pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> Result<String> {

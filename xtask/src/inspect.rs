@@ -141,6 +141,10 @@ pub fn run(project: &Project, args: &InspectArgs) -> Result<()> {
         m.run.env,
         m.run.entrypoint.as_deref().unwrap_or("_start")
     );
+    let limits = m.run.limits.specs();
+    if !limits.is_empty() {
+        println!("limits  {}", limits.join(" "));
+    }
     println!(
         "kernel  hermit-kernel {} for {} [{}], log {}",
         m.kernel.version,

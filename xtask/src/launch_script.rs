@@ -64,6 +64,26 @@ fn min_memory_mib(board: &Board, guest_size: u64) -> u64 {
 /// Where RAM starts on QEMU's aarch64 `virt` machine.
 const AARCH64_VIRT_RAM_BASE: u64 = 0x4000_0000;
 
+/// The RAM, in MiB, that the launch script `script` (a `run-qemu.sh`'s text) gives a VM
+/// whose module may grow to `limit` bytes: its own `vm_memory`, run by bash.
+pub fn vm_memory_mib(script: &str, limit: u64) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let values = script
+        .find("\nmemory_overhead=")
+        .zip(script.find("\nmodule_sha256="))
+        .map(|(start, end)| &script[start + 1..end])
+        .context("the script sets no memory_overhead and min_memory")?;
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{values}\n{LIMIT_FUNCTIONS}\nvm_memory {limit}"))
+        .output()
+        .context("running bash")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .with_context(|| format!("vm_memory gave {text:?}"))
+}
+
 /// An optional number as a script value: empty for none.
 fn optional(value: Option<u64>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
@@ -355,24 +375,94 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// Runs the scripts' `write_report` over a serial log holding `log`, with the given
+    /// arguments and `cpu_ms`; returns the report, parsed.
+    fn report_of(log: &str, args: &str, cpu_ms: &str) -> serde_json::Value {
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("hermit-wasm-report-{}-{call}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("log"), log).unwrap();
+        let snippet = format!(
+            "me=test log={dir}/log report={dir}/report.json started_ms=1 wall_ms=250 \
+             cpu_ms={cpu_ms} module_sha256=ab12\n{REPORT_FUNCTIONS}\nwrite_report {args}",
+            dir = dir.display()
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&snippet)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(text.ends_with("}\n"), "{text:?}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    #[test]
+    fn the_report_takes_the_guest_record_or_says_what_the_launcher_saw() {
+        // The guest's record, on a console that ends lines with CR LF, after a kernel line
+        // and an older record that must not count.
+        let record = r#"{"ended":"limit","limit":"output","message":"output limit \"x\"\nmore","peak_memory_bytes":65536,"stdout_bytes":1000,"stderr_bytes":2,"limits_reached":["output"]}"#;
+        let log = format!(
+            "[0][WARN] something\r\nhermit-wasm: run {{\"ended\":\"exit\",\"limit\":null}}\r\n\
+             hermit-wasm: run {record}\r\nhermit-wasm: exit status 153\r\n"
+        );
+        let report = report_of(&log, "153 exit '' ''", "240");
+        assert_eq!(report["status"], 153);
+        assert_eq!(
+            (report["wall_ms"].clone(), report["cpu_ms"].clone()),
+            (250.into(), 240.into())
+        );
+        assert_eq!(report["module_sha256"], "ab12");
+        assert_eq!(report["ended"], "limit");
+        assert_eq!(report["limit"], "output");
+        assert_eq!(report["message"], "output limit \"x\"\nmore");
+        assert_eq!(report["stdout_bytes"], 1000);
+        assert_eq!(report["limits_reached"], serde_json::json!(["output"]));
+
+        // No record: the launcher's own account, the guest's counters null.
+        let report = report_of(
+            "[LOADER] jumping to the guest\n",
+            "124 limit wall 'wall limit exceeded: longer than 2s'",
+            "2000",
+        );
+        assert_eq!(report["status"], 124);
+        assert_eq!(
+            (report["ended"].clone(), report["limit"].clone()),
+            ("limit".into(), "wall".into())
+        );
+        assert_eq!(report["message"], "wall limit exceeded: longer than 2s");
+        assert!(report["stdout_bytes"].is_null() && report["peak_memory_bytes"].is_null());
+        assert_eq!(report["limits_reached"], serde_json::json!(["wall"]));
+
+        // A signal before QEMU was reaped: no CPU time; a record cut short is not taken.
+        let report = report_of(
+            "hermit-wasm: run {\"ended\":\"exit\",\"limit\":null,\"message\n",
+            "143 signal '' 'stopped by signal 15'",
+            "",
+        );
+        assert_eq!(
+            (report["status"].clone(), report["ended"].clone()),
+            (143.into(), "signal".into())
+        );
+        assert!(report["cpu_ms"].is_null() && report["limit"].is_null());
+        assert_eq!(report["limits_reached"], serde_json::json!([]));
+    }
+
     #[test]
     fn a_memory_limit_sizes_the_vm() {
         // RAM = twice the limit's next power of two (MiB) + the overhead, at least the
         // board's floor.
         let vm_memory = |board_name: &str, limit: u64| -> String {
             let script = qemu_script(&board(board_name), &INFO);
-            let start = script.find("\nmemory_overhead=").unwrap() + 1;
-            let end = script.find("\nmodule_sha256=").unwrap();
-            let snippet = format!(
-                "{}\n{LIMIT_FUNCTIONS}\nvm_memory {limit}",
-                &script[start..end]
-            );
-            let out = Command::new("bash")
-                .arg("-c")
-                .arg(&snippet)
-                .output()
-                .unwrap();
-            String::from_utf8(out.stdout).unwrap().trim().to_string()
+            vm_memory_mib(&script, limit).unwrap().to_string()
         };
         // The overhead for a 3 MiB guest: 32 + 2 * 3.
         assert_eq!(memory_overhead_mib(3 << 20), 38);

@@ -3,6 +3,8 @@
 //! build plan, which `image.rs` executes with the builders (`kernel_build.rs`, ...).
 
 mod bench;
+mod bench_memory;
+mod bench_run;
 mod bench_threads;
 mod boards;
 mod build_lock;

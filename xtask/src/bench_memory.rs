@@ -1,0 +1,53 @@
+//! The memory part of `cargo xtask bench`: what one VM costs the host. For each board, hello
+//! booted with the board's RAM and with a memory limit (`--limit memory=`, from which the
+//! launch script sizes the VM's RAM): QEMU's peak resident memory and boot-to-exit.
+
+use anyhow::Result;
+use xshell::Shell;
+
+use crate::bench_run::measure;
+use crate::flags::ImageArgs;
+use crate::profile::Board;
+use crate::project::Project;
+use crate::{image, launch_script};
+
+/// The memory limit the second boot runs under: hello's memory is about 1 MiB.
+const LIMIT_MIB: u64 = 16;
+
+/// The section of `docs/benchmarks.md` for `boards`.
+pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> Result<String> {
+    let mut rows = String::new();
+    let limit = format!("--limit=memory={LIMIT_MIB}M");
+    for board in boards {
+        let plan = image::run(
+            sh,
+            project,
+            &ImageArgs::of_module(&board.name, "hello", Some("bench-hello")),
+        )?;
+        let script = &plan.image.run_qemu;
+        let ram = launch_script::vm_memory_mib(&std::fs::read_to_string(script)?, LIMIT_MIB << 20)?;
+        let plain = measure(runs, script, &[])?;
+        let limited = measure(runs, script, &[&limit])?;
+        rows.push_str(&format!(
+            "| {} | {} | {} MiB | {} ms | {} MiB | {} MiB ({:.2}x) | {} ms ({:.2}x) |\n",
+            board.name,
+            board.qemu.memory,
+            plain.peak_rss_kib >> 10,
+            plain.wall.as_millis(),
+            ram,
+            limited.peak_rss_kib >> 10,
+            limited.peak_rss_kib as f64 / plain.peak_rss_kib as f64,
+            limited.wall.as_millis(),
+            limited.wall.as_secs_f64() / plain.wall.as_secs_f64(),
+        ));
+    }
+    Ok(format!(
+        "\n## Memory per VM\n\nQEMU's peak resident memory (the largest of the runs) and \
+         boot-to-exit (median) for hello with the board's RAM, and with `--limit \
+         memory={LIMIT_MIB}M`, from which the launch script sizes the VM's RAM (twice the \
+         limit's next power of two, plus 32 MiB and twice the guest ELF, at least what the \
+         board boots with); ratios against the board's RAM in the same run.\n\n\
+         | board | RAM | peak memory | boot-to-exit | RAM with memory={LIMIT_MIB}M | peak memory | boot-to-exit |\n\
+         |---|---|---|---|---|---|---|\n{rows}"
+    ))
+}
