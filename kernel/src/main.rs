@@ -11,9 +11,6 @@ use hermit_wasm_kernel::wasi::Stdio;
 use hermit_wasm_kernel::{engine, payload, run};
 use wasmtime::{Engine, Module};
 
-/// Status when the runner itself fails before or around the module (as `wasmtime` does).
-const RUNNER_FAILURE: i32 = 1;
-
 /// Runs the module in `blob` with the runner's command line `argv`; returns how the main
 /// thread's run ended. `end` ends the run when another thread traps or exits first.
 fn run_payload(
@@ -54,8 +51,13 @@ fn run_payload(
         &manifest.run,
         share,
     );
-    let threads = manifest.module.threads.as_ref();
-    let engine = Engine::new(&engine::runtime_config(threads))
+    let limits = launch.limits(&manifest.run.limits);
+    let threads = manifest
+        .module
+        .threads
+        .as_ref()
+        .map(|info| info.within(limits.memory));
+    let engine = Engine::new(&engine::runtime_config(threads.as_ref()))
         .map_err(anyhow::Error::from)
         .context("creating the engine")?;
     // SAFETY: the payload was produced by our xtask with `Engine::precompile_module` and the
@@ -63,7 +65,6 @@ fn run_payload(
     let module = unsafe { Module::deserialize(&engine, payload.module) }
         .map_err(anyhow::Error::from)
         .context("loading the precompiled module")?;
-    let limits = launch.limits(&manifest.run.limits);
     run::run(
         &engine,
         &module,
@@ -71,10 +72,7 @@ fn run_payload(
         stdio,
         manifest.run.entrypoint.as_deref(),
         limits.memory,
-        threads.map(|info| run::ThreadSupport {
-            info: info.clone(),
-            end,
-        }),
+        threads.map(|info| run::ThreadSupport { info, end }),
     )
 }
 
@@ -135,7 +133,7 @@ mod guest {
             Ok(ended) => ended.report(&mut stderr),
             Err(err) => {
                 let _ = writeln!(stderr, "Error: {err:?}");
-                (super::RUNNER_FAILURE, run::RunRecord::failure(&err))
+                (run::RUNNER_FAILURE_STATUS, run::RunRecord::failure(&err))
             }
         };
         host.exit(status, &record)
@@ -188,7 +186,7 @@ fn main() {
         Ok(ended) => std::process::exit(ended.report(&mut stderr).0),
         Err(err) => {
             eprintln!("Error: {err:?}");
-            std::process::exit(RUNNER_FAILURE);
+            std::process::exit(run::RUNNER_FAILURE_STATUS);
         }
     }
 }

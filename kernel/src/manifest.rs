@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::WASM_PAGE;
 use crate::limit_spec::Limits;
 
 /// Format version of the manifest.
@@ -47,6 +48,39 @@ pub struct ThreadsInfo {
     /// Threads the module may run at once besides its main one; `thread-spawn` fails
     /// (the module sees EAGAIN from `pthread_create`) beyond it.
     pub max_threads: u32,
+}
+
+impl ThreadsInfo {
+    /// These bounds under a memory limit of `memory` bytes (none: as the image has them).
+    /// A limit replaces the capacity the image computed from the board's RAM: the launch
+    /// script sizes the VM's RAM from the limit so that the shared memory fits
+    /// (`templates/limits.sh`), up to the module's maximum.
+    pub fn within(&self, memory: Option<u64>) -> ThreadsInfo {
+        let mut info = self.clone();
+        if let Some(bytes) = memory {
+            info.memory_capacity_pages = self.memory_maximum_pages.min(bytes / WASM_PAGE);
+        }
+        info
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memory_limit_replaces_the_shared_memory_capacity() {
+        let info = ThreadsInfo {
+            memory_minimum_pages: 17,
+            memory_maximum_pages: 16384,
+            memory_capacity_pages: 1024,
+            max_threads: 64,
+        };
+        assert_eq!(info.within(None), info);
+        assert_eq!(info.within(Some(32 << 20)).memory_capacity_pages, 512);
+        assert_eq!(info.within(Some(4 << 30)).memory_capacity_pages, 16384);
+        assert_eq!(info.within(Some(100_000)).memory_capacity_pages, 1);
+    }
 }
 
 /// How the guest runs the module: everything it may touch is granted here.

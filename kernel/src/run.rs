@@ -23,12 +23,17 @@ use wasmtime::{
 use serde::Serialize;
 
 use crate::engine::WASM_PAGE;
+use crate::limit_spec::LimitName;
 use crate::manifest::ThreadsInfo;
 use crate::usage::{LimitExceeded, MemoryLimiter, Usage, UsageRecord};
 use crate::wasi::{self, SharedWasi, Stdio, WasiConfig, WasiCtx};
 
 /// Exit status of a module that trapped (as from SIGABRT, like `wasmtime` on Unix).
 pub const TRAP_STATUS: i32 = 134;
+
+/// Exit status when the runner itself fails before or around the module (as `wasmtime`
+/// does).
+pub const RUNNER_FAILURE_STATUS: i32 = 1;
 
 /// Exit status of a run ended by the output limit: what a shell reports for a process
 /// stopped by SIGXFSZ, the signal of the file-size limit.
@@ -43,6 +48,9 @@ pub enum Outcome {
     Failed(anyhow::Error),
     /// A limit the runner enforces ended it (`output`).
     Limit(LimitExceeded),
+    /// The module did not start: it could not be linked or instantiated, or has no such
+    /// entry point (the error is printed by `status`).
+    NotStarted(anyhow::Error),
 }
 
 impl Outcome {
@@ -60,6 +68,10 @@ impl Outcome {
                 let _ = writeln!(stderr, "Error: {exceeded}");
                 OUTPUT_LIMIT_STATUS
             }
+            Outcome::NotStarted(err) => {
+                let _ = writeln!(stderr, "Error: {err:?}");
+                RUNNER_FAILURE_STATUS
+            }
         };
         let _ = stderr.flush();
         status
@@ -75,6 +87,7 @@ impl Outcome {
                 Some(exceeded.name.as_str()),
                 Some(exceeded.to_string()),
             ),
+            Outcome::NotStarted(err) => ("failure", None, Some(format!("{err:?}"))),
         };
         RunRecord {
             ended,
@@ -117,15 +130,18 @@ impl RunRecord {
 #[derive(Debug)]
 pub struct Ended {
     pub outcome: Outcome,
-    pub usage: UsageRecord,
+    pub usage: Arc<Usage>,
 }
 
 impl Ended {
     /// Prints what ended the run to `stderr` (see [`Outcome::status`]); gives the exit
-    /// status and the guest's record.
+    /// status and the guest's record. Once the end is claimed the module's output is
+    /// closed (a thread still running writes nothing more), so the record counts exactly
+    /// what went out.
     pub fn report(self, stderr: &mut dyn std::io::Write) -> (i32, RunRecord) {
+        self.usage.close_output();
         let status = self.outcome.status(stderr);
-        (status, self.outcome.record(self.usage))
+        (status, self.outcome.record(self.usage.record()))
     }
 }
 
@@ -199,9 +215,10 @@ const MAX_THREAD_ID: u32 = 0x1FFF_FFFF;
 
 /// Instantiates `module` with WASI and calls `entrypoint` (`_start` if `None`); its
 /// memories and tables may grow to `memory` bytes.
-/// `Err` means the module could not start (missing import, bad entry point); what happens
-/// once it runs is the `Outcome`. A threads module gets its shared memory and
-/// `thread-spawn` from `threads`; other threads that trap or exit end the run through it.
+/// `Err` means the runner could not set the module's WASI up; a module that could not
+/// start (missing import, bad entry point, a memory over the limit) or ran is the
+/// `Outcome`. A threads module gets its shared memory and `thread-spawn` from `threads`;
+/// other threads that trap or exit end the run through it.
 pub fn run(
     engine: &Engine,
     module: &Module,
@@ -211,21 +228,57 @@ pub fn run(
     memory: Option<u64>,
     threads: Option<ThreadSupport>,
 ) -> Result<Ended> {
-    let mut linker: Linker<Guest> = Linker::new(engine);
-    wasi::add_to_linker(&mut linker, |guest: &mut Guest| &guest.wasi)?;
     let wasi = WasiCtx::new(config, stdio).context("setting up WASI")?;
     let wasi = Arc::new(SharedWasi::new(wasi));
     let usage = Arc::clone(wasi.usage());
-    let mut store = Guest::store(engine, &wasi, memory);
-    let pre = Arc::new(OnceLock::new());
     let mut shared_memory = None;
+    let outcome = match start(
+        engine,
+        module,
+        &wasi,
+        entrypoint,
+        memory,
+        threads,
+        &mut shared_memory,
+    ) {
+        Ok((mut store, func)) => outcome(func.call(&mut store, ())),
+        Err(not_started) => not_started,
+    };
+    Ok(ended(outcome, &usage, shared_memory.as_ref()))
+}
+
+/// Links and instantiates the module; gives its store and entry point, or the outcome of
+/// a module that did not start. Sets `shared_memory` to a threads module's memory.
+fn start(
+    engine: &Engine,
+    module: &Module,
+    wasi: &Arc<SharedWasi>,
+    entrypoint: Option<&str>,
+    memory: Option<u64>,
+    threads: Option<ThreadSupport>,
+    shared_memory: &mut Option<SharedMemory>,
+) -> Result<(Store<Guest>, wasmtime::TypedFunc<(), ()>), Outcome> {
+    // Wasmtime's errors are its own type; ours are anyhow's (`From` converts, keeping the
+    // chain of causes).
+    let not_started = |err: anyhow::Error| Outcome::NotStarted(err);
+    let mut linker: Linker<Guest> = Linker::new(engine);
+    wasi::add_to_linker(&mut linker, |guest: &mut Guest| &guest.wasi).map_err(not_started)?;
+    let mut store = Guest::store(engine, wasi, memory);
+    let pre = Arc::new(OnceLock::new());
     if let Some(threads) = threads {
-        let capacity_pages = match memory {
-            Some(bytes) => threads.info.memory_capacity_pages.min(bytes / WASM_PAGE),
-            None => threads.info.memory_capacity_pages,
-        };
-        let memory_of_threads = define_shared_memory(&mut linker, &store, module, capacity_pages)?;
-        shared_memory = Some(memory_of_threads.clone());
+        let memory_of_threads = define_shared_memory(
+            &mut linker,
+            &store,
+            module,
+            threads.info.memory_capacity_pages,
+        )
+        .map_err(|err| {
+            if memory.is_some() {
+                wasi.usage().refused(LimitName::Memory);
+            }
+            not_started(err)
+        })?;
+        *shared_memory = Some(memory_of_threads.clone());
         let spawner = Arc::new(Spawner {
             pre: Arc::clone(&pre),
             next_id: AtomicU32::new(1),
@@ -243,38 +296,41 @@ pub fn run(
                     Arc::clone(&spawner).spawn(&caller.data().wasi, arg)
                 },
             )
-            .map_err(anyhow::Error::from)?;
+            .map_err(|err| not_started(err.into()))?;
     }
-    // Wasmtime's errors are its own type; ours are anyhow's (`From` converts, keeping the
-    // chain of causes).
     let instance_pre = linker
         .instantiate_pre(module)
-        .map_err(anyhow::Error::from)
-        .context("instantiating the module")?;
+        .map_err(|err| not_started(anyhow::Error::from(err).context("instantiating the module")))?;
     // Set first: the module's start function may already spawn threads.
     let _ = pre.set(instance_pre.clone());
+    // A start function may exit or reach the output limit like `_start`; any other error
+    // (a trap there, a memory over the limit) means the module did not start.
     let instance = instance_pre
         .instantiate(&mut store)
-        .map_err(anyhow::Error::from)
-        .context("instantiating the module")?;
+        .map_err(|err| match outcome(Err(err)) {
+            Outcome::Failed(err) => not_started(err.context("instantiating the module")),
+            ended => ended,
+        })?;
     let entry = entrypoint.unwrap_or("_start");
     let func = instance
         .get_typed_func::<(), ()>(&mut store, entry)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("the module exports no function `{entry}` of type () -> ()"))?;
-    let outcome = outcome(func.call(&mut store, ()));
-    Ok(ended(outcome, &usage, shared_memory.as_ref()))
+        .map_err(|err| {
+            not_started(anyhow::Error::from(err).context(format!(
+                "the module exports no function `{entry}` of type () -> ()"
+            )))
+        })?;
+    Ok((store, func))
 }
 
-/// The end of a run with `outcome`: what `usage` counted, and the size a shared memory
+/// The end of a run with `outcome`: what `usage` counts, and the size a shared memory
 /// reached (it never shrinks, and Wasmtime grows it without asking the limiter).
-fn ended(outcome: Outcome, usage: &Usage, shared_memory: Option<&SharedMemory>) -> Ended {
+fn ended(outcome: Outcome, usage: &Arc<Usage>, shared_memory: Option<&SharedMemory>) -> Ended {
     if let Some(memory) = shared_memory {
         usage.memory_is(memory.data_size() as u64);
     }
     Ended {
         outcome,
-        usage: usage.record(),
+        usage: Arc::clone(usage),
     }
 }
 
@@ -295,7 +351,7 @@ fn outcome(result: wasmtime::Result<()>) -> Outcome {
 }
 
 /// Creates the module's imported shared memory with room for `capacity_pages` (what the
-/// manifest gives, within the memory limit) and defines it in `linker` under the import's
+/// manifest gives, or the memory limit) and defines it in `linker` under the import's
 /// name.
 fn define_shared_memory(
     linker: &mut Linker<Guest>,

@@ -33,6 +33,8 @@ pub struct Usage {
     memory_reached: AtomicBool,
     files_reached: AtomicBool,
     output_reached: AtomicBool,
+    /// Set when the run's end is claimed: nothing more goes out.
+    output_closed: AtomicBool,
 }
 
 impl Usage {
@@ -47,6 +49,9 @@ impl Usage {
     /// Counts a write of `len` bytes to `stream`: returns how many of them may go out, all
     /// of them unless the output limit is reached (then the rest of the budget, maybe 0).
     pub fn take_output(&self, stream: OutputStream, len: usize) -> usize {
+        if self.output_closed.load(Ordering::SeqCst) {
+            return 0;
+        }
         let len = len as u64;
         let taken = match self.output_limit {
             None => {
@@ -73,6 +78,12 @@ impl Usage {
         };
         counter.fetch_add(taken, Ordering::SeqCst);
         taken as usize
+    }
+
+    /// Closes the module's output: the run is ending, and what other threads write from
+    /// now on is dropped, uncounted.
+    pub fn close_output(&self) {
+        self.output_closed.store(true, Ordering::SeqCst);
     }
 
     /// Whether the output limit cut a write: the run must end.
@@ -230,6 +241,16 @@ mod tests {
         assert_eq!(usage.take_output(OutputStream::Stdout, 8), 5);
         assert!(usage.output_limit_reached().is_some());
         assert_eq!(usage.record().stdout_bytes, 5);
+    }
+
+    #[test]
+    fn nothing_goes_out_once_the_output_is_closed() {
+        let usage = Usage::new(None);
+        assert_eq!(usage.take_output(OutputStream::Stdout, 3), 3);
+        usage.close_output();
+        assert_eq!(usage.take_output(OutputStream::Stdout, 3), 0);
+        assert!(usage.output_limit_reached().is_none());
+        assert_eq!(usage.record().stdout_bytes, 3);
     }
 
     #[test]

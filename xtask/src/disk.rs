@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use hermit_wasm_kernel::manifest::Manifest;
 use xshell::Shell;
 
 use crate::cargo_cmd::cargo;
@@ -47,6 +48,8 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
     let loader = std::fs::read(&loader_path)
         .with_context(|| format!("reading {}", loader_path.display()))?;
     let guest = std::fs::read(&plan.image.guest)?;
+    let manifest = Manifest::from_json(&std::fs::read(&plan.image.manifest)?)
+        .with_context(|| format!("reading {}", plan.image.manifest.display()))?;
     let boot_path = format!("EFI/BOOT/{}", disk.boot_file);
     eprintln!("writing the disk: GPT, FAT32 EFI system partition with {boot_path}, {GUEST_FILE}, {CMDLINE_FILE}");
     let bytes = disk_image::build(&[
@@ -79,6 +82,11 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
             ("FIRMWARE_VARS", Fill::Word(&disk.firmware_vars)),
             ("FIRMWARE_PACKAGE", Fill::Word(&disk.firmware_package)),
             ("CMDLINE_FILE", Fill::Word(CMDLINE_FILE)),
+            ("MODULE_SHA256", Fill::Word(&manifest.module.sha256)),
+            (
+                "REPORT_FUNCTIONS",
+                Fill::Code(launch_script::REPORT_FUNCTIONS),
+            ),
         ],
     );
     partial_file::write(

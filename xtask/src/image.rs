@@ -231,6 +231,7 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
         limits: &plan.run.limits,
         module_sha256: &precompiled.sha256,
         guest_size: guest_image.len() as u64,
+        shared_memory: manifest.module.threads.is_some(),
     };
     write_script(&image.run_qemu, &launch_script::qemu_script(board, &info))?;
     if let (Some(path), Some(script)) =

@@ -16,7 +16,7 @@ const MAP_FUNCTIONS: &str = include_str!("../templates/map.sh");
 /// `parse_limit` and `vm_memory`: the limit grammar in bash, and the RAM a memory limit needs.
 const LIMIT_FUNCTIONS: &str = include_str!("../templates/limits.sh");
 /// The run report (`--report`).
-const REPORT_FUNCTIONS: &str = include_str!("../templates/report.sh");
+pub const REPORT_FUNCTIONS: &str = include_str!("../templates/report.sh");
 const KVM_BLOCK: &str = include_str!("../templates/kvm.sh");
 const VIRTIO_FS_BLOCK: &str = include_str!("../templates/virtio-fs.sh");
 const NO_VIRTIO_FS_BLOCK: &str = include_str!("../templates/no-virtio-fs.sh");
@@ -37,6 +37,8 @@ pub struct ScriptInfo<'a> {
     pub module_sha256: &'a str,
     /// Bytes of the image's guest ELF (kernel, runner and precompiled module).
     pub guest_size: u64,
+    /// Whether the module is a wasm32-wasip1-threads one (its memory is shared).
+    pub shared_memory: bool,
 }
 
 const MIB: u64 = 1 << 20;
@@ -170,6 +172,10 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
             ("MEMORY", Fill::Word(&qemu.memory)),
             ("MEMORY_OVERHEAD", Fill::Word(&overhead)),
             ("MIN_MEMORY", Fill::Word(&min_memory)),
+            (
+                "SHARED_MEMORY",
+                Fill::Word(if info.shared_memory { "1" } else { "0" }),
+            ),
             ("MODULE_SHA256", Fill::Word(info.module_sha256)),
             ("LIMIT_MEMORY", Fill::Word(&limit_memory)),
             ("LIMIT_CPU", Fill::Word(&limit_cpu)),
@@ -303,6 +309,7 @@ pub fn uhyve_script(board: &Board, info: &ScriptInfo) -> Option<String> {
             ("MEMORY", Fill::Word(&uhyve.memory)),
             ("CPUS", Fill::Word(&cpus)),
             ("LIMIT_WALL", Fill::Word(&optional(info.limits.wall))),
+            ("LIMIT_CPU", Fill::Word(&optional(info.limits.cpu))),
             ("IMAGE_MAPS", Fill::Code(&image_maps)),
             ("MAP_FUNCTIONS", Fill::Code(MAP_FUNCTIONS)),
             ("LIMIT_FUNCTIONS", Fill::Code(LIMIT_FUNCTIONS)),
@@ -342,6 +349,7 @@ mod tests {
         limits: &NO_LIMITS,
         module_sha256: "ab12",
         guest_size: 3 << 20,
+        shared_memory: false,
     };
 
     #[test]
@@ -454,6 +462,35 @@ mod tests {
         );
         assert!(report["cpu_ms"].is_null() && report["limit"].is_null());
         assert_eq!(report["limits_reached"], serde_json::json!([]));
+
+        // A launch that ended before QEMU started: no times, the exit status.
+        let report = {
+            let dir =
+                std::env::temp_dir().join(format!("hermit-wasm-early-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let snippet = format!(
+                "me=test log= report={}/r.json started_ms= wall_ms= cpu_ms= module_sha256=ab12\n\
+                 {REPORT_FUNCTIONS}\ntrap 'report_on_exit $?' EXIT\nexit 125",
+                dir.display()
+            );
+            let out = Command::new("bash")
+                .arg("-c")
+                .arg(&snippet)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(125));
+            let text = std::fs::read_to_string(dir.join("r.json")).unwrap();
+            std::fs::remove_dir_all(&dir).unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        };
+        assert_eq!(
+            (report["status"].clone(), report["ended"].clone()),
+            (125.into(), "failure".into())
+        );
+        assert_eq!(
+            (report["wall_ms"].clone(), report["cpu_ms"].clone()),
+            (0.into(), serde_json::Value::Null)
+        );
     }
 
     #[test]
@@ -476,6 +513,13 @@ mod tests {
         // aarch64 finds its guest 128 MiB into RAM: 128 + 3 + 16 at least.
         assert_eq!(vm_memory("aarch64-virt", 16 << 20), "147");
         assert_eq!(vm_memory("aarch64-virt", 64 << 20), (128 + 38).to_string());
+        // A threads module's shared memory: eight times the limit, no power of two.
+        let threads = ScriptInfo {
+            shared_memory: true,
+            ..INFO
+        };
+        let script = qemu_script(&board("x86_64-kvm"), &threads);
+        assert_eq!(vm_memory_mib(&script, 24 << 20).unwrap(), 8 * 24 + 38);
     }
 
     #[test]

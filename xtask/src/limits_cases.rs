@@ -180,8 +180,8 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     }
     // Limits baked into the image: they hold without launch options, and `--limit`
     // replaces one of them for one run.
-    let project = project.clone();
     let name = format!("{b}/limits/hermitfile");
+    let hermitfile_project = project.clone();
     cases.push(Case::new(
         name.clone(),
         vec![Image::Hermitfile {
@@ -202,7 +202,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
                 "allocated 14 MiB, then: memory allocation failed because the memory \
                  allocator returned an error\n",
             )?;
-            let report = scratch(&project, &name)?.join("report.json");
+            let report = scratch(&hermitfile_project, &name)?.join("report.json");
             let out = Boot::args(&["flood", "5000"])
                 .option("--limit", "output=10M")
                 .option("--report", &report.display().to_string())
@@ -215,10 +215,26 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         },
     ));
     if b == "x86_64-kvm" {
+        let project = project.clone();
         cases.push(Case::new(
             format!("{b}/limits/malformed-refused"),
             vec![Image::example(&b, "hello")],
-            |plans| {
+            move |plans| {
+                // A report asked for before the bad option still says how the launch ended,
+                // in place of what an earlier run left there.
+                let report =
+                    scratch(&project, "x86_64-kvm/limits/malformed-refused")?.join("report.json");
+                std::fs::write(&report, "an earlier run's report")?;
+                let out = Boot::default()
+                    .option("--report", &report.display().to_string())
+                    .option("--limit", "memory=1T")
+                    .run(&plans[0].image.run_qemu)?;
+                expect_status(&out, 125)?;
+                let report = read_report(&report)?;
+                ensure!(
+                    report["status"] == 125 && report["ended"] == "failure",
+                    "report: {report}"
+                );
                 for (limit, why) in [
                     ("memory=12X", "unknown unit 'X'"),
                     ("fuel=9", "unknown limit 'fuel'"),

@@ -736,13 +736,24 @@ fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             expect_status(&out, 7)?;
             expect_stdout(&out, "")
         }),
-        ("trap", "trap", |dir, _, _| {
-            let out = boot_disk(dir, &[])?;
+        ("trap", "trap", |dir, scratch, _| {
+            let report = scratch.join("report.json");
+            let out = boot_disk(dir, &["--report", &report.display().to_string()])?;
             expect_status(&out, 134)?;
             let stdout = String::from_utf8_lossy(&out.stdout);
             ensure!(
                 stdout.starts_with("about to trap\n") && stdout.contains("unreachable"),
                 "the console shows:\n{stdout}"
+            );
+            // The guest's record comes through the serial console too.
+            let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+            ensure!(
+                report["status"] == 134
+                    && report["ended"] == "trap"
+                    && report["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("unreachable")),
+                "report: {report}"
             );
             Ok(())
         }),

@@ -2,7 +2,8 @@
 //! `modules/threads-*` booted on each board that runs threads (a table of module, launch
 //! options, expected stdout and status), the same examples again and again to catch races
 //! (a flake is a bug), on one CPU and on two where the board allows them (`--cpus`), and on a
-//! board that cannot run threads yet, the refusal. Also `--cpus` beyond the board's maximum.
+//! board that cannot run threads yet, the refusal. Also `--cpus` beyond the board's maximum,
+//! and a memory limit as the shared memory's capacity.
 //! The official wasi-threads programs are cases of `test_cases::wasi_cases`.
 
 use std::process::Command;
@@ -153,6 +154,31 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
                 "threads in the manifest: {threads}"
             );
             Ok(())
+        },
+    ));
+    // A memory limit is the shared memory's capacity: enough for the sum, too little for
+    // the memory's minimum (17 pages), which is then refused with the numbers.
+    cases.push(Case::new(
+        format!("{b}/threads-memory-limit"),
+        vec![Image::example(&b, "threads-sum")],
+        |plans| {
+            let script = &plans[0].image.run_qemu;
+            let sum = EXAMPLES
+                .iter()
+                .find(|e| e.module == "threads-sum")
+                .expect("threads-sum is an example");
+            let out = Boot::default()
+                .option("--limit", "memory=32M")
+                .run(script)?;
+            expect_status(&out, sum.status)?;
+            expect_stdout(&out, sum.stdout)?;
+            let out = Boot::default().option("--limit", "memory=1M").run(script)?;
+            expect_status(&out, 1)?;
+            expect_stdout(&out, "")?;
+            stderr_has(
+                &out,
+                "needs 17 pages (1 MiB) to start, more than the 16 pages",
+            )
         },
     ));
     // Every example again and again, on one CPU and on several where the board has them.

@@ -29,23 +29,32 @@ children_cpu_ms() {
   children_cpu=$ms
 }
 
-# The guest's record, when the serial log holds a well-formed one.
+# The guest's record, when the serial log holds a well-formed one: its fields in the order
+# the runner writes them (a line cut short or mixed with another is not taken).
 guest_record() {
   local line
+  [ -n "$log" ] && [ -r "$log" ] || return 0
   line=$(sed -n 's/^hermit-wasm: run //p' "$log" | tail -n 1)
   # (Some consoles end their lines with CR LF.)
   line=${line%$'\r'}
-  if [[ $line =~ ^\{\"ended\":\"(exit|trap|limit|failure)\",\"limit\":(null|\"[a-z]+\"),.*\}$ ]]; then
+  local shape='^\{"ended":"(exit|trap|limit|failure)","limit":(null|"[a-z]+"),"message":(null|".*"),"peak_memory_bytes":[0-9]+,"stdout_bytes":[0-9]+,"stderr_bytes":[0-9]+,"limits_reached":\[("[a-z]+"(,"[a-z]+")*)?\]\}$'
+  if [[ $line =~ $shape ]]; then
     printf '%s' "$line"
   fi
 }
 
-# write_report STATUS ENDED LIMIT MESSAGE: writes the report, if asked for. ENDED, LIMIT
-# and MESSAGE (our own words, no quotes) stand only when the guest left no record.
+# write_report STATUS ENDED LIMIT MESSAGE: writes the report, if asked for and not written
+# yet. ENDED, LIMIT and MESSAGE (our own words, no quotes) stand only when the guest left
+# no record. Written beside the file, then renamed: a reader never sees half a report.
 write_report() {
-  [ -n "$report" ] && [ -n "$started_ms" ] || return 0
+  [ -n "$report" ] && [ -z "$report_written" ] || return 0
+  report_written=1
   local status=$1 ended=$2 limit=$3 message=$4 record wall cpu
-  wall=${wall_ms:-$(($(now_ms) - started_ms))}
+  if [ -n "$started_ms" ]; then
+    wall=${wall_ms:-$(($(now_ms) - started_ms))}
+  else
+    wall=0
+  fi
   cpu=${cpu_ms:-null}
   record=$(guest_record)
   if [ -z "$record" ]; then
@@ -53,7 +62,16 @@ write_report() {
     [ -n "$message" ] && message="\"$message\"" || message=null
     record="{\"ended\":\"$ended\",\"limit\":$limit,\"message\":$message,\"peak_memory_bytes\":null,\"stdout_bytes\":null,\"stderr_bytes\":null,\"limits_reached\":[${limit#null}]}"
   fi
-  printf '{"status":%d,"wall_ms":%d,"cpu_ms":%s,"module_sha256":"%s",%s\n' \
-    "$status" "$wall" "$cpu" "$module_sha256" "${record#\{}" >"$report" ||
+  if ! printf '{"status":%d,"wall_ms":%d,"cpu_ms":%s,"module_sha256":"%s",%s\n' \
+    "$status" "$wall" "$cpu" "$module_sha256" "${record#\{}" >"$report.partial" ||
+    ! mv -f -- "$report.partial" "$report"; then
+    rm -f -- "$report.partial"
     echo "$me: could not write the report to '$report'" >&2
+  fi
+}
+
+# The report of a launch that ends before the run does (a missing QEMU, a signal while
+# starting): called on exit, it writes one only if none was.
+report_on_exit() {
+  write_report "$1" failure "" "the launch ended before the VM ran (exit status $1)"
 }

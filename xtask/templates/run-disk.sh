@@ -4,7 +4,7 @@
 # the only console, no device of QEMU's for output or exit. Written by `cargo xtask disk`.
 #
 # usage: run-disk.sh [--timeout SECONDS] [--disk-bus nvme|virtio-scsi] [--console]
-#                    [--] [MODULE ARGUMENTS...]
+#                    [--report FILE] [--] [MODULE ARGUMENTS...]
 #
 # The module's stdout and stderr both reach the serial console, followed by the line
 # `hermit-wasm: exit status N`; the guest then powers the machine off. This script prints
@@ -13,7 +13,8 @@
 # and exits with the module's status: 134 if it trapped, 124 when --timeout stopped it,
 # 125 when the VM could not run or ended without a status, 128+N on signal N.
 # Module arguments go into a copy of the disk's command line file (mtools' mcopy); the
-# disk itself is never written (QEMU runs it as a snapshot).
+# disk itself is never written (QEMU runs it as a snapshot). --report FILE writes the run
+# report, as run-qemu.sh does.
 set -uo pipefail
 
 image=@IMAGE@
@@ -27,13 +28,23 @@ firmware_code=@FIRMWARE_CODE@
 firmware_vars=@FIRMWARE_VARS@
 firmware_package=@FIRMWARE_PACKAGE@
 cmdline_file=@CMDLINE_FILE@
+module_sha256=@MODULE_SHA256@
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 me=$(basename "$0")
 timeout=
 bus=nvme
 console=
+report=
 args=()
+@REPORT_FUNCTIONS@
+# The report's inputs (--report), and a report even for a launch that ends early.
+report_written=
+log=
+started_ms=
+wall_ms=
+cpu_ms=
+trap 'report_on_exit $?' EXIT
 while [ $# -gt 0 ]; do
   case $1 in
     --timeout) [ $# -ge 2 ] || { echo "$me: --timeout needs seconds" >&2; exit 125; }
@@ -43,12 +54,18 @@ while [ $# -gt 0 ]; do
       bus=$2; shift 2 ;;
     --disk-bus=*) bus=${1#--disk-bus=}; shift ;;
     --console) console=1; shift ;;
+    --report) [ $# -ge 2 ] || { echo "$me: --report needs a file" >&2; exit 125; }
+      report=$2; shift 2 ;;
+    --report=*) report=${1#--report=}; shift ;;
     --) shift; args+=("$@"); break ;;
     *) args+=("$1"); shift ;;
   esac
 done
 if [ -n "$timeout" ] && ! [[ $timeout =~ ^[0-9]+$ ]]; then
   echo "$me: --timeout takes whole seconds, not '$timeout'" >&2; exit 125
+fi
+if [ -n "$report" ] && ! : 2>/dev/null >"$report"; then
+  echo "$me: --report: cannot write '$report'" >&2; exit 125
 fi
 case $bus in
   nvme) disk_device=(-device nvme,serial=hermit-wasm,drive=disk) ;;
@@ -62,8 +79,10 @@ done
 [ -r "$here/disk.raw" ] || { echo "$me: $here/disk.raw is missing or unreadable: cargo xtask disk --board $board" >&2; exit 125; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hermit-wasm-disk.XXXXXX") || exit 125
+log=$tmp/console.log
 qemu_pid=
 cleanup() {
+  report_on_exit $?
   if [ -n "$qemu_pid" ]; then
     kill -TERM "$qemu_pid" 2>/dev/null
     wait "$qemu_pid" 2>/dev/null
@@ -74,6 +93,7 @@ trap cleanup EXIT
 stopped_by() {
   trap '' INT TERM HUP
   echo "$me: stopped by signal $1: ending the VM" >&2
+  write_report $((128 + $1)) signal "" "stopped by signal $1"
   exit $((128 + $1))
 }
 trap 'stopped_by 2' INT
@@ -94,7 +114,6 @@ if [ ${#args[@]} -gt 0 ]; then
     { echo "$me: cannot write the module arguments into the disk's $cmdline_file" >&2; exit 125; }
 fi
 
-log=$tmp/console.log
 run=("$qemu" -accel tcg -machine "$machine" -cpu "$cpu" -m "$memory" -smp 1
   -nodefaults -display none -monitor none
   -drive "if=pflash,format=raw,unit=0,readonly=on,file=${firmware_code//,/,,}"
@@ -105,11 +124,17 @@ run=("$qemu" -accel tcg -machine "$machine" -cpu "$cpu" -m "$memory" -smp 1
 if [ -n "$timeout" ]; then
   run=(timeout -k 5 "$timeout" "${run[@]}")
 fi
+children_cpu_ms
+cpu_before=$children_cpu
+started_ms=$(now_ms)
 "${run[@]}" </dev/null &
 qemu_pid=$!
 wait "$qemu_pid"
 rc=$?
 qemu_pid=
+wall_ms=$(($(now_ms) - started_ms))
+children_cpu_ms
+[ -z "$cpu_before" ] || [ -z "$children_cpu" ] || cpu_ms=$((children_cpu - cpu_before))
 
 if [ -n "$console" ]; then
   cat "$log"
@@ -123,15 +148,19 @@ status=$(tr -d '\r' < "$log" | sed -n 's/^hermit-wasm: exit status \(-\{0,1\}[0-
 boots=$(grep -c '^\[LOADER\] Hermit-WASM loader' "$log")
 if [ "$boots" -gt 1 ]; then
   echo "$me: the machine booted $boots times: it reset instead of powering off" >&2
+  write_report 125 failure "" "the machine booted $boots times: it reset instead of powering off"
   exit 125
 fi
 if [ -z "$status" ]; then
   if [ -n "$timeout" ] && [ "$rc" -eq 124 ]; then
     echo "$me: timed out: the VM ran longer than ${timeout}s and was stopped" >&2
+    write_report 124 limit wall "wall limit exceeded: the VM ran longer than ${timeout}s and was stopped"
     exit 124
   fi
   echo "$me: the VM ended without reporting an exit status (QEMU exit status $rc); console:" >&2
   tr -d '\r' < "$log" | tail -n 40 >&2
+  write_report 125 failure "" "the VM ended without reporting an exit status (QEMU exit status $rc)"
   exit 125
 fi
+write_report $((status & 255)) exit "" ""
 exit $((status & 255))

@@ -48,6 +48,7 @@ memory=@MEMORY@
 # memory limit; see vm_memory).
 memory_overhead=@MEMORY_OVERHEAD@
 min_memory=@MIN_MEMORY@
+shared_memory=@SHARED_MEMORY@
 module_sha256=@MODULE_SHA256@
 # The image's limits the launcher enforces or sizes the VM by (empty: none), from its LIMIT
 # lines; the runner reads the others (output, files) from the image itself.
@@ -80,6 +81,13 @@ done
 @MAP_FUNCTIONS@
 @LIMIT_FUNCTIONS@
 @REPORT_FUNCTIONS@
+# The report's inputs (--report), and a report even for a launch that ends early.
+report_written=
+log=
+started_ms=
+wall_ms=
+cpu_ms=
+trap 'report_on_exit $?' EXIT
 while [ $# -gt 0 ]; do
   case $1 in
     --env|--map)
@@ -127,12 +135,13 @@ if ! [[ $smp =~ ^[1-9][0-9]{0,2}$ ]] || [ "$smp" -gt "$max_cpus" ]; then
   echo "$me: --cpus takes a number from 1 to $max_cpus on $board, not '$smp'" >&2
   exit 125
 fi
-if [ -n "$timeout" ] && ! [[ $timeout =~ ^[0-9]{1,12}$ ]]; then
-  echo "$me: --timeout takes whole seconds, not '$timeout'" >&2
+if [ -n "$timeout" ] && ! [[ $timeout =~ ^[1-9][0-9]{0,11}$ ]]; then
+  echo "$me: --timeout takes whole seconds, at least 1, not '$timeout'" >&2
   exit 125
 fi
-# The report is written where the caller asked, relative to the current directory.
-if [ -n "$report" ] && ! : 2>/dev/null >>"$report"; then
+# The report is written where the caller asked, relative to the current directory; what
+# was there (an earlier run's) goes now.
+if [ -n "$report" ] && ! : 2>/dev/null >"$report"; then
   echo "$me: --report: cannot write '$report'" >&2
   exit 125
 fi
@@ -168,10 +177,6 @@ fs_dir=
 virtiofsd_pid=
 qemu_pid=
 stdout_pid=
-# When QEMU started, and what the run took (for the report).
-started_ms=
-wall_ms=
-cpu_ms=
 # Ends process $1 and its children: SIGTERM, then SIGKILL for whatever is still there after
 # 7 s (a guest blocked in a host read keeps QEMU from shutting down on its own; `timeout`
 # kills at 5 s). virtiofsd's sandboxed half is such a child.
@@ -190,6 +195,7 @@ end_process() {
   wait "$1" 2>/dev/null
 }
 cleanup() {
+  report_on_exit $?
   [ -z "$qemu_pid" ] || end_process "$qemu_pid"
   [ -z "$virtiofsd_pid" ] || end_process "$virtiofsd_pid"
   if [ -n "$stdout_pid" ]; then
@@ -273,7 +279,9 @@ if [ -n "$show_log" ]; then
   shown=1
 fi
 if [ -z "$status" ]; then
-  if [ -n "$timeout" ] && [ "$rc" -eq 124 ]; then
+  # `timeout` gives 124, or 137 when QEMU had to be killed after it did not end on TERM.
+  if [ -n "$timeout" ] && { [ "$rc" -eq 124 ] ||
+    { [ "$rc" -eq 137 ] && [ "$wall_ms" -ge $((timeout * 1000)) ]; }; }; then
     message="wall limit exceeded: the guest ran longer than ${timeout}s and was stopped"
     echo "$me: timed out: the guest ran longer than ${timeout}s and was stopped" >&2
     write_report 124 limit wall "$message"
@@ -298,5 +306,6 @@ if [ -z "$status" ]; then
   write_report 125 failure "" "$message"
   exit 125
 fi
-write_report $((status & 255)) exit "" ""
+# (The guest's record stands; without one, how the run ended is not known here.)
+write_report $((status & 255)) unknown "" "the guest reported its status but no record of the run"
 exit $((status & 255))

@@ -28,6 +28,8 @@ cpus=@CPUS@
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 me=$(basename "$0")
 timeout=@LIMIT_WALL@
+# The image's CPU limit (LIMIT cpu), which only run-qemu.sh can enforce.
+limit_cpu=@LIMIT_CPU@
 args=()
 # Runner options, as the guest's runner reads them before its own `--` (see launch.rs).
 runner=(--pwd "$PWD" --exe-name "$0")
@@ -73,6 +75,10 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
   esac
 done
+if [ -n "$limit_cpu" ]; then
+  echo "$me: this image limits CPU time (LIMIT cpu), which only run-qemu.sh enforces: boot it with run-qemu.sh" >&2
+  exit 125
+fi
 if [ -n "$timeout" ] && ! [[ $timeout =~ ^[0-9]+$ ]]; then
   echo "$me: --timeout takes whole seconds, not '$timeout'" >&2
   exit 125

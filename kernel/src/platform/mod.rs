@@ -73,15 +73,19 @@ impl Host {
     /// Ends the VM with `status`, after the guest's run record (the launch script's run
     /// report is made of it).
     pub fn exit(self, status: i32, record: &RunRecord) -> ! {
-        // (Serialising plain strings and numbers cannot fail; the fallback keeps the line
-        // a JSON object with the fields the launcher reads first.)
-        let record = serde_json::to_string(record)
-            .unwrap_or_else(|_| r#"{"ended":"failure","limit":null}"#.into());
+        // The launch script reads the record and the status from these lines of the
+        // serial log (the exit device itself carries fewer bits on some machines): one
+        // write, so that no other line lands between them. A record that cannot be
+        // written (serialising strings and numbers does not fail) is left out, and the
+        // script says the guest gave none.
+        let mut lines = String::from("\n");
+        if let Ok(record) = serde_json::to_string(record) {
+            lines.push_str(&format!("hermit-wasm: run {record}\n"));
+        }
+        lines.push_str(&format!("hermit-wasm: exit status {status}\n"));
         match self {
             Host::Qemu => {
-                // The launch script reads the record and the status from these lines of the
-                // serial log; the exit device itself carries fewer bits on some machines.
-                eprintln!("\nhermit-wasm: run {record}\nhermit-wasm: exit status {status}");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), lines.as_bytes());
                 qemu::exit(status)
             }
             Host::Serial => {
@@ -89,7 +93,7 @@ impl Host {
                 // powers off through ACPI (PM1a); on a machine without that, kernel 0.11
                 // resets it instead (README, "Boot it from a disk").
                 let _ = std::io::Write::flush(&mut std::io::stdout());
-                eprintln!("\nhermit-wasm: run {record}\nhermit-wasm: exit status {status}");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), lines.as_bytes());
                 std::process::exit(status)
             }
             Host::Uhyve => std::process::exit(status),

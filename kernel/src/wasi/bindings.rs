@@ -436,6 +436,7 @@ fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Resul
         "fd_write",
         move |mut c: Caller<'_, T>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32| {
             with_memory(&mut c, get, |mem, wasi| {
+                let mut to_stream = false;
                 let result = (|| {
                     let iovs = mem.iovecs(iovs as u32, iovs_len as u32)?;
                     abi::iovecs_len(&iovs)?;
@@ -443,14 +444,17 @@ fn add_fd<T: 'static>(linker: &mut Linker<T>, get: Getter<T>) -> wasmtime::Resul
                     let n = stream_or_locked(
                         wasi,
                         fd as u32,
-                        |stream| stream.write(&data),
+                        |stream| {
+                            to_stream = true;
+                            stream.write(&data)
+                        },
                         |ctx| ctx.fd_write(fd as u32, &data),
                     )?;
                     mem.write_u32(nwritten as u32, n as u32)
                 })();
                 // A stream cut at the output limit: the run ends here, as a trap would
-                // end it, with what fitted written.
-                if result == Err(Errno::Fbig) {
+                // end it, with what fitted written. (A file's own EFBIG is the module's.)
+                if to_stream && result == Err(Errno::Fbig) {
                     if let Some(exceeded) = wasi.usage().output_limit_reached() {
                         return Err(wasmtime::Error::new(exceeded));
                     }
