@@ -352,27 +352,40 @@ mod tests {
         shared_memory: false,
     };
 
+    /// Runs the bash parser `function` (defined by the template fragment `functions`) on
+    /// each of `specs`; gives one line per spec: the spec, then the variables `results`
+    /// names (bash words), `|`-separated, or `refused`.
+    fn parse_in_bash(functions: &str, function: &str, results: &str, specs: &[&str]) -> String {
+        let format = "%s|".repeat(results.split_whitespace().count());
+        let snippet = format!(
+            "me=test\n{functions}\nfor spec; do\n  if {function} \"$spec\" 2>/dev/null; then\n    \
+             printf '%s|{}\\n' \"$spec\" {results}\n  else\n    printf '%s|refused\\n' \"$spec\"\n  \
+             fi\ndone\n",
+            format.trim_end_matches('|')
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&snippet)
+            .arg("bash")
+            .args(specs)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     #[test]
     fn the_bash_limit_parser_agrees_with_the_one_grammar() {
         // Every case of hermit_wasm_kernel::limit_spec's table, through the scripts'
         // parse_limit.
         let script = qemu_script(&board("x86_64-kvm"), &INFO);
         assert!(script.contains(LIMIT_FUNCTIONS.trim_end()));
-        let mut snippet = format!("me=test\n{LIMIT_FUNCTIONS}");
-        snippet.push_str(
-            "for spec; do\n  if parse_limit \"$spec\" 2>/dev/null; then\n    \
-             printf '%s|%s|%s\\n' \"$spec\" \"$limit_name\" \"$limit_value\"\n  \
-             else\n    printf '%s|refused\\n' \"$spec\"\n  fi\ndone\n",
-        );
         let specs: Vec<&str> = limit_spec::CASES.iter().map(|(spec, _)| *spec).collect();
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(&snippet)
-            .arg("bash")
-            .args(&specs)
-            .output()
-            .unwrap();
-        let got = String::from_utf8(out.stdout).unwrap();
+        let got = parse_in_bash(
+            LIMIT_FUNCTIONS,
+            "parse_limit",
+            r#""$limit_name" "$limit_value""#,
+            &specs,
+        );
         let want: String = limit_spec::CASES
             .iter()
             .map(|(spec, meaning)| match meaning {
@@ -392,9 +405,11 @@ mod tests {
             std::env::temp_dir().join(format!("hermit-wasm-report-{}-{call}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("log"), log).unwrap();
+        // (The fragment sets the report's inputs empty: they are set after it, as the
+        // scripts set them as the launch goes.)
         let snippet = format!(
-            "me=test log={dir}/log report={dir}/report.json started_ms=1 wall_ms=250 \
-             cpu_ms={cpu_ms} module_sha256=ab12\n{REPORT_FUNCTIONS}\nwrite_report {args}",
+            "me=test report={dir}/report.json module_sha256=ab12\n{REPORT_FUNCTIONS}\n\
+             log={dir}/log started_ms=1 wall_ms=250 cpu_ms={cpu_ms}\nwrite_report {args}",
             dir = dir.display()
         );
         let out = Command::new("bash")
@@ -796,22 +811,14 @@ mod tests {
     fn the_bash_map_parser_agrees_with_the_one_grammar() {
         // Every case of hermit_wasm_kernel::map_spec's table, through the scripts' parse_map.
         let script = qemu_script(&board("x86_64-kvm"), &INFO);
-        let mut snippet = format!("me=test\n{MAP_FUNCTIONS}");
-        snippet.push_str(
-            "for spec; do\n  if parse_map \"$spec\" 2>/dev/null; then\n    \
-             printf '%s|%s|%s|%s\\n' \"$spec\" \"$map_host\" \"$map_guest\" \"$map_ro\"\n  \
-             else\n    printf '%s|refused\\n' \"$spec\"\n  fi\ndone\n",
-        );
         assert!(script.contains(MAP_FUNCTIONS.trim_end()));
         let specs: Vec<&str> = map_spec::CASES.iter().map(|(spec, _)| *spec).collect();
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(&snippet)
-            .arg("bash")
-            .args(&specs)
-            .output()
-            .unwrap();
-        let got = String::from_utf8(out.stdout).unwrap();
+        let got = parse_in_bash(
+            MAP_FUNCTIONS,
+            "parse_map",
+            r#""$map_host" "$map_guest" "$map_ro""#,
+            &specs,
+        );
         let want: String = map_spec::CASES
             .iter()
             .map(|(spec, meaning)| match meaning {

@@ -75,3 +75,13 @@ write_report() {
 report_on_exit() {
   write_report "$1" failure "" "the launch ended before the VM ran (exit status $1)"
 }
+
+# The report's inputs, set as the launch goes (the serial log, when QEMU started, what the
+# run took), and a report even for a launch that ends early (the script's cleanup, once
+# set, calls report_on_exit first).
+report_written=
+log=
+started_ms=
+wall_ms=
+cpu_ms=
+trap 'report_on_exit $?' EXIT

@@ -38,13 +38,6 @@ console=
 report=
 args=()
 @REPORT_FUNCTIONS@
-# The report's inputs (--report), and a report even for a launch that ends early.
-report_written=
-log=
-started_ms=
-wall_ms=
-cpu_ms=
-trap 'report_on_exit $?' EXIT
 while [ $# -gt 0 ]; do
   case $1 in
     --timeout) [ $# -ge 2 ] || { echo "$me: --timeout needs seconds" >&2; exit 125; }
@@ -65,7 +58,7 @@ if [ -n "$timeout" ] && ! [[ $timeout =~ ^[0-9]+$ ]]; then
   echo "$me: --timeout takes whole seconds, not '$timeout'" >&2; exit 125
 fi
 if [ -n "$report" ] && ! : 2>/dev/null >"$report"; then
-  echo "$me: --report: cannot write '$report'" >&2; exit 125
+  echo "$me: --report: cannot write '$report'" >&2; report=; exit 125
 fi
 case $bus in
   nvme) disk_device=(-device nvme,serial=hermit-wasm,drive=disk) ;;

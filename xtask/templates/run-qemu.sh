@@ -81,13 +81,19 @@ done
 @MAP_FUNCTIONS@
 @LIMIT_FUNCTIONS@
 @REPORT_FUNCTIONS@
-# The report's inputs (--report), and a report even for a launch that ends early.
-report_written=
-log=
-started_ms=
-wall_ms=
-cpu_ms=
-trap 'report_on_exit $?' EXIT
+# take_limit SPEC: a --limit for this run (exits 125 if SPEC is malformed).
+take_limit() {
+  parse_limit "$1" || exit 125
+  case $limit_name in
+    memory) limit_memory=$limit_value ;;
+    cpu) limit_cpu=$limit_value ;;
+    wall) timeout=$limit_value ;;
+  esac
+  # The runner enforces memory, output and files itself.
+  case $limit_name in
+    memory|output|files) runner+=(--limit "$limit_name=$limit_value") ;;
+  esac
+}
 while [ $# -gt 0 ]; do
   case $1 in
     --env|--map)
@@ -100,23 +106,10 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "$me: --timeout needs a number of seconds" >&2; exit 125; }
       timeout=$2; shift 2 ;;
     --timeout=*) timeout=${1#--timeout=}; shift ;;
-    --limit|--limit=*)
-      if [ "$1" = --limit ]; then
-        [ $# -ge 2 ] || { echo "$me: --limit needs NAME=VALUE" >&2; exit 125; }
-        spec=$2; shift 2
-      else
-        spec=${1#--limit=}; shift
-      fi
-      parse_limit "$spec" || exit 125
-      case $limit_name in
-        memory) limit_memory=$limit_value ;;
-        cpu) limit_cpu=$limit_value ;;
-        wall) timeout=$limit_value ;;
-      esac
-      # The runner enforces memory, output and files itself.
-      case $limit_name in
-        memory|output|files) runner+=(--limit "$limit_name=$limit_value") ;;
-      esac ;;
+    --limit)
+      [ $# -ge 2 ] || { echo "$me: --limit needs NAME=VALUE" >&2; exit 125; }
+      take_limit "$2"; shift 2 ;;
+    --limit=*) take_limit "${1#--limit=}"; shift ;;
     --report)
       [ $# -ge 2 ] || { echo "$me: --report needs a file" >&2; exit 125; }
       report=$2; shift 2 ;;
@@ -143,6 +136,7 @@ fi
 # was there (an earlier run's) goes now.
 if [ -n "$report" ] && ! : 2>/dev/null >"$report"; then
   echo "$me: --report: cannot write '$report'" >&2
+  report=
   exit 125
 fi
 [ -z "$limit_memory" ] || memory="$(vm_memory "$limit_memory")M"
@@ -271,6 +265,12 @@ if [ -n "$stdout_pid" ]; then
   stdout_pid=
 fi
 
+# stopped_by_limit LIMIT STATUS MESSAGE: the launcher stopped the VM at LIMIT.
+stopped_by_limit() {
+  echo "$me: $3" >&2
+  write_report "$2" limit "$1" "$3"
+  exit "$2"
+}
 status=$(sed -n 's/^hermit-wasm: exit status \(-\{0,1\}[0-9][0-9]*\).*$/\1/p' "$log" | tail -n 1)
 shown=
 if [ -n "$show_log" ]; then
@@ -282,20 +282,14 @@ if [ -z "$status" ]; then
   # `timeout` gives 124, or 137 when QEMU had to be killed after it did not end on TERM.
   if [ -n "$timeout" ] && { [ "$rc" -eq 124 ] ||
     { [ "$rc" -eq 137 ] && [ "$wall_ms" -ge $((timeout * 1000)) ]; }; }; then
-    message="wall limit exceeded: the guest ran longer than ${timeout}s and was stopped"
-    echo "$me: timed out: the guest ran longer than ${timeout}s and was stopped" >&2
-    write_report 124 limit wall "$message"
-    exit 124
+    stopped_by_limit wall 124 "timed out: the guest ran longer than ${timeout}s and was stopped (wall limit)"
   fi
   # QEMU killed by SIGXCPU, or by SIGKILL at the hard limit a second later. (The CPU
   # time the host reports for a child that ended may fall a few ticks short of the one
   # it checked the limit against.)
   if [ -n "$limit_cpu" ] && { [ "$rc" -eq 152 ] ||
     { [ "$rc" -eq 137 ] && [ "${cpu_ms:-0}" -ge $((limit_cpu * 1000)) ]; }; }; then
-    message="CPU limit exceeded: the VM used more than ${limit_cpu}s of CPU time and was stopped"
-    echo "$me: $message" >&2
-    write_report 152 limit cpu "$message"
-    exit 152
+    stopped_by_limit cpu 152 "CPU limit exceeded: the VM used more than ${limit_cpu}s of CPU time and was stopped"
   fi
   message="the guest ended without reporting an exit status (QEMU exit status $rc)"
   echo "$me: $message" >&2

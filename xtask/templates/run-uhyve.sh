@@ -43,6 +43,15 @@ done
 @IMAGE_MAPS@
 @MAP_FUNCTIONS@
 @LIMIT_FUNCTIONS@
+# take_limit SPEC: a --limit for this run (exits 125 if SPEC is malformed or is `cpu`).
+take_limit() {
+  parse_limit "$1" || exit 125
+  case $limit_name in
+    wall) timeout=$limit_value ;;
+    cpu) echo "$me: --limit cpu: only run-qemu.sh enforces a CPU limit" >&2; exit 125 ;;
+    *) runner+=(--limit "$limit_name=$limit_value") ;;
+  esac
+}
 while [ $# -gt 0 ]; do
   case $1 in
     --env|--map)
@@ -55,19 +64,10 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "$me: --timeout needs a number of seconds" >&2; exit 125; }
       timeout=$2; shift 2 ;;
     --timeout=*) timeout=${1#--timeout=}; shift ;;
-    --limit|--limit=*)
-      if [ "$1" = --limit ]; then
-        [ $# -ge 2 ] || { echo "$me: --limit needs NAME=VALUE" >&2; exit 125; }
-        spec=$2; shift 2
-      else
-        spec=${1#--limit=}; shift
-      fi
-      parse_limit "$spec" || exit 125
-      case $limit_name in
-        wall) timeout=$limit_value ;;
-        cpu) echo "$me: --limit cpu: only run-qemu.sh enforces a CPU limit" >&2; exit 125 ;;
-        *) runner+=(--limit "$limit_name=$limit_value") ;;
-      esac ;;
+    --limit)
+      [ $# -ge 2 ] || { echo "$me: --limit needs NAME=VALUE" >&2; exit 125; }
+      take_limit "$2"; shift 2 ;;
+    --limit=*) take_limit "${1#--limit=}"; shift ;;
     --report|--report=*)
       echo "$me: --report: run-uhyve.sh writes no run report yet: use run-qemu.sh" >&2
       exit 125 ;;
