@@ -11,6 +11,7 @@ pub mod limit_spec;
 pub mod manifest;
 pub mod map_spec;
 pub mod payload;
+pub mod phases;
 pub mod run;
 pub mod usage;
 pub mod virtio;

@@ -65,6 +65,7 @@ fn run_payload(
     let module = unsafe { Module::deserialize(&engine, payload.module) }
         .map_err(anyhow::Error::from)
         .context("loading the precompiled module")?;
+    hermit_wasm_kernel::phases::mark("loaded");
     run::run(
         &engine,
         &module,
@@ -114,6 +115,7 @@ mod guest {
     }
 
     pub fn main() -> ! {
+        hermit_wasm_kernel::phases::mark("runner");
         let host = Host::detect();
         let mut stderr = host.stdio().stderr;
         let args = std::env::args().skip(1).collect();

@@ -241,7 +241,12 @@ pub fn run(
         threads,
         &mut shared_memory,
     ) {
-        Ok((mut store, func)) => outcome(func.call(&mut store, ())),
+        Ok((mut store, func)) => {
+            crate::phases::mark("start");
+            let result = func.call(&mut store, ());
+            crate::phases::mark("end");
+            outcome(result)
+        }
         Err(not_started) => not_started,
     };
     Ok(ended(outcome, &usage, shared_memory.as_ref()))

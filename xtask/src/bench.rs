@@ -14,7 +14,7 @@ use xshell::Shell;
 
 use crate::flags::{BenchArgs, ImageArgs};
 use crate::project::Project;
-use crate::{bench_memory, bench_threads, host_runner, image, profile};
+use crate::{bench_memory, bench_phases, bench_threads, host_runner, image, profile};
 
 struct BoardResult {
     board: String,
@@ -133,11 +133,13 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         .iter()
         .map(|name| profile::find(&project.boards(), name))
         .collect::<Result<_>>()?;
+    let phases = bench_phases::section(sh, project, &boards, args.runs)?;
+    println!("{phases}");
     let memory = bench_memory::section(sh, project, &boards, args.runs)?;
     println!("{memory}");
     let threads = bench_threads::section(sh, project, &boards, args.runs)?;
     println!("{threads}");
-    let doc = format!("{doc}{memory}{threads}");
+    let doc = format!("{doc}{phases}{memory}{threads}");
     let path = project.root.join("docs/benchmarks.md");
     std::fs::create_dir_all(path.parent().context("docs folder")?)?;
     std::fs::write(&path, doc)?;

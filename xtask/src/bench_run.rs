@@ -1,5 +1,6 @@
 //! One measured run of a launch script for `cargo xtask bench`: its wall time, and the peak
-//! resident memory of the launcher and everything it waited for (QEMU), from `wait4`.
+//! resident memory of the launcher and everything it waited for (QEMU), from `wait4`; and
+//! medians of several.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -17,6 +18,19 @@ pub struct Run {
 
 /// Runs `script` with `args` to a successful end.
 fn run_once(script: &Path, args: &[&str]) -> Result<Run> {
+    let (run, status, stderr) = run_to_end(script, args)?;
+    ensure!(
+        status.success(),
+        "{} {args:?} ended with {status}: {}",
+        script.display(),
+        stderr.trim_end()
+    );
+    Ok(run)
+}
+
+/// Runs `script` with `args` to its end, whatever its status; gives the run, its status
+/// and its stderr.
+pub fn run_to_end(script: &Path, args: &[&str]) -> Result<(Run, std::process::ExitStatus, String)> {
     let start = Instant::now();
     let mut child = Command::new(script)
         .arg("--timeout=300")
@@ -49,16 +63,17 @@ fn run_once(script: &Path, args: &[&str]) -> Result<Run> {
     );
     let status = std::process::ExitStatus::from_raw(status);
     let stderr = drain.join().unwrap_or_default();
-    ensure!(
-        status.success(),
-        "{} {args:?} ended with {status}: {}",
-        script.display(),
-        stderr.trim_end()
-    );
-    Ok(Run {
+    let run = Run {
         wall,
         peak_rss_kib: usage.ru_maxrss as u64,
-    })
+    };
+    Ok((run, status, stderr))
+}
+
+/// The median of `values` (sorted in place); `values` must not be empty.
+pub fn median<T: Ord + Copy>(values: &mut [T]) -> T {
+    values.sort();
+    values[values.len() / 2]
 }
 
 /// The median wall time and the largest peak memory of `runs` runs.

@@ -581,7 +581,9 @@ mod tests {
         // Semihosting's ":tt" is QEMU's own stdout and stderr: no redirection needed.
         assert!(script.contains(") <&4 4<&- &\n"));
         assert!(!script.contains("exec 3> >(cat)"));
-        assert!(script.contains(r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu --""#));
+        assert!(script.contains(
+            r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu${phases:+ env=HERMIT_WASM_PHASES=1} --""#
+        ));
     }
 
     #[test]
@@ -596,7 +598,7 @@ mod tests {
         assert!(script.contains("exec 3> >(cat)\nstdout_pid=$!\n"));
         assert!(script.contains(") <&4 4<&- >>\"$log\" &\nqemu_pid=$!\n"));
         assert!(script.contains(
-            r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu env=HERMIT_WASM_STDOUT=/dev/fd/3 --""#
+            r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu env=HERMIT_WASM_STDOUT=/dev/fd/3${phases:+ env=HERMIT_WASM_PHASES=1} --""#
         ));
     }
 

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_memory;
+mod bench_phases;
 mod bench_run;
 mod bench_threads;
 mod boards;

@@ -5,14 +5,16 @@
 #
 # usage: run-qemu.sh [--timeout SECONDS] [--kernel-log] [--cpus N] [--env KEY=VALUE]...
 #                    [--map HOST[:GUEST][:ro]]... [--limit NAME=VALUE]... [--report FILE]
-#                    [--] [MODULE ARGUMENTS...]
+#                    [--phases] [--] [MODULE ARGUMENTS...]
 #
 # --limit replaces the image's LIMIT of one kind for this run: memory=SIZE (each linear
 # memory of the module; the VM's RAM follows), output=SIZE (stdout and stderr together),
 # files=COUNT (open descriptors), cpu=DURATION (the VM's CPU time, as this host counts
 # QEMU's), wall=DURATION (the same as --timeout). --report FILE writes the run report, one
 # JSON object: status, how the run ended, wall and CPU time, the module's peak memory and
-# output, the module's sha256.
+# output, the module's sha256. --phases prints to stderr, after the run, when the runner
+# started, loaded the module, called its entry point and saw it return, on the guest's
+# monotonic clock (`PHASE MICROSECONDS` lines, for `cargo xtask bench`).
 #
 # --cpus N gives the VM N CPUs (the board's default otherwise, at most its maximum): the
 # threads of a wasm32-wasip1-threads module then run on several of them.
@@ -65,6 +67,7 @@ launcher=${HERMIT_WASM_LAUNCHER:-$0}
 me=$(basename "$launcher")
 timeout=$limit_wall
 report=
+phases=
 show_log=${HERMIT_WASM_KERNEL_LOG:-}
 args=()
 # Runner options, as the guest's runner reads them before its own `--` (see launch.rs).
@@ -115,6 +118,7 @@ while [ $# -gt 0 ]; do
       report=$2; shift 2 ;;
     --report=*) report=${1#--report=}; shift ;;
     --kernel-log) show_log=1; shift ;;
+    --phases) phases=1; shift ;;
     --cpus)
       [ $# -ge 2 ] || { echo "$me: --cpus needs a number" >&2; exit 125; }
       smp=$2; shift 2 ;;
@@ -218,7 +222,7 @@ trap 'stopped_by 15' TERM
 trap 'stopped_by 1' HUP
 @SHARES@
 # The kernel parses its command line with shell quoting: quote every word after its `--`.
-cmdline="env=HERMIT_WASM_PLATFORM=qemu@KERNEL_ENV@ --"
+cmdline="env=HERMIT_WASM_PLATFORM=qemu@KERNEL_ENV@${phases:+ env=HERMIT_WASM_PHASES=1} --"
 for arg in "${runner[@]}" -- "${args[@]+"${args[@]}"}"; do
   cmdline+=" '${arg//\'/\'\\\'\'}'"
 done
@@ -265,6 +269,11 @@ if [ -n "$stdout_pid" ]; then
   stdout_pid=
 fi
 
+if [ -n "$phases" ]; then
+  while read -r name us; do
+    echo "$me: phase $name $us" >&2
+  done < <(sed -n 's/^hermit-wasm: phase \([a-z]*\) \([0-9]*\).*$/\1 \2/p' "$log")
+fi
 # stopped_by_limit LIMIT STATUS MESSAGE: the launcher stopped the VM at LIMIT.
 stopped_by_limit() {
   echo "$me: $3" >&2
@@ -275,7 +284,7 @@ status=$(sed -n 's/^hermit-wasm: exit status \(-\{0,1\}[0-9][0-9]*\).*$/\1/p' "$
 shown=
 if [ -n "$show_log" ]; then
   echo "$me: kernel log:" >&2
-  sed '/^hermit-wasm: exit status /d; /^hermit-wasm: run /d' "$log" >&2
+  sed '/^hermit-wasm: exit status /d; /^hermit-wasm: run /d; /^hermit-wasm: phase /d' "$log" >&2
   shown=1
 fi
 if [ -z "$status" ]; then

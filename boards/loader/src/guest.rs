@@ -12,6 +12,9 @@ use hermit_entry::elf::{KernelObject, LoadedKernel};
 
 use crate::dma_window;
 
+/// Bytes in an ELF64 file header.
+const ELF64_HEADER_LEN: usize = 64;
+
 /// Alignment of the guest image: the kernel maps its image with 2 MiB pages.
 pub const GUEST_ALIGN: u64 = 0x20_0000;
 
@@ -23,6 +26,14 @@ pub const GUEST_ALIGN: u64 = 0x20_0000;
 /// the ELF file; a fixed-position guest must fit where it wants to be. The window's header is
 /// written once the guest is in place.
 pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> LoadedKernel {
+    // The parser panics on a file shorter than an ELF header rather than failing: say what
+    // is there instead.
+    if elf.len() < ELF64_HEADER_LEN || !elf.starts_with(b"\x7fELF") {
+        panic!(
+            "the guest ELF cannot be booted: {} bytes, not an ELF file",
+            elf.len()
+        );
+    }
     let object = KernelObject::parse(elf)
         .unwrap_or_else(|err| panic!("the guest ELF cannot be booted: {err}"));
     if let Some(version) = object.hermit_version() {

@@ -78,7 +78,7 @@ impl Host {
         // write, so that no other line lands between them. A record that cannot be
         // written (serialising strings and numbers does not fail) is left out, and the
         // script says the guest gave none.
-        let mut lines = String::from("\n");
+        let mut lines = format!("\n{}", crate::phases::lines());
         if let Ok(record) = serde_json::to_string(record) {
             lines.push_str(&format!("hermit-wasm: run {record}\n"));
         }

@@ -1,0 +1,61 @@
+//! Phase marks of a run, for `cargo xtask bench`: when the runner started, when the module
+//! was loaded, when its entry point was called and when it returned, on the guest's
+//! monotonic clock in microseconds (in the guest, since the kernel's clock started at
+//! boot). Kept only when asked (`HERMIT_WASM_PHASES` in the runner's environment, which the
+//! launch script's `--phases` sets through the kernel command line), and printed with the
+//! run's record at the end, so that marking costs no console write while the run goes.
+
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+/// The environment variable that asks for the marks.
+pub const ENV: &str = "HERMIT_WASM_PHASES";
+
+static MARKS: Mutex<Vec<(&'static str, u64)>> = Mutex::new(Vec::new());
+
+fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os(ENV).is_some())
+}
+
+/// Marks phase `name` now, if marks were asked for.
+pub fn mark(name: &'static str) {
+    if enabled() {
+        let now = now_us();
+        MARKS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((name, now));
+    }
+}
+
+/// The marks so far, one line each: `hermit-wasm: phase NAME MICROSECONDS`.
+pub fn lines() -> String {
+    MARKS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|(name, us)| format!("hermit-wasm: phase {name} {us}\n"))
+        .collect()
+}
+
+/// The monotonic clock, in microseconds.
+fn now_us() -> u64 {
+    #[cfg(target_os = "hermit")]
+    {
+        let mut now = hermit_abi::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid timespec for the kernel to write.
+        unsafe { hermit_abi::clock_gettime(hermit_abi::CLOCK_MONOTONIC, &mut now) };
+        now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1000
+    }
+    #[cfg(not(target_os = "hermit"))]
+    {
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_micros() as u64
+    }
+}

@@ -1,0 +1,123 @@
+//! The phases part of `cargo xtask bench`: where a boot's time goes, per board. The floor is
+//! the same launch script and QEMU machine with the guest ELF left empty, so that our loader
+//! finds no guest and stops the machine at once (QEMU's start, firmware, the loader, the
+//! script's own work); hello's boot-to-exit is given against it. Inside the guest, the
+//! runner's phase marks (`run-qemu.sh --phases`): from the runner's start to the module
+//! loaded (deserialised), to its entry point called (WASI set up, instantiated), to its
+//! return.
+
+use std::collections::BTreeMap;
+
+use anyhow::{ensure, Context, Result};
+use xshell::Shell;
+
+use crate::bench_run::{median, run_to_end};
+use crate::flags::ImageArgs;
+use crate::image;
+use crate::profile::Board;
+use crate::project::Project;
+
+/// The marks the runner prints, in order (`kernel/src/phases.rs`).
+const MARKS: [&str; 4] = ["runner", "loaded", "start", "end"];
+
+/// The section of `docs/benchmarks.md` for `boards`.
+pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> Result<String> {
+    let mut rows = String::new();
+    for board in boards {
+        let plan = image::run(
+            sh,
+            project,
+            &ImageArgs::of_module(&board.name, "hello", Some("bench-hello")),
+        )?;
+        // The floor: a copy of the image folder whose guest ELF is empty.
+        let floor_dir = project.target().join("bench-floor").join(&board.name);
+        let _ = std::fs::remove_dir_all(&floor_dir);
+        std::fs::create_dir_all(&floor_dir)?;
+        for entry in std::fs::read_dir(&plan.image.dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), floor_dir.join(entry.file_name()))?;
+            }
+        }
+        std::fs::write(floor_dir.join("guest.elf"), b"")?;
+        let floor_script = floor_dir.join("run-qemu.sh");
+        let script = &plan.image.run_qemu;
+
+        let mut floor = Vec::new();
+        let mut hello = Vec::new();
+        let mut deltas: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+        for _ in 0..runs.max(1) {
+            let (run, _, stderr) = run_to_end(&floor_script, &[])?;
+            ensure!(
+                stderr.contains("[LOADER]"),
+                "the floor boot did not reach our loader: {stderr}"
+            );
+            floor.push(run.wall);
+            let (run, status, stderr) = run_to_end(script, &["--phases"])?;
+            ensure!(status.success(), "hello ended with {status}: {stderr}");
+            hello.push(run.wall);
+            let marks = marks(&stderr)?;
+            for (k, pair) in marks.windows(2).enumerate() {
+                deltas.entry(k).or_default().push(pair[1] - pair[0]);
+            }
+        }
+        let (floor, hello) = (median(&mut floor), median(&mut hello));
+        let cells: Vec<String> = deltas
+            .values_mut()
+            .map(|d| format!("{:.1} ms", median(d) as f64 / 1000.0))
+            .collect();
+        rows.push_str(&format!(
+            "| {} | {} ms | {} ms | {:.2}x | {} |\n",
+            board.name,
+            floor.as_millis(),
+            hello.as_millis(),
+            hello.as_secs_f64() / floor.as_secs_f64(),
+            cells.join(" | ")
+        ));
+    }
+    Ok(format!(
+        "\n## Phases\n\nThe floor is the same launch script and QEMU machine with the guest \
+         ELF left empty: our loader finds no guest and stops the machine at once (QEMU's \
+         start, the firmware, the loader, the script's own work). Hello's boot-to-exit is \
+         given against it (medians of the same runs, alternating). Then the runner's own \
+         marks inside the guest (`run-qemu.sh --phases`, the guest's monotonic clock, \
+         medians): runner start to the module loaded (deserialised), to its entry point \
+         called (WASI set up, linked, instantiated), to its return.\n\n\
+         | board | floor | hello | hello / floor | runner start → module loaded | → `_start` called | → `_start` returned |\n\
+         |---|---|---|---|---|---|---|\n{rows}"
+    ))
+}
+
+/// The runner's marks in a `--phases` run's stderr, in microseconds, in [`MARKS`] order.
+fn marks(stderr: &str) -> Result<Vec<u64>> {
+    let found: BTreeMap<&str, u64> = stderr
+        .lines()
+        .filter_map(|line| line.split_once(": phase ").map(|(_, rest)| rest))
+        .filter_map(|rest| {
+            let (name, us) = rest.split_once(' ')?;
+            Some((name, us.trim().parse().ok()?))
+        })
+        .collect();
+    MARKS
+        .iter()
+        .map(|name| {
+            found
+                .get(name)
+                .copied()
+                .with_context(|| format!("no phase mark {name:?} in: {stderr}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_read_in_order() {
+        let stderr = "run-qemu.sh: phase runner 100\nrun-qemu.sh: phase loaded 250\n\
+                      noise\nrun-qemu.sh: phase start 400\nrun-qemu.sh: phase end 410\n";
+        assert_eq!(marks(stderr).unwrap(), [100, 250, 400, 410]);
+        assert!(marks("run-qemu.sh: phase runner 1\n").is_err());
+    }
+}
