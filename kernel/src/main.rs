@@ -57,9 +57,11 @@ fn run_payload(
         .threads
         .as_ref()
         .map(|info| info.within(limits.memory));
+    hermit_wasm_kernel::phases::mark("configured");
     let engine = Engine::new(&engine::runtime_config(threads.as_ref()))
         .map_err(anyhow::Error::from)
         .context("creating the engine")?;
+    hermit_wasm_kernel::phases::mark("engine");
     // SAFETY: the payload was produced by our xtask with `Engine::precompile_module` and the
     // same engine settings; Wasmtime still checks its version, target and settings.
     let module = unsafe { Module::deserialize(&engine, payload.module) }

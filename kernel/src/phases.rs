@@ -1,7 +1,9 @@
-//! Phase marks of a run, for `cargo xtask bench`: when the runner started, when the module
-//! was loaded, when its entry point was called and when it returned, on the guest's
-//! monotonic clock in microseconds (in the guest, since the kernel's clock started at
-//! boot). Kept only when asked (`HERMIT_WASM_PHASES` in the runner's environment, which the
+//! Phase marks of a run, for `cargo xtask bench`: when the runner started (`runner`), had
+//! its configuration (`configured`), its engine (`engine`), the module deserialised
+//! (`loaded`), WASI set up (`wasi`), the module linked (`linked`) and instantiated
+//! (`instantiated`), called its entry point (`start`) and saw it return (`end`), on the
+//! guest's monotonic clock in microseconds (in the guest, since the kernel's clock started
+//! at boot). Kept only when asked (`HERMIT_WASM_PHASES` in the runner's environment, which the
 //! launch script's `--phases` sets through the kernel command line), and printed with the
 //! run's record at the end, so that marking costs no console write while the run goes.
 

@@ -17,8 +17,22 @@ use crate::image;
 use crate::profile::Board;
 use crate::project::Project;
 
-/// The marks the runner prints, in order (`kernel/src/phases.rs`).
-const MARKS: [&str; 4] = ["runner", "loaded", "start", "end"];
+/// The marks the runner prints, in order (`kernel/src/phases.rs`), and what each step up to
+/// the next one does.
+const MARKS: [(&str, &str); 9] = [
+    (
+        "runner",
+        "host, payload, manifest, options, WASI configuration",
+    ),
+    ("configured", "engine"),
+    ("engine", "module deserialised"),
+    ("loaded", "WASI context, imported functions defined, store"),
+    ("wasi", "linked (`instantiate_pre`)"),
+    ("linked", "instantiated (memories, data)"),
+    ("instantiated", "entry point found"),
+    ("start", "`_start` run to its return"),
+    ("end", ""),
+];
 
 /// The section of `docs/benchmarks.md` for `boards`.
 pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> Result<String> {
@@ -62,29 +76,38 @@ pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> 
             }
         }
         let (floor, hello) = (median(&mut floor), median(&mut hello));
-        let cells: Vec<String> = deltas
-            .values_mut()
-            .map(|d| format!("{:.1} ms", median(d) as f64 / 1000.0))
+        let steps: Vec<u64> = deltas.values_mut().map(|d| median(d)).collect();
+        let runner: u64 = steps.iter().sum();
+        let cells: Vec<String> = steps
+            .iter()
+            .map(|us| format!("{:.1}", *us as f64 / 1000.0))
             .collect();
         rows.push_str(&format!(
-            "| {} | {} ms | {} ms | {:.2}x | {} |\n",
+            "| {} | {} ms | {} ms | {:.2}x | {:.1} ms | {} |\n",
             board.name,
             floor.as_millis(),
             hello.as_millis(),
             hello.as_secs_f64() / floor.as_secs_f64(),
+            runner as f64 / 1000.0,
             cells.join(" | ")
         ));
     }
+    let steps: Vec<&str> = MARKS[..MARKS.len() - 1]
+        .iter()
+        .map(|(_, step)| *step)
+        .collect();
     Ok(format!(
         "\n## Phases\n\nThe floor is the same launch script and QEMU machine with the guest \
          ELF left empty: our loader finds no guest and stops the machine at once (QEMU's \
          start, the firmware, the loader, the script's own work). Hello's boot-to-exit is \
          given against it (medians of the same runs, alternating). Then the runner's own \
          marks inside the guest (`run-qemu.sh --phases`, the guest's monotonic clock, \
-         medians): runner start to the module loaded (deserialised), to its entry point \
-         called (WASI set up, linked, instantiated), to its return.\n\n\
-         | board | floor | hello | hello / floor | runner start → module loaded | → `_start` called | → `_start` returned |\n\
-         |---|---|---|---|---|---|---|\n{rows}"
+         medians of each step, in ms): from the runner's start, the steps to the module's \
+         end, and their sum.\n\n\
+         | board | floor | hello | hello / floor | runner, start to end | {} |\n\
+         |---|---|---|---|---|{}\n{rows}",
+        steps.join(" | "),
+        "---|".repeat(steps.len())
     ))
 }
 
@@ -100,7 +123,7 @@ fn marks(stderr: &str) -> Result<Vec<u64>> {
         .collect();
     MARKS
         .iter()
-        .map(|name| {
+        .map(|(name, _)| {
             found
                 .get(name)
                 .copied()
@@ -115,9 +138,15 @@ mod tests {
 
     #[test]
     fn marks_are_read_in_order() {
-        let stderr = "run-qemu.sh: phase runner 100\nrun-qemu.sh: phase loaded 250\n\
-                      noise\nrun-qemu.sh: phase start 400\nrun-qemu.sh: phase end 410\n";
-        assert_eq!(marks(stderr).unwrap(), [100, 250, 400, 410]);
+        let stderr: String = MARKS
+            .iter()
+            .enumerate()
+            .map(|(k, (name, _))| format!("run-qemu.sh: phase {name} {}\nnoise\n", 100 + k))
+            .collect();
+        assert_eq!(
+            marks(&stderr).unwrap(),
+            (100..100 + MARKS.len() as u64).collect::<Vec<_>>()
+        );
         assert!(marks("run-qemu.sh: phase runner 1\n").is_err());
     }
 }

@@ -12,9 +12,8 @@
 # files=COUNT (open descriptors), cpu=DURATION (the VM's CPU time, as this host counts
 # QEMU's), wall=DURATION (the same as --timeout). --report FILE writes the run report, one
 # JSON object: status, how the run ended, wall and CPU time, the module's peak memory and
-# output, the module's sha256. --phases prints to stderr, after the run, when the runner
-# started, loaded the module, called its entry point and saw it return, on the guest's
-# monotonic clock (`PHASE MICROSECONDS` lines, for `cargo xtask bench`).
+# output, the module's sha256. --phases prints to stderr, after the run, the runner's steps
+# on the guest's monotonic clock (`phase NAME MICROSECONDS` lines, for `cargo xtask bench`).
 #
 # --cpus N gives the VM N CPUs (the board's default otherwise, at most its maximum): the
 # threads of a wasm32-wasip1-threads module then run on several of them.

@@ -148,12 +148,14 @@ impl fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-/// Defines every function of [`FUNCTIONS`] in `linker` under [`MODULE`]. `get` finds the
-/// [`SharedWasi`] in the store's data (every thread's store points to the same one). The
-/// module must export its memory, plain or shared, as `"memory"`.
+/// Defines the functions of [`FUNCTIONS`] that `wanted` names (those the module imports;
+/// `|_| true` for all) in `linker` under [`MODULE`]. `get` finds the [`SharedWasi`] in the
+/// store's data (every thread's store points to the same one). The module must export its
+/// memory, plain or shared, as `"memory"`.
 pub fn add_to_linker<T: 'static>(
     linker: &mut wasmtime::Linker<T>,
     get: fn(&mut T) -> &SharedWasi,
+    wanted: &dyn Fn(&str) -> bool,
 ) -> anyhow::Result<()> {
-    Ok(bindings::add(linker, get)?)
+    Ok(bindings::add(linker, get, wanted)?)
 }
