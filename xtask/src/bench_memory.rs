@@ -5,11 +5,10 @@
 use anyhow::Result;
 use xshell::Shell;
 
-use crate::bench_run::measure;
-use crate::flags::ImageArgs;
+use crate::bench_run::{hello_image, measure};
+use crate::launch_script;
 use crate::profile::Board;
 use crate::project::Project;
-use crate::{image, launch_script};
 
 /// The memory limit the second boot runs under: hello's memory is about 1 MiB.
 const LIMIT_MIB: u64 = 16;
@@ -19,11 +18,7 @@ pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> 
     let mut rows = String::new();
     let limit = format!("--limit=memory={LIMIT_MIB}M");
     for board in boards {
-        let plan = image::run(
-            sh,
-            project,
-            &ImageArgs::of_module(&board.name, "hello", Some("bench-hello")),
-        )?;
+        let plan = hello_image(sh, project, board)?;
         let script = &plan.image.run_qemu;
         let ram = launch_script::vm_memory_mib(&std::fs::read_to_string(script)?, LIMIT_MIB << 20)?;
         let plain = measure(runs, script, &[])?;

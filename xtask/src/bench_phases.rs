@@ -11,9 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::{ensure, Context, Result};
 use xshell::Shell;
 
-use crate::bench_run::{median, run_to_end};
-use crate::flags::ImageArgs;
-use crate::image;
+use crate::bench_run::{hello_image, median, run_to_end};
 use crate::profile::Board;
 use crate::project::Project;
 
@@ -38,11 +36,7 @@ const MARKS: [(&str, &str); 9] = [
 pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> Result<String> {
     let mut rows = String::new();
     for board in boards {
-        let plan = image::run(
-            sh,
-            project,
-            &ImageArgs::of_module(&board.name, "hello", Some("bench-hello")),
-        )?;
+        let plan = hello_image(sh, project, board)?;
         // The floor: a copy of the image folder whose guest ELF is empty.
         let floor_dir = project.target().join("bench-floor").join(&board.name);
         let _ = std::fs::remove_dir_all(&floor_dir);

@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 
+use crate::flags::ImageArgs;
+use crate::image;
+use crate::plan::BuildPlan;
+use crate::profile::Board;
+use crate::project::Project;
+
 /// One run: wall time, and the peak resident memory of the launcher and everything it
 /// waited for (QEMU).
 pub struct Run {
@@ -68,6 +74,15 @@ pub fn run_to_end(script: &Path, args: &[&str]) -> Result<(Run, std::process::Ex
         peak_rss_kib: usage.ru_maxrss as u64,
     };
     Ok((run, status, stderr))
+}
+
+/// The hello image the benchmarks boot on `board` (`bench-hello`), built if needed.
+pub fn hello_image(sh: &xshell::Shell, project: &Project, board: &Board) -> Result<BuildPlan> {
+    image::run(
+        sh,
+        project,
+        &ImageArgs::of_module(&board.name, "hello", Some("bench-hello")),
+    )
 }
 
 /// The median of `values` (sorted in place); `values` must not be empty.

@@ -253,20 +253,7 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
     linker.func_wrap(MODULE, "fd_close", move |mut c: Caller<'_, T>, fd: i32| {
         call(&mut c, get, |_mem, ctx| ctx.fd_close(fd as u32))
     })?;
-    linker.func_wrap(
-        MODULE,
-        "fd_datasync",
-        move |mut c: Caller<'_, T>, fd: i32| {
-            with_memory(&mut c, get, |_mem, wasi| {
-                code(stream_or_locked(
-                    wasi,
-                    fd as u32,
-                    |stream| stream.flush(),
-                    |ctx| ctx.fd_datasync(fd as u32),
-                ))
-            })
-        },
-    )?;
+    add_sync(linker, get, "fd_datasync", WasiCtx::fd_datasync)?;
     linker.func_wrap(
         MODULE,
         "fd_fdstat_get",
@@ -437,16 +424,7 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
             })
         },
     )?;
-    linker.func_wrap(MODULE, "fd_sync", move |mut c: Caller<'_, T>, fd: i32| {
-        with_memory(&mut c, get, |_mem, wasi| {
-            code(stream_or_locked(
-                wasi,
-                fd as u32,
-                |stream| stream.flush(),
-                |ctx| ctx.fd_sync(fd as u32),
-            ))
-        })
-    })?;
+    add_sync(linker, get, "fd_sync", WasiCtx::fd_sync)?;
     linker.func_wrap(
         MODULE,
         "fd_tell",
@@ -490,6 +468,26 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
         },
     )?;
     Ok(())
+}
+
+/// `fd_sync` or `fd_datasync` (`name`): a stream is flushed with the context unlocked (a
+/// reader may hold its lock while it waits), anything else synced by `op`.
+fn add_sync<T: 'static>(
+    linker: &mut Definer<'_, T>,
+    get: Getter<T>,
+    name: &str,
+    op: fn(&mut WasiCtx, u32) -> WasiResult<()>,
+) -> wasmtime::Result<()> {
+    linker.func_wrap(MODULE, name, move |mut c: Caller<'_, T>, fd: i32| {
+        with_memory(&mut c, get, |_mem, wasi| {
+            code(stream_or_locked(
+                wasi,
+                fd as u32,
+                |stream| stream.flush(),
+                |ctx| op(ctx, fd as u32),
+            ))
+        })
+    })
 }
 
 /// path_* functions.
