@@ -186,6 +186,7 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
                 "DROP_PRIVILEGES",
                 Fill::Word(if qemu.drop_privileges { "1" } else { "0" }),
             ),
+            ("RAM_BACKING", Fill::Word(qemu.ram.word())),
             ("VIRTIO_MMIO_SLOTS", Fill::Word(&slots)),
             ("IMAGE_MAPS", Fill::Code(&image_maps)),
             ("MAP_FUNCTIONS", Fill::Code(MAP_FUNCTIONS)),
@@ -731,6 +732,24 @@ mod tests {
         let x86 = qemu_script(&board("x86_64-kvm"), &INFO);
         assert!(x86.contains("auto-kernel-cmdline=off"));
         assert!(!x86.contains("q35"));
+    }
+
+    #[test]
+    fn the_board_says_what_holds_the_guest_ram() {
+        for (name, backing) in [
+            ("x86_64-kvm", "anonymous"),
+            ("aarch64-virt", "memfd"),
+            ("riscv64-virt", "anonymous"),
+        ] {
+            let script = qemu_script(&board(name), &INFO);
+            assert!(
+                script.contains(&format!("\nram_backing='{backing}'\n")),
+                "{name}"
+            );
+            // One memory backend only: virtio-fs's shared memfd, when there, is the RAM.
+            assert!(script
+                .contains("if [ \"$ram_backing\" = memfd ] && [ ${#fs_qemu[@]} -eq 0 ]; then"));
+        }
     }
 
     #[test]

@@ -154,6 +154,32 @@ pub struct QemuProfile {
     /// Whether QEMU, started as root, may give root up (`-run-with user=nobody`) once it
     /// has opened its files: only where the guest opens no host file while it runs.
     pub drop_privileges: bool,
+    /// What holds the guest's RAM on the host (`anonymous` unless the board says).
+    #[serde(default)]
+    pub ram: RamBacking,
+}
+
+/// What holds a VM's RAM on the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RamBacking {
+    /// QEMU's own anonymous memory, which it asks Linux to back with transparent huge
+    /// pages: 2 MiB of host memory as soon as the guest touches one byte of it.
+    #[default]
+    Anonymous,
+    /// A memfd (shared memory), which Linux backs with 4 KiB pages: the host holds only
+    /// the pages the guest touched.
+    Memfd,
+}
+
+impl RamBacking {
+    /// The word the launch scripts test (`ram_backing`).
+    pub fn word(self) -> &'static str {
+        match self {
+            RamBacking::Anonymous => "anonymous",
+            RamBacking::Memfd => "memfd",
+        }
+    }
 }
 
 /// A machine's virtio-mmio transport: the register windows the guest kernel's own drivers

@@ -45,6 +45,8 @@ package=@PACKAGE@
 machine=@MACHINE@
 cpu=@CPU@
 memory=@MEMORY@
+# What holds the guest's RAM on the host: anonymous (QEMU's default) or memfd (see below).
+ram_backing=@RAM_BACKING@
 # MiB the guest needs besides the module's memory, and the least RAM it boots with (for a
 # memory limit; see vm_memory).
 memory_overhead=@MEMORY_OVERHEAD@
@@ -236,6 +238,11 @@ run=("$qemu" ${sandbox[@]+"${sandbox[@]}"} -accel "$accel" -machine "$machine" -
   -chardev "file,id=log,path=${log//,/,,},append=on" -serial chardev:log
 @DEVICES@)
 run+=(${stdin_qemu[@]+"${stdin_qemu[@]}"} ${fs_qemu[@]+"${fs_qemu[@]}"})
+# A memfd holds only the pages the guest touched, where QEMU's anonymous RAM takes a 2 MiB
+# transparent huge page for each touched byte. virtio-fs's shared memfd, when there, is one.
+if [ "$ram_backing" = memfd ] && [ ${#fs_qemu[@]} -eq 0 ]; then
+  run+=(-object "memory-backend-memfd,id=ram,size=$memory" -machine memory-backend=ram)
+fi
 if [ -n "$timeout" ]; then
   # In the foreground process group, so that QEMU may read a terminal.
   run=(timeout --foreground -k 5 "$timeout" "${run[@]}")
