@@ -14,7 +14,7 @@ use wasmtime::{Engine, Module};
 /// Runs the module in `blob` with the runner's command line `argv`; returns how the main
 /// thread's run ended. `end` ends the run when another thread traps or exits first.
 fn run_payload(
-    blob: &[u8],
+    blob: &'static [u8],
     argv: Vec<String>,
     mut stdio: Stdio,
     end: run::EndRun,
@@ -58,14 +58,18 @@ fn run_payload(
         .as_ref()
         .map(|info| info.within(limits.memory));
     hermit_wasm_kernel::phases::mark("configured");
-    let engine = Engine::new(&engine::runtime_config(threads.as_ref()))
+    #[allow(unused_mut)]
+    let mut engine_config = engine::runtime_config(threads.as_ref());
+    #[cfg(target_os = "hermit")]
+    hermit_wasm_kernel::platform::code_memory::configure(&mut engine_config);
+    let engine = Engine::new(&engine_config)
         .map_err(anyhow::Error::from)
         .context("creating the engine")?;
     hermit_wasm_kernel::phases::mark("engine");
     // SAFETY: the payload was produced by our xtask with `Engine::precompile_module` and the
-    // same engine settings; Wasmtime still checks its version, target and settings.
-    let module = unsafe { Module::deserialize(&engine, payload.module) }
-        .map_err(anyhow::Error::from)
+    // same engine settings (Wasmtime still checks its version, target and settings), and
+    // nothing writes it: it is borrowed for the whole program.
+    let module = unsafe { load_module(&engine, payload.module) }
         .context("loading the precompiled module")?;
     hermit_wasm_kernel::phases::mark("loaded");
     run::run(
@@ -77,6 +81,22 @@ fn run_payload(
         limits.memory,
         threads.map(|info| run::ThreadSupport { info, end }),
     )
+}
+
+/// Loads a precompiled module: in the guest where the image holds it, on the host from a
+/// copy (the host's heap is not executable).
+///
+/// # Safety
+///
+/// As for `Module::deserialize`: `bytes` come from `Engine::precompile_module` with
+/// `engine`'s settings.
+unsafe fn load_module(engine: &Engine, bytes: &'static [u8]) -> Result<Module> {
+    #[cfg(target_os = "hermit")]
+    // SAFETY: the caller's contract; 'static bytes are never written.
+    return unsafe { hermit_wasm_kernel::platform::code_memory::load_module(engine, bytes) };
+    #[cfg(not(target_os = "hermit"))]
+    // SAFETY: the caller's contract.
+    return unsafe { Module::deserialize(engine, bytes) }.map_err(anyhow::Error::from);
 }
 
 #[cfg(target_os = "hermit")]
@@ -181,7 +201,8 @@ fn main() {
     });
     let result = std::fs::read(&path)
         .with_context(|| format!("reading {path}"))
-        .and_then(|blob| run_payload(&blob, args.collect(), stdio, end));
+        // Borrowed for the whole run, as the guest's payload is.
+        .and_then(|blob| run_payload(blob.leak(), args.collect(), stdio, end));
     // Claimed before anything is reported: another thread may be ending the run.
     if !run::claim_the_end() {
         run::wait_for_the_end()

@@ -2,8 +2,10 @@
 //! one blob, and the small record that tells the guest where the blob is. The xtask
 //! writes both, the guest and `cargo xtask inspect` read them.
 //!
-//! Blob layout (little endian): magic `HWASMPL1`, manifest length (u32), module length
-//! (u64), manifest bytes, zero padding to a multiple of 16, module bytes.
+//! Blob layout (little endian): magic `HWASMPL2`, manifest length (u32), module length
+//! (u64), manifest bytes, zero padding up to the next multiple of [`MODULE_ALIGN`], module
+//! bytes. The blob itself lies at a multiple of [`MODULE_ALIGN`] in the guest's memory, so
+//! the precompiled code is where Wasmtime's relocations expect it and runs in place.
 //!
 //! The guest ELF is linked once per board with an empty [`Location`] record in the
 //! [`SECTION`] section; each image appends its blob to a copy of that ELF as a load
@@ -14,8 +16,14 @@
 
 use anyhow::{bail, Context, Result};
 
-pub const MAGIC: &[u8; 8] = b"HWASMPL1";
+pub const MAGIC: &[u8; 8] = b"HWASMPL2";
 const HEADER: usize = 8 + 4 + 8;
+
+/// Where the module starts in the blob, and the least alignment of the blob in memory:
+/// the largest alignment Wasmtime gives a precompiled module's `.text` on our targets
+/// (64 KiB on aarch64, 4 KiB on x86_64 and riscv64). Code compiled for a section aligned
+/// so (page-relative addressing, such as aarch64's `adrp`) runs only from such an address.
+pub const MODULE_ALIGN: usize = 64 << 10;
 
 /// The ELF section that holds the guest's [`Location`] record.
 pub const SECTION: &str = ".hermit_wasm";
@@ -68,17 +76,19 @@ pub struct Payload<'a> {
     pub module: &'a [u8],
 }
 
-fn padded(len: usize) -> usize {
-    len.div_ceil(16) * 16
+/// Where the module starts after a manifest of `manifest_len` bytes.
+fn module_start(manifest_len: usize) -> usize {
+    (HEADER + manifest_len).next_multiple_of(MODULE_ALIGN)
 }
 
 pub fn encode(manifest: &[u8], module: &[u8]) -> Vec<u8> {
-    let mut blob = Vec::with_capacity(HEADER + padded(manifest.len()) + module.len());
+    let start = module_start(manifest.len());
+    let mut blob = Vec::with_capacity(start + module.len());
     blob.extend_from_slice(MAGIC);
     blob.extend_from_slice(&(manifest.len() as u32).to_le_bytes());
     blob.extend_from_slice(&(module.len() as u64).to_le_bytes());
     blob.extend_from_slice(manifest);
-    blob.resize(HEADER + padded(manifest.len()), 0);
+    blob.resize(start, 0);
     blob.extend_from_slice(module);
     blob
 }
@@ -90,7 +100,7 @@ pub fn decode(blob: &[u8]) -> Result<Payload<'_>> {
     let manifest_len = u32::from_le_bytes(blob[8..12].try_into().unwrap()) as usize;
     let module_len = u64::from_le_bytes(blob[12..20].try_into().unwrap());
     let module_len = usize::try_from(module_len).context("module length")?;
-    let module_start = HEADER + padded(manifest_len);
+    let module_start = module_start(manifest_len);
     let end = module_start
         .checked_add(module_len)
         .context("payload length overflows")?;
@@ -116,13 +126,21 @@ mod tests {
     }
 
     #[test]
-    fn the_module_starts_on_a_16_byte_boundary() {
-        for len in 0..40 {
+    fn the_module_starts_on_a_module_align_boundary_of_the_blob() {
+        for len in [
+            0,
+            1,
+            MODULE_ALIGN - HEADER - 1,
+            MODULE_ALIGN - HEADER,
+            MODULE_ALIGN,
+        ] {
             let manifest = vec![b'x'; len];
             let blob = encode(&manifest, b"module");
             let payload = decode(&blob).unwrap();
+            assert_eq!(payload.manifest, &manifest[..]);
             let offset = payload.module.as_ptr() as usize - blob.as_ptr() as usize;
-            assert_eq!((offset - HEADER) % 16, 0, "manifest of {len} bytes");
+            assert_eq!(offset % MODULE_ALIGN, 0, "manifest of {len} bytes");
+            assert!(offset >= HEADER + len && offset < HEADER + len + MODULE_ALIGN);
         }
     }
 

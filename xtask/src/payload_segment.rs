@@ -2,7 +2,8 @@
 //! link, so that the guest is linked once per board and each image costs a file write,
 //! not a cargo build.
 //!
-//! The blob is appended to the file, page-aligned, and described by a new read-only
+//! The blob is appended to the file, aligned to at least [`payload::MODULE_ALIGN`] (its
+//! module's code runs in place), and described by a new readable, executable
 //! `PT_LOAD` segment placed above every other segment in memory; the program-header slot
 //! it takes is the linker's `PT_GNU_STACK`, which nothing on the Hermit route reads
 //! (the loader and the kernel give every thread its own stack). Loaders take the image's
@@ -11,12 +12,13 @@
 //! section (`kernel/src/payload.rs`), which holds the distance between the two.
 
 use anyhow::{bail, ensure, Context, Result};
-use goblin::elf::program_header::{PF_R, PT_GNU_STACK, PT_LOAD};
+use goblin::elf::program_header::{PF_R, PF_X, PT_GNU_STACK, PT_LOAD};
 use goblin::elf::Elf;
 use hermit_wasm_kernel::payload::{self, Location, LOCATION_LEN};
 
-/// The smallest alignment of the payload segment, in memory and in the file.
-const PAGE: u64 = 4096;
+/// The smallest alignment of the payload segment, in memory and in the file: the
+/// module's, whose code runs where the segment puts it.
+const SEGMENT_ALIGN: u64 = payload::MODULE_ALIGN as u64;
 
 /// Returns a copy of the guest ELF `guest` that carries `blob`.
 pub fn attach(guest: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
@@ -48,7 +50,10 @@ pub fn attach(guest: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
              the payload segment must be the last load entry"
         );
     }
-    let align = loads.iter().map(|(_, ph)| ph.p_align).fold(PAGE, u64::max);
+    let align = loads
+        .iter()
+        .map(|(_, ph)| ph.p_align)
+        .fold(SEGMENT_ALIGN, u64::max);
     ensure!(
         align.is_power_of_two(),
         "the guest ELF's segment alignment {align:#x}"
@@ -72,7 +77,7 @@ pub fn attach(guest: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
     let at = elf.header.e_phoff as usize + slot * elf.header.e_phentsize as usize;
     let fields: [(usize, &[u8]); 8] = [
         (0, &PT_LOAD.to_le_bytes()),
-        (4, &PF_R.to_le_bytes()),
+        (4, &(PF_R | PF_X).to_le_bytes()),
         (8, &offset.to_le_bytes()),
         (16, &vaddr.to_le_bytes()),
         (24, &vaddr.to_le_bytes()),
@@ -245,17 +250,18 @@ mod tests {
             .unwrap();
         assert_eq!(elf.program_headers.len(), 3);
         assert_eq!(
-            last.p_vaddr, 0x8000,
-            "above the .bss of the segment before, page-aligned"
+            last.p_vaddr, 0x10000,
+            "above the .bss of the segment before, at the module's alignment"
         );
-        assert_eq!(last.p_offset, 0x3000);
+        assert_eq!(last.p_offset, 0x10000);
+        assert_eq!(last.p_align, SEGMENT_ALIGN);
         assert_eq!((last.p_filesz, last.p_memsz), (5000, 5000));
-        assert_eq!(last.p_flags, PF_R);
+        assert_eq!(last.p_flags, PF_R | PF_X);
         let record = Location::decode(&image[0x200..0x220]).unwrap().unwrap();
         assert_eq!(
             record,
             Location {
-                offset: 0x8000 - 0x200,
+                offset: 0x10000 - 0x200,
                 len: 5000
             }
         );

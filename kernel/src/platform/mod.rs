@@ -1,10 +1,11 @@
 //! What the guest needs from Hermit beyond std: the hooks Wasmtime's custom platform calls
-//! (memory, TLS, instruction caches), a stack aligned for Wasmtime, the consoles and exit device of the machine it runs
+//! (memory, TLS, instruction caches, code run in place), a stack aligned for Wasmtime, the consoles and exit device of the machine it runs
 //! on, the virtio-fs device that brings host directories and the virtio console that
 //! streams stdin on x86 (with the device mappings and DMA memory they need). Under QEMU the launch script says so
 //! (`HERMIT_WASM_PLATFORM=qemu` in the kernel's environment); a disk boot's configuration
 //! says `serial`; otherwise (uhyve) std's own I/O and exit carry everything.
 
+pub mod code_memory;
 mod device_memory;
 mod dma;
 mod icache;

@@ -1,0 +1,58 @@
+//! Running a precompiled module where the image holds it. Wasmtime would otherwise copy the
+//! module into a fresh mapping (zeroed first) before it makes the code executable; the
+//! payload segment is mapped readable and executable already, and aligned as the code
+//! needs (`payload::MODULE_ALIGN`), so the guest hands Wasmtime the bytes themselves.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use anyhow::Result;
+use wasmtime::{Config, CustomCodeMemory, Engine, Module};
+
+use crate::payload::MODULE_ALIGN;
+
+/// Wasmtime's code-publishing hook on Hermit. Every mapping of the guest is readable,
+/// writable and executable from the start (see `wasmtime_hooks.rs` for why kernel 0.11
+/// gives no W^X), so publishing code only makes instruction fetch see the bytes.
+struct HermitCodeMemory;
+
+impl CustomCodeMemory for HermitCodeMemory {
+    fn required_alignment(&self) -> usize {
+        4096
+    }
+
+    fn publish_executable(&self, ptr: *const u8, len: usize) -> wasmtime::Result<()> {
+        super::icache::sync_instruction_cache(ptr.cast_mut(), len);
+        Ok(())
+    }
+
+    fn unpublish_executable(&self, _ptr: *const u8, _len: usize) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+/// Adds the guest's code-publishing hook to `config`.
+pub fn configure(config: &mut Config) {
+    config.with_custom_code_memory(Some(Arc::new(HermitCodeMemory)));
+}
+
+/// Loads the precompiled module `bytes` in place when they start on a [`MODULE_ALIGN`]
+/// boundary (an image's payload, as our loader places it), and from a copy otherwise (a
+/// guest started by a loader that moved the segment off that boundary).
+///
+/// # Safety
+///
+/// `bytes` must be the output of `Engine::precompile_module` for `engine`'s settings, as
+/// for `Module::deserialize`; and nothing may write them while the program runs (the
+/// `'static` borrow guarantees it for Rust code; the payload segment is written by nobody).
+pub unsafe fn load_module(engine: &Engine, bytes: &'static [u8]) -> Result<Module> {
+    let module = if bytes.as_ptr().addr() % MODULE_ALIGN == 0 {
+        // SAFETY: the caller's contract; the memory outlives every module (it is 'static)
+        // and is never written.
+        unsafe { Module::deserialize_raw(engine, NonNull::from(bytes)) }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { Module::deserialize(engine, bytes) }
+    };
+    module.map_err(anyhow::Error::from)
+}
