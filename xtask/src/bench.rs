@@ -3,8 +3,10 @@
 //! host, run by the guest kernel's runner natively. Also the re-image time (another module
 //! into an existing board build), boot-to-exit with a host folder shared (`--map`,
 //! virtio-fs) where the board can, and reading a 16 MiB file from that folder (`wc`) against
-//! the same read by the native runner; and the threads figures (`bench_threads.rs`).
-//! Results go to stdout and `docs/benchmarks.md`.
+//! the same read by the native runner; then the phases (`bench_phases.rs`), memory
+//! (`bench_memory.rs`), large-module (`bench_large.rs`) and threads (`bench_threads.rs`)
+//! sections. Results go to stdout and `docs/benchmarks.md`, with the figures kept in
+//! `docs/benchmarks.json` and set beside the previous run's (`bench_history.rs`).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -12,9 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use xshell::Shell;
 
+use crate::bench_history::{self, Figures};
 use crate::flags::{BenchArgs, ImageArgs};
 use crate::project::Project;
-use crate::{bench_memory, bench_phases, bench_threads, host_runner, image, profile};
+use crate::{bench_large, bench_memory, bench_phases, bench_threads, host_runner, image, profile};
 
 struct BoardResult {
     board: String,
@@ -105,6 +108,16 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         ));
     }
     println!("{table}");
+    let mut figures = Figures::default();
+    for r in &results {
+        figures.record(&r.board, "boot-to-exit (ms)", r.boot.as_millis() as f64);
+        figures.record(
+            &r.board,
+            "re-image (s)",
+            (r.reimage.as_secs_f64() * 100.0).round() / 100.0,
+        );
+        figures.record(&r.board, "guest.elf (KiB)", (r.guest_size >> 10) as f64);
+    }
     let qemu = Command::new("qemu-system-x86_64")
         .arg("--version")
         .output()
@@ -133,17 +146,23 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         .iter()
         .map(|name| profile::find(&project.boards(), name))
         .collect::<Result<_>>()?;
-    let phases = bench_phases::section(sh, project, &boards, args.runs)?;
+    let phases = bench_phases::section(sh, project, &boards, args.runs, &mut figures)?;
     println!("{phases}");
-    let memory = bench_memory::section(sh, project, &boards, args.runs)?;
+    let memory = bench_memory::section(sh, project, &boards, args.runs, &mut figures)?;
     println!("{memory}");
+    let large = bench_large::section(sh, project, &boards, args.runs, &mut figures)?;
+    println!("{large}");
     let threads = bench_threads::section(sh, project, &boards, args.runs)?;
     println!("{threads}");
-    let doc = format!("{doc}{phases}{memory}{threads}");
+    let kept = project.root.join("docs/benchmarks.json");
+    let history = bench_history::section(Figures::load(&kept)?.as_ref(), &figures);
+    println!("{history}");
+    let doc = format!("{doc}{phases}{memory}{large}{threads}{history}");
     let path = project.root.join("docs/benchmarks.md");
     std::fs::create_dir_all(path.parent().context("docs folder")?)?;
     std::fs::write(&path, doc)?;
-    eprintln!("wrote {}", path.display());
+    figures.save(&kept)?;
+    eprintln!("wrote {} and {}", path.display(), kept.display());
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 use anyhow::Result;
 use xshell::Shell;
 
+use crate::bench_history::Figures;
 use crate::bench_run::{hello_image, measure};
 use crate::launch_script;
 use crate::profile::Board;
@@ -13,8 +14,14 @@ use crate::project::Project;
 /// The memory limit the second boot runs under: hello's memory is about 1 MiB.
 const LIMIT_MIB: u64 = 16;
 
-/// The section of `docs/benchmarks.md` for `boards`.
-pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> Result<String> {
+/// The section of `docs/benchmarks.md` for `boards`; keeps its figures in `figures`.
+pub fn section(
+    sh: &Shell,
+    project: &Project,
+    boards: &[Board],
+    runs: usize,
+    figures: &mut Figures,
+) -> Result<String> {
     let mut rows = String::new();
     let limit = format!("--limit=memory={LIMIT_MIB}M");
     for board in boards {
@@ -23,6 +30,16 @@ pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> 
         let ram = launch_script::vm_memory_mib(&std::fs::read_to_string(script)?, LIMIT_MIB << 20)?;
         let plain = measure(runs, script, &[])?;
         let limited = measure(runs, script, &[&limit])?;
+        figures.record(
+            &board.name,
+            "hello peak memory (MiB)",
+            (plain.peak_rss_kib >> 10) as f64,
+        );
+        figures.record(
+            &board.name,
+            &format!("hello peak memory, memory={LIMIT_MIB}M (MiB)"),
+            (limited.peak_rss_kib >> 10) as f64,
+        );
         rows.push_str(&format!(
             "| {} | {} | {} MiB | {} ms | {} MiB | {} MiB ({:.2}x) | {} ms ({:.2}x) |\n",
             board.name,

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::{ensure, Context, Result};
 use xshell::Shell;
 
+use crate::bench_history::Figures;
 use crate::bench_run::{hello_image, median, run_to_end};
 use crate::profile::Board;
 use crate::project::Project;
@@ -32,8 +33,14 @@ const MARKS: [(&str, &str); 9] = [
     ("end", ""),
 ];
 
-/// The section of `docs/benchmarks.md` for `boards`.
-pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> Result<String> {
+/// The section of `docs/benchmarks.md` for `boards`; keeps its figures in `figures`.
+pub fn section(
+    sh: &Shell,
+    project: &Project,
+    boards: &[Board],
+    runs: usize,
+    figures: &mut Figures,
+) -> Result<String> {
     let mut rows = String::new();
     for board in boards {
         let plan = hello_image(sh, project, board)?;
@@ -72,6 +79,18 @@ pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> 
         let (floor, hello) = (median(&mut floor), median(&mut hello));
         let steps: Vec<u64> = deltas.values_mut().map(|d| median(d)).collect();
         let runner: u64 = steps.iter().sum();
+        let ms = |us: u64| (us as f64 / 100.0).round() / 10.0;
+        figures.record(&board.name, "floor (ms)", floor.as_millis() as f64);
+        figures.record(&board.name, "hello (ms)", hello.as_millis() as f64);
+        figures.record(
+            &board.name,
+            "hello / floor",
+            (hello.as_secs_f64() / floor.as_secs_f64() * 100.0).round() / 100.0,
+        );
+        figures.record(&board.name, "runner, start to end (ms)", ms(runner));
+        for ((_, step), us) in MARKS.iter().zip(&steps) {
+            figures.record(&board.name, &format!("runner: {step} (ms)"), ms(*us));
+        }
         let cells: Vec<String> = steps
             .iter()
             .map(|us| format!("{:.1}", *us as f64 / 1000.0))
@@ -103,6 +122,21 @@ pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> 
         steps.join(" | "),
         "---|".repeat(steps.len())
     ))
+}
+
+/// Microseconds from mark `from` to mark `to` in a `--phases` run's stderr.
+pub fn step_us(stderr: &str, from: &str, to: &str) -> Result<u64> {
+    let position = |name: &str| {
+        MARKS
+            .iter()
+            .position(|(mark, _)| *mark == name)
+            .with_context(|| format!("{name:?} is not one of the runner's marks"))
+    };
+    let (from, to) = (position(from)?, position(to)?);
+    let marks = marks(stderr)?;
+    marks[to]
+        .checked_sub(marks[from])
+        .context("the runner's marks go back in time")
 }
 
 /// The runner's marks in a `--phases` run's stderr, in microseconds, in [`MARKS`] order.
@@ -142,5 +176,11 @@ mod tests {
             (100..100 + MARKS.len() as u64).collect::<Vec<_>>()
         );
         assert!(marks("run-qemu.sh: phase runner 1\n").is_err());
+        assert_eq!(step_us(&stderr, "engine", "loaded").unwrap(), 1);
+        assert_eq!(
+            step_us(&stderr, "runner", "end").unwrap(),
+            MARKS.len() as u64 - 1
+        );
+        assert!(step_us(&stderr, "engine", "nowhere").is_err());
     }
 }

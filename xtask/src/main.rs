@@ -3,6 +3,8 @@
 //! build plan, which `image.rs` executes with the builders (`kernel_build.rs`, ...).
 
 mod bench;
+mod bench_history;
+mod bench_large;
 mod bench_memory;
 mod bench_phases;
 mod bench_run;
