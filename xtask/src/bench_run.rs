@@ -1,15 +1,21 @@
 //! One measured run of a launch script for `cargo xtask bench`: its wall time, and the peak
 //! resident memory of the launcher and everything it waited for (QEMU), from `wait4`; and
 //! medians of several.
+//!
+//! The launcher is not the bench's own child but its grandchild, through a fresh `xtask
+//! bench-child` process: Linux starts a new program's peak-memory count at the peak of the
+//! memory it replaces, and a child the bench spawns replaces the bench's own, which holds
+//! hundreds of MiB once it has precompiled a large module.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 
-use crate::flags::ImageArgs;
+use crate::flags::{BenchChildArgs, ImageArgs};
 use crate::image;
 use crate::plan::BuildPlan;
 use crate::profile::Board;
@@ -37,8 +43,19 @@ fn run_once(script: &Path, args: &[&str]) -> Result<Run> {
 /// Runs `script` with `args` to its end, whatever its status; gives the run, its status
 /// and its stderr.
 pub fn run_to_end(script: &Path, args: &[&str]) -> Result<(Run, std::process::ExitStatus, String)> {
-    let start = Instant::now();
-    let mut child = Command::new(script)
+    let xtask = std::env::current_exe().context("the xtask's own path")?;
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let measures = MeasuresFile(std::env::temp_dir().join(format!(
+        "hermit-wasm-bench-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )));
+    let mut child = Command::new(xtask)
+        .arg("bench-child")
+        .arg("--measures")
+        .arg(&measures.0)
+        .arg("--")
+        .arg(script)
         .arg("--timeout=300")
         .args(args)
         .stdin(Stdio::null())
@@ -46,7 +63,6 @@ pub fn run_to_end(script: &Path, args: &[&str]) -> Result<(Run, std::process::Ex
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {}", script.display()))?;
-    let pid = child.id() as libc::pid_t;
     // Drained while the launcher runs (a full pipe would stop it), kept for a failure.
     let mut stderr = child.stderr.take().context("the launcher's stderr")?;
     let drain = std::thread::spawn(move || {
@@ -54,6 +70,48 @@ pub fn run_to_end(script: &Path, args: &[&str]) -> Result<(Run, std::process::Ex
         let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
         text
     });
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for {}", script.display()))?;
+    let stderr = drain.join().unwrap_or_default();
+    let text = std::fs::read_to_string(&measures.0).unwrap_or_default();
+    let run = parse_measures(&text)
+        .with_context(|| format!("measuring {} ({status}): {stderr}", script.display()))?;
+    Ok((run, status, stderr))
+}
+
+/// The file `bench-child` writes its measures to, removed when done with.
+struct MeasuresFile(PathBuf);
+
+impl Drop for MeasuresFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `WALL_MICROSECONDS PEAK_KIB`, as `bench-child` writes them.
+fn parse_measures(text: &str) -> Result<Run> {
+    let mut fields = text.split_whitespace().map(str::parse::<u64>);
+    match (fields.next(), fields.next(), fields.next()) {
+        (Some(Ok(wall_us)), Some(Ok(peak_rss_kib)), None) => Ok(Run {
+            wall: Duration::from_micros(wall_us),
+            peak_rss_kib,
+        }),
+        _ => anyhow::bail!("no measures from bench-child: {text:?}"),
+    }
+}
+
+/// `xtask bench-child`: runs the command with this process's streams, writes its wall
+/// time and its peak resident memory (with what it waited for, from `wait4`), and gives
+/// its exit status (128 + the signal that ended it).
+pub fn child(args: &BenchChildArgs) -> Result<i32> {
+    let (program, rest) = args.command.split_first().context("no command")?;
+    let start = Instant::now();
+    let child = Command::new(program)
+        .args(rest)
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero `rusage` is a valid value of that plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -63,17 +121,18 @@ pub fn run_to_end(script: &Path, args: &[&str]) -> Result<(Run, std::process::Ex
     let wall = start.elapsed();
     ensure!(
         waited == pid,
-        "waiting for {}: {}",
-        script.display(),
+        "waiting for {program}: {}",
         std::io::Error::last_os_error()
     );
+    std::fs::write(
+        &args.measures,
+        format!("{} {}\n", wall.as_micros(), usage.ru_maxrss),
+    )
+    .with_context(|| format!("writing {}", args.measures.display()))?;
     let status = std::process::ExitStatus::from_raw(status);
-    let stderr = drain.join().unwrap_or_default();
-    let run = Run {
-        wall,
-        peak_rss_kib: usage.ru_maxrss as u64,
-    };
-    Ok((run, status, stderr))
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
 /// The hello image the benchmarks boot on `board` (`bench-hello`), built if needed.
@@ -105,4 +164,27 @@ pub fn measure(runs: usize, script: &Path, args: &[&str]) -> Result<Run> {
         wall: walls[walls.len() / 2],
         peak_rss_kib: peak,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_child_gives_the_status_and_its_measures() {
+        let measures = MeasuresFile(
+            std::env::temp_dir().join(format!("hermit-wasm-bench-test-{}", std::process::id())),
+        );
+        let args = |script: &str| BenchChildArgs {
+            measures: measures.0.clone(),
+            command: vec!["sh".into(), "-c".into(), script.into()],
+        };
+        assert_eq!(child(&args("exit 3")).unwrap(), 3);
+        let run = parse_measures(&std::fs::read_to_string(&measures.0).unwrap()).unwrap();
+        assert!(run.peak_rss_kib > 0);
+        assert_eq!(child(&args("kill -TERM $$")).unwrap(), 128 + 15);
+        assert!(parse_measures("12").is_err());
+        assert!(parse_measures("12 34 56").is_err());
+        assert_eq!(parse_measures("1500 72000\n").unwrap().peak_rss_kib, 72000);
+    }
 }

@@ -38,6 +38,10 @@ pub enum Command {
     WasiTestsuite(WasiTestsuiteArgs),
     /// Run a module under the reference `wasmtime run` and in the VM; diff what differs.
     Compare(CompareArgs),
+    /// (Used by `bench`.) Run a command to its end and write its wall time and the peak
+    /// resident memory of it and what it waited for; exit with its status.
+    #[command(hide = true)]
+    BenchChild(BenchChildArgs),
 }
 
 #[derive(Args, Clone, Debug)]
@@ -181,6 +185,16 @@ pub struct BenchArgs {
     /// Runs per measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchChildArgs {
+    /// The file that gets `WALL_MICROSECONDS PEAK_KIB`.
+    #[arg(long)]
+    pub measures: PathBuf,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]

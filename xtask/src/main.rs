@@ -66,6 +66,7 @@ fn main() {
             Command::Bench(args) => bench::run(&sh, &project, args).map(|_| 0),
             Command::WasiTestsuite(args) => wasi_testsuite::run(&sh, &project, args).map(|_| 0),
             Command::Compare(args) => compare::run(&sh, &project, args),
+            Command::BenchChild(args) => bench_run::child(args),
         }
     })();
     match result {
