@@ -4,8 +4,8 @@
 //! into an existing board build), boot-to-exit with a host folder shared (`--map`,
 //! virtio-fs) where the board can, and reading a 16 MiB file from that folder (`wc`) against
 //! the same read by the native runner; then the phases (`bench_phases.rs`), memory
-//! (`bench_memory.rs`), large-module (`bench_large.rs`) and threads (`bench_threads.rs`)
-//! sections. Results go to stdout and `docs/benchmarks.md`, with the figures kept in
+//! (`bench_memory.rs`), large-module (`bench_large.rs`), threads (`bench_threads.rs`) and
+//! snapshot (`bench_snapshot.rs`) sections. Results go to stdout and `docs/benchmarks.md`, with the figures kept in
 //! `docs/benchmarks.json` and set beside the previous run's (`bench_history.rs`).
 
 use std::process::Command;
@@ -17,7 +17,10 @@ use xshell::Shell;
 use crate::bench_history::{self, Figures};
 use crate::flags::{BenchArgs, ImageArgs};
 use crate::project::Project;
-use crate::{bench_large, bench_memory, bench_phases, bench_threads, host_runner, image, profile};
+use crate::{
+    bench_large, bench_memory, bench_phases, bench_snapshot, bench_threads, host_runner, image,
+    profile,
+};
 
 struct BoardResult {
     board: String,
@@ -154,10 +157,12 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
     println!("{large}");
     let threads = bench_threads::section(sh, project, &boards, args.runs)?;
     println!("{threads}");
+    let snapshot = bench_snapshot::section(sh, project, &boards, args.runs, &mut figures)?;
+    println!("{snapshot}");
     let kept = project.root.join("docs/benchmarks.json");
     let history = bench_history::section(Figures::load(&kept)?.as_ref(), &figures);
     println!("{history}");
-    let doc = format!("{doc}{phases}{memory}{large}{threads}{history}");
+    let doc = format!("{doc}{phases}{memory}{large}{threads}{snapshot}{history}");
     let path = project.root.join("docs/benchmarks.md");
     std::fs::create_dir_all(path.parent().context("docs folder")?)?;
     std::fs::write(&path, doc)?;

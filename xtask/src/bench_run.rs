@@ -28,9 +28,9 @@ pub struct Run {
     pub peak_rss_kib: u64,
 }
 
-/// Runs `script` with `args` to a successful end.
-fn run_once(script: &Path, args: &[&str]) -> Result<Run> {
-    let (run, status, stderr) = run_to_end(script, args)?;
+/// Runs `script` with `args` and `env` to a successful end.
+fn run_once(script: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
+    let (run, status, stderr) = run_to_end_with(script, args, env)?;
     ensure!(
         status.success(),
         "{} {args:?} ended with {status}: {}",
@@ -43,6 +43,15 @@ fn run_once(script: &Path, args: &[&str]) -> Result<Run> {
 /// Runs `script` with `args` to its end, whatever its status; gives the run, its status
 /// and its stderr.
 pub fn run_to_end(script: &Path, args: &[&str]) -> Result<(Run, std::process::ExitStatus, String)> {
+    run_to_end_with(script, args, &[])
+}
+
+/// [`run_to_end`] with `env` added to the launcher's environment.
+pub fn run_to_end_with(
+    script: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(Run, std::process::ExitStatus, String)> {
     let xtask = std::env::current_exe().context("the xtask's own path")?;
     static RUNS: AtomicU64 = AtomicU64::new(0);
     let measures = MeasuresFile(std::env::temp_dir().join(format!(
@@ -58,6 +67,7 @@ pub fn run_to_end(script: &Path, args: &[&str]) -> Result<(Run, std::process::Ex
         .arg(script)
         .arg("--timeout=300")
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -152,10 +162,20 @@ pub fn median<T: Ord + Copy>(values: &mut [T]) -> T {
 
 /// The median wall time and the largest peak memory of `runs` runs.
 pub fn measure(runs: usize, script: &Path, args: &[&str]) -> Result<Run> {
+    measure_with(runs, script, args, &[])
+}
+
+/// [`measure`] with `env` added to the launcher's environment.
+pub fn measure_with(
+    runs: usize,
+    script: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Run> {
     let mut walls = Vec::new();
     let mut peak = 0;
     for _ in 0..runs.max(1) {
-        let run = run_once(script, args)?;
+        let run = run_once(script, args, env)?;
         walls.push(run.wall);
         peak = peak.max(run.peak_rss_kib);
     }

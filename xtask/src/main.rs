@@ -8,6 +8,7 @@ mod bench_large;
 mod bench_memory;
 mod bench_phases;
 mod bench_run;
+mod bench_snapshot;
 mod bench_threads;
 mod boards;
 mod build_lock;
