@@ -5,7 +5,7 @@
 //! Blob layout (little endian): magic `HWASMPL2`, manifest length (u32), module length
 //! (u64), manifest bytes, zero padding up to the next multiple of [`MODULE_ALIGN`], module
 //! bytes. The blob itself lies at a multiple of [`MODULE_ALIGN`] in the guest's memory, so
-//! the precompiled code is where Wasmtime's relocations expect it and runs in place.
+//! that the precompiled code can run where it lies.
 //!
 //! The guest ELF is linked once per board with an empty [`Location`] record in the
 //! [`SECTION`] section; each image appends its blob to a copy of that ELF as a load
@@ -20,10 +20,11 @@ pub const MAGIC: &[u8; 8] = b"HWASMPL2";
 const HEADER: usize = 8 + 4 + 8;
 
 /// Where the module starts in the blob, and the least alignment of the blob in memory:
-/// the largest alignment Wasmtime gives a precompiled module's `.text` on our targets
-/// (64 KiB on aarch64, 4 KiB on x86_64 and riscv64). Code compiled for a section aligned
-/// so (page-relative addressing, such as aarch64's `adrp`) runs only from such an address.
-pub const MODULE_ALIGN: usize = 64 << 10;
+/// a page. Code compiled for a `.text` at a page boundary (aarch64's `adrp` addresses 4 KiB
+/// pages) runs from any page boundary, and Wasmtime asks our code-publishing hook for
+/// page-aligned code (`platform/code_memory.rs`). The precompiled module lays its sections
+/// out within itself (`.text` at 64 KiB on aarch64, 4 KiB elsewhere).
+pub const MODULE_ALIGN: usize = 4096;
 
 /// The ELF section that holds the guest's [`Location`] record.
 pub const SECTION: &str = ".hermit_wasm";

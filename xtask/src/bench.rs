@@ -160,13 +160,14 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
     let snapshot = bench_snapshot::section(sh, project, &boards, args.runs, &mut figures)?;
     println!("{snapshot}");
     let kept = project.root.join("docs/benchmarks.json");
-    let history = bench_history::section(Figures::load(&kept)?.as_ref(), &figures);
+    let previous = Figures::load(&kept)?;
+    let history = bench_history::section(previous.as_ref(), &figures);
     println!("{history}");
     let doc = format!("{doc}{phases}{memory}{large}{threads}{snapshot}{history}");
     let path = project.root.join("docs/benchmarks.md");
     std::fs::create_dir_all(path.parent().context("docs folder")?)?;
     std::fs::write(&path, doc)?;
-    figures.save(&kept)?;
+    figures.save(previous.as_ref(), &kept)?;
     eprintln!("wrote {} and {}", path.display(), kept.display());
     Ok(())
 }

@@ -36,8 +36,16 @@ impl Figures {
         }
     }
 
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)? + "\n";
+    /// Writes these figures to `path`, keeping those of `previous` this run did not measure
+    /// (a run of some boards leaves the others' figures).
+    pub fn save(&self, previous: Option<&Figures>, path: &Path) -> Result<()> {
+        let mut kept = previous.map(|p| p.figures.clone()).unwrap_or_default();
+        kept.extend(
+            self.figures
+                .iter()
+                .map(|(name, value)| (name.clone(), *value)),
+        );
+        let text = serde_json::to_string_pretty(&Figures { figures: kept })? + "\n";
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
     }
 }
@@ -69,6 +77,14 @@ pub fn section(previous: Option<&Figures>, last: &Figures) -> String {
             "| {name} | {before} | {} | {ratio} |\n",
             number(value)
         ));
+    }
+    for (name, &before) in &previous.figures {
+        if !last.figures.contains_key(name) {
+            text.push_str(&format!(
+                "| {name} | {} | not measured | - |\n",
+                number(before)
+            ));
+        }
     }
     text
 }
@@ -112,6 +128,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("| b: new (ms) | - | 1.50 | new |"), "{text}");
+        let mut other = figures(&[]);
+        other.record("c", "boot (ms)", 300.0);
+        let text = section(Some(&other), &last);
+        assert!(
+            text.contains("| c: boot (ms) | 300 | not measured | - |"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -122,8 +145,16 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("benchmarks.json");
         assert_eq!(Figures::load(&path).unwrap(), None);
-        last.save(&path).unwrap();
+        last.save(None, &path).unwrap();
         assert_eq!(Figures::load(&path).unwrap(), Some(last));
+        // A run of one board keeps the other boards' figures.
+        let mut other = Figures::default();
+        other.record("c", "boot (ms)", 300.0);
+        let previous = Figures::load(&path).unwrap();
+        other.save(previous.as_ref(), &path).unwrap();
+        let kept = Figures::load(&path).unwrap().unwrap();
+        assert_eq!(kept.figures.len(), 2);
+        assert_eq!(kept.figures["b: boot (ms)"], 500.0);
         std::fs::write(&path, "not json").unwrap();
         let err = format!("{:#}", Figures::load(&path).unwrap_err());
         assert!(err.contains("delete it to start over"), "{err}");

@@ -176,7 +176,7 @@ fn instruction_counts(
         .ignore_stderr()
         .run()
         .with_context(|| format!("counting the native runner's instructions for {name}"))?;
-        let annotated = cmd!(sh, "callgrind_annotate {out}")
+        let annotated = cmd!(sh, "callgrind_annotate --threshold=100 {out}")
             .quiet()
             .read()
             .context("reading callgrind's output (callgrind_annotate, part of valgrind)")?;
@@ -186,7 +186,8 @@ fn instruction_counts(
 }
 
 /// The totals of `callgrind_annotate`'s output: all instructions, and those in functions
-/// whose name says memset, memcpy or memmove.
+/// whose name says memset, memcpy or memmove (in its function listing: the lines after the
+/// `file:function` header and its rule, up to the first empty line).
 fn count(annotated: &str) -> Result<Count> {
     let ir = |line: &str| -> Option<u64> {
         let first = line.split_whitespace().next()?;
@@ -199,6 +200,9 @@ fn count(annotated: &str) -> Result<Count> {
         .context("no PROGRAM TOTALS in callgrind_annotate's output")?;
     let memory_ops = annotated
         .lines()
+        .skip_while(|line| !line.contains("file:function"))
+        .skip(2)
+        .take_while(|line| !line.trim().is_empty())
         .filter(|line| {
             ["memset", "memcpy", "memmove"]
                 .iter()
@@ -227,6 +231,9 @@ Ir                  file:function
 1,114,371 (45.43%)  ./string/../memset-vec-unaligned-erms.S:__memset_avx2_unaligned_erms [libc.so.6]
   456,931 (18.63%)  ./string/../memmove-vec-unaligned-erms.S:__memcpy_avx_unaligned_erms [libc.so.6]
   120,688 ( 4.92%)  ???:postcard::de::from_bytes [hermit-wasm-kernel]
+
+-- Auto-annotated source: ./string/../memset-vec-unaligned-erms.S
+   10,000  memset loop
 ";
         let count = count(annotated).unwrap();
         assert_eq!(count.total, 2_453_177);

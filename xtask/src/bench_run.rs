@@ -59,6 +59,13 @@ pub fn run_to_end_with(
         std::process::id(),
         RUNS.fetch_add(1, Ordering::Relaxed)
     )));
+    // Made new here (never a file or link someone left under that name); the child only
+    // writes it.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&measures.0)
+        .with_context(|| format!("creating {}", measures.0.display()))?;
     let mut child = Command::new(xtask)
         .arg("bench-child")
         .arg("--measures")

@@ -6,7 +6,7 @@
 //! with semihosting stdin the guest's read blocks inside QEMU, which cannot save the VM then.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -42,7 +42,13 @@ pub fn section(
         "the snapshot folder {} has a space, which QEMU's options cannot carry: set TMPDIR",
         dir.display()
     );
-    std::fs::create_dir_all(&dir)?;
+    // Ours alone (an existing folder of that name is refused), and passable for QEMU once
+    // it has given root up.
+    std::fs::DirBuilder::new()
+        .mode(0o711)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))?;
     let result = rows(sh, project, boards, runs, figures, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(format!(
@@ -117,11 +123,15 @@ fn rows(
 /// Boots `script` with a monitor on `socket`, lets it reach its read of stdin (which stays
 /// open), and saves the VM to `snapshot`.
 fn save(script: &Path, socket: &Path, snapshot: &Path) -> Result<()> {
-    let _ = std::fs::remove_file(socket);
-    // Made here, writable by all: QEMU may have given root up (`-run-with user=nobody`) by
-    // the time it writes the snapshot.
-    std::fs::write(snapshot, b"")?;
-    std::fs::set_permissions(snapshot, std::fs::Permissions::from_mode(0o666))?;
+    // Made here, new, writable by all: QEMU may have given root up (`-run-with
+    // user=nobody`) by the time it writes the snapshot.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(snapshot)
+        .with_context(|| format!("creating {}", snapshot.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o666))?;
+    drop(file);
     let monitor = format!("-monitor unix:{},server=on,wait=off", socket.display());
     let mut launcher = Command::new(script)
         .env(QEMU_OPTIONS, &monitor)
@@ -140,7 +150,8 @@ fn save(script: &Path, socket: &Path, snapshot: &Path) -> Result<()> {
             if info.contains("completed") {
                 break;
             }
-            if info.contains("failed") || Instant::now() > deadline {
+            let ended = ["failed", "cancelled", "cancelling"];
+            if ended.iter().any(|word| info.contains(word)) || Instant::now() > deadline {
                 bail!("QEMU's migration did not complete: {info}");
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -150,7 +161,9 @@ fn save(script: &Path, socket: &Path, snapshot: &Path) -> Result<()> {
     })();
     drop(launcher.stdin.take());
     if saved.is_err() {
-        let _ = launcher.kill();
+        // SIGTERM, so that the launcher ends QEMU (its trap) before it exits.
+        // SAFETY: a signal to our own child, not waited for yet.
+        unsafe { libc::kill(launcher.id() as libc::pid_t, libc::SIGTERM) };
     }
     let _ = launcher.wait();
     saved

@@ -2,7 +2,7 @@
 //! link, so that the guest is linked once per board and each image costs a file write,
 //! not a cargo build.
 //!
-//! The blob is appended to the file, aligned to at least [`payload::MODULE_ALIGN`] (its
+//! The blob is appended to the file, page-aligned ([`payload::MODULE_ALIGN`]: its
 //! module's code runs in place), and described by a new readable, executable
 //! `PT_LOAD` segment placed above every other segment in memory; the program-header slot
 //! it takes is the linker's `PT_GNU_STACK`, which nothing on the Hermit route reads
@@ -250,10 +250,10 @@ mod tests {
             .unwrap();
         assert_eq!(elf.program_headers.len(), 3);
         assert_eq!(
-            last.p_vaddr, 0x10000,
-            "above the .bss of the segment before, at the module's alignment"
+            last.p_vaddr, 0x8000,
+            "above the .bss of the segment before, page-aligned"
         );
-        assert_eq!(last.p_offset, 0x10000);
+        assert_eq!(last.p_offset, 0x3000);
         assert_eq!(last.p_align, SEGMENT_ALIGN);
         assert_eq!((last.p_filesz, last.p_memsz), (5000, 5000));
         assert_eq!(last.p_flags, PF_R | PF_X);
@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(
             record,
             Location {
-                offset: 0x10000 - 0x200,
+                offset: 0x8000 - 0x200,
                 len: 5000
             }
         );

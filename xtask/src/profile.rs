@@ -167,8 +167,9 @@ pub enum RamBacking {
     /// pages: 2 MiB of host memory as soon as the guest touches one byte of it.
     #[default]
     Anonymous,
-    /// A memfd (shared memory), which Linux backs with 4 KiB pages: the host holds only
-    /// the pages the guest touched.
+    /// A memfd (shared memory), which Linux backs with 4 KiB pages unless told otherwise
+    /// (`/sys/kernel/mm/transparent_hugepage/shmem_enabled`, `never` by default): the host
+    /// holds only the pages the guest touched.
     Memfd,
 }
 

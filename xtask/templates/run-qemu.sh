@@ -35,8 +35,9 @@
 #
 # HERMIT_WASM_LAUNCHER, when set, is the program the user ran instead of this script (a
 # bundle sets it): messages and the module's executable name use it.
-# HERMIT_WASM_QEMU_OPTIONS, when set, is added to QEMU's options, split at spaces: for
-# experiments (`cargo xtask bench` snapshots a VM through it), not checked by this script.
+# HERMIT_WASM_QEMU_OPTIONS, when set, is added to QEMU's options, split at blanks (one line;
+# no quoting): for experiments (`cargo xtask bench` snapshots a VM through it), not
+# checked by this script.
 set -uo pipefail
 
 image=@IMAGE@
@@ -240,14 +241,15 @@ run=("$qemu" ${sandbox[@]+"${sandbox[@]}"} -accel "$accel" -machine "$machine" -
   -chardev "file,id=log,path=${log//,/,,},append=on" -serial chardev:log
 @DEVICES@)
 run+=(${stdin_qemu[@]+"${stdin_qemu[@]}"} ${fs_qemu[@]+"${fs_qemu[@]}"})
-# A memfd holds only the pages the guest touched, where QEMU's anonymous RAM takes a 2 MiB
-# transparent huge page for each touched byte. virtio-fs's shared memfd, when there, is one.
+# A memfd holds only the pages the guest touched (with Linux's default of no huge pages for
+# shared memory), where QEMU's anonymous RAM takes a 2 MiB transparent huge page for each
+# touched byte. virtio-fs's shared memfd, when there, is one.
 if [ "$ram_backing" = memfd ] && [ ${#fs_qemu[@]} -eq 0 ]; then
   run+=(-object "memory-backend-memfd,id=ram,size=$memory" -machine memory-backend=ram)
 fi
 if [ -n "${HERMIT_WASM_QEMU_OPTIONS:-}" ]; then
   read -ra qemu_options <<< "$HERMIT_WASM_QEMU_OPTIONS"
-  run+=("${qemu_options[@]}")
+  run+=(${qemu_options[@]+"${qemu_options[@]}"})
 fi
 if [ -n "$timeout" ]; then
   # In the foreground process group, so that QEMU may read a terminal.

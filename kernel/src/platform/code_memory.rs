@@ -1,7 +1,7 @@
 //! Running a precompiled module where the image holds it. Wasmtime would otherwise copy the
 //! module into a fresh mapping (zeroed first) before it makes the code executable; the
-//! payload segment is mapped readable and executable already, and aligned as the code
-//! needs (`payload::MODULE_ALIGN`), so the guest hands Wasmtime the bytes themselves.
+//! payload segment is mapped readable and executable already, and the module starts on a
+//! page (`payload::MODULE_ALIGN`), so the guest hands Wasmtime the bytes themselves.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ struct HermitCodeMemory;
 
 impl CustomCodeMemory for HermitCodeMemory {
     fn required_alignment(&self) -> usize {
-        4096
+        MODULE_ALIGN
     }
 
     fn publish_executable(&self, ptr: *const u8, len: usize) -> wasmtime::Result<()> {
@@ -45,6 +45,8 @@ pub fn configure(config: &mut Config) {
 /// `bytes` must be the output of `Engine::precompile_module` for `engine`'s settings, as
 /// for `Module::deserialize`; and nothing may write them while the program runs (the
 /// `'static` borrow guarantees it for Rust code; the payload segment is written by nobody).
+/// One module at a time may be loaded in place from the same bytes: Wasmtime registers
+/// the code's address range once.
 pub unsafe fn load_module(engine: &Engine, bytes: &'static [u8]) -> Result<Module> {
     let module = if bytes.as_ptr().addr() % MODULE_ALIGN == 0 {
         // SAFETY: the caller's contract; the memory outlives every module (it is 'static)
