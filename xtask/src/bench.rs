@@ -15,6 +15,7 @@ use anyhow::{ensure, Context, Result};
 use xshell::Shell;
 
 use crate::bench_history::{self, Figures};
+use crate::bench_run::Bench;
 use crate::flags::{BenchArgs, ImageArgs};
 use crate::project::Project;
 use crate::{
@@ -149,15 +150,21 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         .iter()
         .map(|name| profile::find(&project.boards(), name))
         .collect::<Result<_>>()?;
-    let phases = bench_phases::section(sh, project, &boards, args.runs, &mut figures)?;
+    let bench = Bench {
+        sh,
+        project,
+        boards: &boards,
+        runs: args.runs,
+    };
+    let phases = bench_phases::section(&bench, &mut figures)?;
     println!("{phases}");
-    let memory = bench_memory::section(sh, project, &boards, args.runs, &mut figures)?;
+    let memory = bench_memory::section(&bench, &mut figures)?;
     println!("{memory}");
-    let large = bench_large::section(sh, project, &boards, args.runs, &mut figures)?;
+    let large = bench_large::section(&bench, &mut figures)?;
     println!("{large}");
-    let threads = bench_threads::section(sh, project, &boards, args.runs)?;
+    let threads = bench_threads::section(&bench)?;
     println!("{threads}");
-    let snapshot = bench_snapshot::section(sh, project, &boards, args.runs, &mut figures)?;
+    let snapshot = bench_snapshot::section(&bench, &mut figures)?;
     println!("{snapshot}");
     let kept = project.root.join("docs/benchmarks.json");
     let previous = Figures::load(&kept)?;

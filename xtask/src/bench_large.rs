@@ -12,12 +12,12 @@ use xshell::{cmd, Shell};
 
 use crate::bench_history::Figures;
 use crate::bench_phases;
+use crate::bench_run::Bench;
 use crate::bench_run::{hello_image, median, run_to_end};
 use crate::corpus;
 use crate::flags::ImageArgs;
 use crate::host_runner;
 use crate::image;
-use crate::profile::Board;
 use crate::project::Project;
 
 /// The script RustPython runs (its standard library is not mapped: it says so on stderr,
@@ -55,14 +55,10 @@ fn measure(runs: usize, script: &Path, args: &[&str]) -> Result<Measured> {
     })
 }
 
-/// The section of `docs/benchmarks.md` for `boards`; keeps its figures in `figures`.
-pub fn section(
-    sh: &Shell,
-    project: &Project,
-    boards: &[Board],
-    runs: usize,
-    figures: &mut Figures,
-) -> Result<String> {
+/// The section of `docs/benchmarks.md` for the bench's boards; keeps its figures in
+/// `figures`.
+pub fn section(bench: &Bench, figures: &mut Figures) -> Result<String> {
+    let (sh, project, boards, runs) = bench.parts();
     let wasm = corpus::RUSTPYTHON.wasm(project)?;
     let wasm_arg = wasm.to_str().context("the corpus path is not UTF-8")?;
     let mut rows = String::new();

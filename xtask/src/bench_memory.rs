@@ -3,25 +3,19 @@
 //! launch script sizes the VM's RAM): QEMU's peak resident memory and boot-to-exit.
 
 use anyhow::Result;
-use xshell::Shell;
 
 use crate::bench_history::Figures;
+use crate::bench_run::Bench;
 use crate::bench_run::{hello_image, measure};
 use crate::launch_script;
-use crate::profile::Board;
-use crate::project::Project;
 
 /// The memory limit the second boot runs under: hello's memory is about 1 MiB.
 const LIMIT_MIB: u64 = 16;
 
-/// The section of `docs/benchmarks.md` for `boards`; keeps its figures in `figures`.
-pub fn section(
-    sh: &Shell,
-    project: &Project,
-    boards: &[Board],
-    runs: usize,
-    figures: &mut Figures,
-) -> Result<String> {
+/// The section of `docs/benchmarks.md` for the bench's boards; keeps its figures in
+/// `figures`.
+pub fn section(bench: &Bench, figures: &mut Figures) -> Result<String> {
+    let (sh, project, boards, runs) = bench.parts();
     let mut rows = String::new();
     let limit = format!("--limit=memory={LIMIT_MIB}M");
     for board in boards {

@@ -9,12 +9,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::{ensure, Context, Result};
-use xshell::Shell;
 
 use crate::bench_history::Figures;
+use crate::bench_run::Bench;
 use crate::bench_run::{hello_image, median, run_to_end};
-use crate::profile::Board;
-use crate::project::Project;
 
 /// The marks the runner prints, in order (`kernel/src/phases.rs`), and what each step up to
 /// the next one does.
@@ -33,14 +31,10 @@ const MARKS: [(&str, &str); 9] = [
     ("end", ""),
 ];
 
-/// The section of `docs/benchmarks.md` for `boards`; keeps its figures in `figures`.
-pub fn section(
-    sh: &Shell,
-    project: &Project,
-    boards: &[Board],
-    runs: usize,
-    figures: &mut Figures,
-) -> Result<String> {
+/// The section of `docs/benchmarks.md` for the bench's boards; keeps its figures in
+/// `figures`.
+pub fn section(bench: &Bench, figures: &mut Figures) -> Result<String> {
+    let (sh, project, boards, runs) = bench.parts();
     let mut rows = String::new();
     for board in boards {
         let plan = hello_image(sh, project, board)?;

@@ -21,6 +21,22 @@ use crate::plan::BuildPlan;
 use crate::profile::Board;
 use crate::project::Project;
 
+/// What every section of the benchmarks measures with: the shell, the project, the boards
+/// and how many runs each figure takes (the median is given).
+pub struct Bench<'a> {
+    pub sh: &'a xshell::Shell,
+    pub project: &'a Project,
+    pub boards: &'a [Board],
+    pub runs: usize,
+}
+
+impl<'a> Bench<'a> {
+    /// The shell, the project, the boards and the runs per figure, in that order.
+    pub fn parts(&self) -> (&'a xshell::Shell, &'a Project, &'a [Board], usize) {
+        (self.sh, self.project, self.boards, self.runs)
+    }
+}
+
 /// One run: wall time, and the peak resident memory of the launcher and everything it
 /// waited for (QEMU).
 pub struct Run {

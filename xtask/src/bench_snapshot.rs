@@ -13,14 +13,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use xshell::Shell;
 
 use crate::bench_history::Figures;
 use crate::bench_run::measure_with;
+use crate::bench_run::Bench;
 use crate::flags::ImageArgs;
 use crate::image;
-use crate::profile::{Board, StdinDevice};
-use crate::project::Project;
+use crate::profile::StdinDevice;
 
 /// The launch script's variable for extra QEMU options.
 const QEMU_OPTIONS: &str = "HERMIT_WASM_QEMU_OPTIONS";
@@ -28,14 +27,9 @@ const QEMU_OPTIONS: &str = "HERMIT_WASM_QEMU_OPTIONS";
 /// the module and waits for stdin.
 const SETTLE: Duration = Duration::from_secs(3);
 
-/// The section of `docs/benchmarks.md` for `boards`; keeps its figures in `figures`.
-pub fn section(
-    sh: &Shell,
-    project: &Project,
-    boards: &[Board],
-    runs: usize,
-    figures: &mut Figures,
-) -> Result<String> {
+/// The section of `docs/benchmarks.md` for the bench's boards; keeps its figures in
+/// `figures`.
+pub fn section(bench: &Bench, figures: &mut Figures) -> Result<String> {
     let dir = std::env::temp_dir().join(format!("hermit-wasm-snapshot-{}", std::process::id()));
     ensure!(
         !dir.to_string_lossy().contains(char::is_whitespace),
@@ -49,7 +43,7 @@ pub fn section(
         .create(&dir)
         .with_context(|| format!("creating {}", dir.display()))?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))?;
-    let result = rows(sh, project, boards, runs, figures, &dir);
+    let result = rows(bench, figures, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(format!(
         "\n## Boot once, restore many (an experiment)\n\n\
@@ -69,14 +63,8 @@ pub fn section(
     ))
 }
 
-fn rows(
-    sh: &Shell,
-    project: &Project,
-    boards: &[Board],
-    runs: usize,
-    figures: &mut Figures,
-    dir: &Path,
-) -> Result<String> {
+fn rows(bench: &Bench, figures: &mut Figures, dir: &Path) -> Result<String> {
+    let (sh, project, boards, runs) = bench.parts();
     let mut rows = String::new();
     for board in boards {
         if board.qemu.stdin != StdinDevice::VirtioConsole {

@@ -5,13 +5,11 @@
 //! against one CPU in the same run.
 
 use anyhow::Result;
-use xshell::Shell;
 
 use crate::bench_run::measure;
+use crate::bench_run::Bench;
 use crate::flags::ImageArgs;
 use crate::image;
-use crate::profile::Board;
-use crate::project::Project;
 
 /// Rounds of `threads-sum` over its 2,000,000 numbers: enough that the summing, which is
 /// what runs in parallel, outweighs the boot.
@@ -19,8 +17,10 @@ const SUM_ROUNDS: &str = "40";
 /// Threads `threads-sum` runs.
 const SUM_THREADS: &str = "4";
 
-/// The section of `docs/benchmarks.md` for `boards` (those without threads are skipped).
-pub fn section(sh: &Shell, project: &Project, boards: &[Board], runs: usize) -> Result<String> {
+/// The section of `docs/benchmarks.md` for the bench's boards (those without threads are
+/// skipped).
+pub fn section(bench: &Bench) -> Result<String> {
+    let (sh, project, boards, runs) = bench.parts();
     let mut memory_rows = String::new();
     let mut speed_rows = String::new();
     for board in boards
