@@ -58,10 +58,9 @@ fn run_payload(
         .as_ref()
         .map(|info| info.within(limits.memory));
     hermit_wasm_kernel::phases::mark("configured");
-    #[allow(unused_mut)]
-    let mut engine_config = engine::runtime_config(threads.as_ref());
+    let engine_config = engine::runtime_config(threads.as_ref());
     #[cfg(target_os = "hermit")]
-    hermit_wasm_kernel::platform::code_memory::configure(&mut engine_config);
+    let engine_config = hermit_wasm_kernel::platform::code_memory::configure(engine_config);
     let engine = Engine::new(&engine_config)
         .map_err(anyhow::Error::from)
         .context("creating the engine")?;

@@ -7,13 +7,12 @@
 
 use std::path::Path;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::bench_history::Figures;
 use crate::bench_phases;
-use crate::bench_run::Bench;
-use crate::bench_run::{hello_image, median, run_to_end};
+use crate::bench_run::{hello_image, measure_with, median, Bench};
 use crate::corpus;
 use crate::flags::ImageArgs;
 use crate::host_runner;
@@ -32,26 +31,17 @@ struct Measured {
 }
 
 fn measure(runs: usize, script: &Path, args: &[&str]) -> Result<Measured> {
-    let mut walls = Vec::new();
+    let mut with_phases = vec!["--phases"];
+    with_phases.extend_from_slice(args);
     let mut deserialise = Vec::new();
-    let mut peak = 0;
-    for _ in 0..runs.max(1) {
-        let mut with_phases = vec!["--phases"];
-        with_phases.extend_from_slice(args);
-        let (run, status, stderr) = run_to_end(script, &with_phases)?;
-        ensure!(
-            status.success(),
-            "{} ended with {status}: {stderr}",
-            script.display()
-        );
-        walls.push(run.wall.as_millis());
-        deserialise.push(bench_phases::step_us(&stderr, "engine", "loaded")?);
-        peak = peak.max(run.peak_rss_kib >> 10);
-    }
+    let run = measure_with(runs, script, &with_phases, &[], |stderr| {
+        deserialise.push(bench_phases::step_us(stderr, "engine", "loaded")?);
+        Ok(())
+    })?;
     Ok(Measured {
-        wall_ms: median(&mut walls),
+        wall_ms: run.wall.as_millis(),
         deserialise_ms: median(&mut deserialise) as f64 / 1000.0,
-        peak_mib: peak,
+        peak_mib: run.peak_rss_kib >> 10,
     })
 }
 

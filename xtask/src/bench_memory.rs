@@ -5,8 +5,7 @@
 use anyhow::Result;
 
 use crate::bench_history::Figures;
-use crate::bench_run::Bench;
-use crate::bench_run::{hello_image, measure};
+use crate::bench_run::{hello_image, measure, Bench};
 use crate::launch_script;
 
 /// The memory limit the second boot runs under: hello's memory is about 1 MiB.

@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::{ensure, Context, Result};
 
 use crate::bench_history::Figures;
-use crate::bench_run::Bench;
-use crate::bench_run::{hello_image, median, run_to_end};
+use crate::bench_run::{hello_image, median, run_to_end, Bench};
 
 /// The marks the runner prints, in order (`kernel/src/phases.rs`), and what each step up to
 /// the next one does.

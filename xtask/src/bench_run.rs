@@ -45,7 +45,7 @@ pub struct Run {
 }
 
 /// Runs `script` with `args` and `env` to a successful end.
-fn run_once(script: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
+fn run_once(script: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(Run, String)> {
     let (run, status, stderr) = run_to_end_with(script, args, env)?;
     ensure!(
         status.success(),
@@ -53,7 +53,7 @@ fn run_once(script: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
         script.display(),
         stderr.trim_end()
     );
-    Ok(run)
+    Ok((run, stderr))
 }
 
 /// Runs `script` with `args` to its end, whatever its status; gives the run, its status
@@ -185,26 +185,28 @@ pub fn median<T: Ord + Copy>(values: &mut [T]) -> T {
 
 /// The median wall time and the largest peak memory of `runs` runs.
 pub fn measure(runs: usize, script: &Path, args: &[&str]) -> Result<Run> {
-    measure_with(runs, script, args, &[])
+    measure_with(runs, script, args, &[], |_| Ok(()))
 }
 
-/// [`measure`] with `env` added to the launcher's environment.
+/// [`measure`] with `env` added to the launcher's environment, and `each` given every
+/// run's stderr (for what the guest reports there, such as its phase marks).
 pub fn measure_with(
     runs: usize,
     script: &Path,
     args: &[&str],
     env: &[(&str, &str)],
+    mut each: impl FnMut(&str) -> Result<()>,
 ) -> Result<Run> {
     let mut walls = Vec::new();
     let mut peak = 0;
     for _ in 0..runs.max(1) {
-        let run = run_once(script, args, env)?;
+        let (run, stderr) = run_once(script, args, env)?;
+        each(&stderr)?;
         walls.push(run.wall);
         peak = peak.max(run.peak_rss_kib);
     }
-    walls.sort();
     Ok(Run {
-        wall: walls[walls.len() / 2],
+        wall: median(&mut walls),
         peak_rss_kib: peak,
     })
 }

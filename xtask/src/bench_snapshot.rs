@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 
 use crate::bench_history::Figures;
-use crate::bench_run::measure_with;
-use crate::bench_run::Bench;
+use crate::bench_run::{measure, measure_with, Bench};
 use crate::flags::ImageArgs;
 use crate::image;
 use crate::profile::StdinDevice;
@@ -88,9 +87,9 @@ fn rows(bench: &Bench, figures: &mut Figures, dir: &Path) -> Result<String> {
         )
         .with_context(|| format!("saving a snapshot of {}", script.display()))?;
         let size = std::fs::metadata(&snapshot)?.len();
-        let cold = measure_with(runs, script, &[], &[])?;
+        let cold = measure(runs, script, &[])?;
         let incoming = format!("-incoming file:{}", snapshot.display());
-        let restored = measure_with(runs, script, &[], &[(QEMU_OPTIONS, &incoming)])?;
+        let restored = measure_with(runs, script, &[], &[(QEMU_OPTIONS, &incoming)], |_| Ok(()))?;
         figures.record(
             &board.name,
             "restored from a snapshot to exit (ms)",

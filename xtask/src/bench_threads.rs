@@ -6,8 +6,7 @@
 
 use anyhow::Result;
 
-use crate::bench_run::measure;
-use crate::bench_run::Bench;
+use crate::bench_run::{measure, Bench};
 use crate::flags::ImageArgs;
 use crate::image;
 

@@ -31,9 +31,10 @@ impl CustomCodeMemory for HermitCodeMemory {
     }
 }
 
-/// Adds the guest's code-publishing hook to `config`.
-pub fn configure(config: &mut Config) {
+/// `config` with the guest's code-publishing hook.
+pub fn configure(mut config: Config) -> Config {
     config.with_custom_code_memory(Some(Arc::new(HermitCodeMemory)));
+    config
 }
 
 /// Loads the precompiled module `bytes` in place when they start on a [`MODULE_ALIGN`]
