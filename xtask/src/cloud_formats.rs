@@ -3,8 +3,11 @@
 //! format beside it:
 //! - `gce`: `disk-gce.tar.gz`, GNU (oldgnu) sparse tar of `disk.raw` padded to whole GiB;
 //! - `azure`: `disk-azure.vhd`, a fixed VHD of a whole number of MiB;
-//! - `qcow2`: `disk.qcow2` (OpenStack, KubeVirt);
-//! - `aws`: `disk.raw` itself, for `import-snapshot`.
+//! - `qcow2`: `disk.qcow2` (OpenStack);
+//! - `aws`: `disk.raw` itself, for `import-snapshot`;
+//! - `kubevirt`: `disk-kubevirt.oci.tar`, an OCI image archive (`oci_archive.rs`) whose layer
+//!   holds the qcow2 as `/disk/disk.qcow2` owned by UID 107 (a `containerDisk`), and
+//!   `kubevirt-vm.yaml`, a `VirtualMachine` that boots it with EFI.
 //!
 //! Each prints the cloud's import commands with the settings a UEFI unikernel needs.
 
@@ -13,7 +16,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::partial_file;
+use crate::launch_script::{self, Fill};
+use crate::profile::Board;
+use crate::{oci_archive, partial_file};
+
+const KUBEVIRT_TEMPLATE: &str = include_str!("../templates/kubevirt-vm.yaml");
+/// KubeVirt's `containerDisk`: the disk under `/disk/`, readable by the `qemu` user (107).
+const KUBEVIRT_DISK: &str = "disk/disk.qcow2";
+const KUBEVIRT_UID: u64 = 107;
+/// The VM manifest written beside the archive.
+pub const KUBEVIRT_MANIFEST: &str = "kubevirt-vm.yaml";
 
 const GIB: u64 = 1024 * 1024 * 1024;
 const MIB: u64 = 1024 * 1024;
@@ -25,14 +37,16 @@ pub enum Format {
     Azure,
     Qcow2,
     Aws,
+    Kubevirt,
 }
 
 impl Format {
-    pub const ALL: [(&'static str, Format); 4] = [
+    pub const ALL: [(&'static str, Format); 5] = [
         ("gce", Format::Gce),
         ("azure", Format::Azure),
         ("qcow2", Format::Qcow2),
         ("aws", Format::Aws),
+        ("kubevirt", Format::Kubevirt),
     ];
 
     pub fn parse(name: &str) -> Result<Format> {
@@ -56,6 +70,7 @@ impl Format {
             Format::Azure => "disk-azure.vhd",
             Format::Qcow2 => "disk.qcow2",
             Format::Aws => "disk.raw",
+            Format::Kubevirt => "disk-kubevirt.oci.tar",
         }
     }
 }
@@ -65,9 +80,10 @@ pub fn rounded(size: u64, unit: u64) -> u64 {
     size.div_ceil(unit) * unit
 }
 
-/// Writes `format` from `raw` (the image folder's disk.raw) into the same folder; returns
-/// the file and prints how to import it.
-pub fn write(sh: &Shell, raw: &Path, format: Format, arch: &str) -> Result<PathBuf> {
+/// Writes `format` from `raw` (the disk.raw of the image `name` for `board`) into the same
+/// folder; returns the file and prints how to import it.
+pub fn write(sh: &Shell, raw: &Path, format: Format, board: &Board, name: &str) -> Result<PathBuf> {
+    let arch = board.arch.name();
     let dir = raw.parent().context("the disk's folder")?;
     let out = dir.join(format.file_name());
     let size = std::fs::metadata(raw)?.len();
@@ -88,6 +104,7 @@ pub fn write(sh: &Shell, raw: &Path, format: Format, arch: &str) -> Result<PathB
             )?
         }
         Format::Gce => gce_tarball(sh, raw, &out, size)?,
+        Format::Kubevirt => kubevirt(sh, raw, &out, board, name)?,
     }
     eprintln!("{}", import_hint(format, &out, arch));
     Ok(out)
@@ -127,6 +144,81 @@ fn gce_tarball(sh: &Shell, raw: &Path, out: &Path, size: u64) -> Result<()> {
     result
 }
 
+/// KubeVirt: the disk as qcow2 in a `containerDisk` image archive, and a `VirtualMachine`
+/// manifest beside it.
+fn kubevirt(sh: &Shell, raw: &Path, out: &Path, board: &Board, name: &str) -> Result<()> {
+    let staging = tempdir(out)?;
+    let result = (|| -> Result<()> {
+        let qcow2 = staging.join("disk.qcow2");
+        convert(sh, raw, &qcow2, &["-O", "qcow2"])?;
+        let data = std::fs::read(&qcow2)?;
+        eprintln!("writing the OCI image archive {}", out.display());
+        oci_archive::write(
+            out,
+            board.arch.name(),
+            "latest",
+            &[oci_archive::LayerFile {
+                path: KUBEVIRT_DISK,
+                data: &data,
+                uid: KUBEVIRT_UID,
+                gid: KUBEVIRT_UID,
+                mode: 0o440,
+            }],
+        )
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    result?;
+    let manifest = kubevirt_manifest(name, &board.qemu.memory)?;
+    let dir = out.parent().context("the disk's folder")?;
+    partial_file::write(&dir.join(KUBEVIRT_MANIFEST), manifest.as_bytes(), 0o644)
+}
+
+/// The `VirtualMachine` for the image `name` with the board's RAM (`512M` style).
+fn kubevirt_manifest(name: &str, memory: &str) -> Result<String> {
+    Ok(launch_script::fill(
+        KUBEVIRT_TEMPLATE,
+        &[
+            ("IMAGE", Fill::Code(name)),
+            ("NAME", Fill::Code(&kubernetes_name(name))),
+            ("MEMORY", Fill::Code(&kubernetes_quantity(memory)?)),
+        ],
+    ))
+}
+
+/// `name` as a Kubernetes object name (RFC 1123 label: lower-case letters, digits and `-`,
+/// starting and ending with a letter or digit, at most 63 characters).
+fn kubernetes_name(name: &str) -> String {
+    let mapped: String = name
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .take(63)
+        .collect();
+    let trimmed = mapped.trim_matches('-');
+    if trimmed.is_empty() {
+        "hermit-wasm".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// QEMU's `512M` / `2G` as a Kubernetes quantity (`512Mi`, `2Gi`).
+fn kubernetes_quantity(memory: &str) -> Result<String> {
+    let (digits, unit) = memory.split_at(memory.len().saturating_sub(1));
+    let unit = match unit {
+        "K" | "k" => "Ki",
+        "M" | "m" => "Mi",
+        "G" | "g" => "Gi",
+        _ => bail!("the board's memory {memory:?} is not of the form 512M or 2G"),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("the board's memory {memory:?} is not of the form 512M or 2G");
+    }
+    Ok(format!("{digits}{unit}"))
+}
+
 /// A fresh staging folder beside `out`, named after its temporary name.
 fn tempdir(out: &Path) -> Result<PathBuf> {
     let dir = partial_file::path(out)?.with_extension("d");
@@ -157,6 +249,11 @@ fn import_hint(format: Format, file: &Path, arch: &str) -> String {
             "OpenStack: openstack image create --disk-format qcow2 --file {file} \
              --property hw_firmware_type=uefi --property hw_machine_type=q35 NAME"
         ),
+        Format::Kubevirt => format!(
+            "KubeVirt: skopeo copy oci-archive:{file} docker://REGISTRY/IMAGE:latest, put \
+             that reference in {KUBEVIRT_MANIFEST} beside it (EFI, Secure Boot off), then \
+             kubectl apply -f {KUBEVIRT_MANIFEST}"
+        ),
         Format::Aws => format!(
             "AWS: aws s3 cp {file} s3://BUCKET/ && aws ec2 import-snapshot --disk-container \
              Format=RAW,UserBucket={{S3Bucket=BUCKET,S3Key=disk.raw}}, then aws ec2 \
@@ -176,7 +273,24 @@ mod tests {
         assert_eq!(Format::parse("gce").unwrap(), Format::Gce);
         assert_eq!(Format::parse(" qcow2").unwrap(), Format::Qcow2);
         let err = Format::parse("vmdk").unwrap_err().to_string();
-        assert!(err.contains("gce, azure, qcow2, aws"), "{err}");
+        assert!(err.contains("gce, azure, qcow2, aws, kubevirt"), "{err}");
+    }
+
+    #[test]
+    fn kubevirt_names_and_quantities() {
+        assert_eq!(kubernetes_name("Disk_Formats.1"), "disk-formats-1");
+        assert_eq!(kubernetes_name("--x--"), "x");
+        assert_eq!(kubernetes_name("__"), "hermit-wasm");
+        assert_eq!(kubernetes_name(&"a".repeat(80)).len(), 63);
+        assert_eq!(kubernetes_quantity("512M").unwrap(), "512Mi");
+        assert_eq!(kubernetes_quantity("2G").unwrap(), "2Gi");
+        assert!(kubernetes_quantity("512").is_err());
+        assert!(kubernetes_quantity("M").is_err());
+        let yaml = kubevirt_manifest("My_App", "512M").unwrap();
+        assert!(yaml.contains("name: my-app\n"), "{yaml}");
+        assert!(yaml.contains("memory: 512Mi\n"), "{yaml}");
+        assert!(yaml.contains("image: REGISTRY/my-app:latest\n"), "{yaml}");
+        assert!(!yaml.contains('@'), "{yaml}");
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
         plan.image.dir.join("run-disk.sh").display()
     );
     for format in formats {
-        cloud_formats::write(sh, &out, format, board.arch.name())?;
+        cloud_formats::write(sh, &out, format, &board, &plan.name)?;
     }
     Ok(out)
 }

@@ -81,7 +81,7 @@ impl ImageArgs {
 pub struct DiskArgs {
     #[command(flatten)]
     pub image: ImageArgs,
-    /// Cloud formats to write besides disk.raw, comma-separated: gce, azure, qcow2, aws.
+    /// Cloud formats to write besides disk.raw, comma-separated: gce, azure, qcow2, aws, kubevirt.
     #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
     pub format: Vec<String>,
 }

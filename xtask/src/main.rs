@@ -31,6 +31,7 @@ mod inspect;
 mod kernel_build;
 mod launch_script;
 mod limits_cases;
+mod oci_archive;
 mod partial_file;
 mod payload_segment;
 mod plan;

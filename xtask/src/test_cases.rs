@@ -829,8 +829,9 @@ fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     }
 }
 
-/// `cargo xtask disk --format gce,azure,qcow2,aws`, each output read back by a reader
-/// nobody here wrote (GNU tar, `qemu-img info`) and checked against what its cloud takes.
+/// `cargo xtask disk --format gce,azure,qcow2,aws,kubevirt`, each output read back by a
+/// reader nobody here wrote (GNU tar, `qemu-img`, `skopeo`, `umoci`) and checked against
+/// what its cloud takes.
 fn cloud_formats_read_back(project: &Project, board: &str) -> Result<()> {
     let out = Command::new(std::env::current_exe()?)
         .args([
@@ -842,12 +843,13 @@ fn cloud_formats_read_back(project: &Project, board: &str) -> Result<()> {
             "--name",
             "disk-formats",
         ])
-        .args(["--format", "gce,azure,qcow2,aws"])
+        .args(["--format", "gce,azure,qcow2,aws,kubevirt"])
         .current_dir(&project.root)
         .output()?;
     expect_status(&out, 0).context("cargo xtask disk --format")?;
     stderr_has(&out, "register-image --boot-mode uefi")?;
     stderr_has(&out, "hw_firmware_type=uefi")?;
+    stderr_has(&out, "skopeo copy oci-archive:")?;
     let dir = project.images().join(board).join("disk-formats");
     let raw = std::fs::metadata(dir.join("disk.raw"))?.len();
     const GIB: u64 = 1 << 30;
@@ -905,6 +907,83 @@ fn cloud_formats_read_back(project: &Project, board: &str) -> Result<()> {
         qcow2["format"] == "qcow2" && qcow2["virtual-size"] == raw,
         "the qcow2: {qcow2}"
     );
+    kubevirt_read_back(project, board, &dir)
+}
+
+/// KubeVirt: skopeo reads the OCI archive as an image of the board's architecture with one
+/// layer; umoci unpacks it (checking every digest); the layer holds `disk/disk.qcow2`
+/// owned by 107:107, mode 0440, the same disk as disk.raw; the VM manifest boots it with EFI.
+fn kubevirt_read_back(project: &Project, board: &str, dir: &Path) -> Result<()> {
+    let archive = dir.join("disk-kubevirt.oci.tar");
+    let out = Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci-archive:{}", archive.display()))
+        .output()?;
+    expect_status(&out, 0).context("skopeo inspect")?;
+    let image: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let arch = match board.split('-').next() {
+        Some("aarch64") => "arm64",
+        _ => "amd64",
+    };
+    ensure!(
+        image["Architecture"] == arch
+            && image["Os"] == "linux"
+            && image["Layers"].as_array().map(Vec::len) == Some(1),
+        "skopeo inspect: {image}"
+    );
+
+    let scratch = scratch(project, &format!("{board}/kubevirt-read-back"))?;
+    let layout = scratch.join("layout");
+    std::fs::create_dir_all(&layout)?;
+    let out = Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&layout)
+        .output()?;
+    expect_status(&out, 0).context("tar -xf the OCI archive")?;
+    let bundle = scratch.join("bundle");
+    let out = Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:latest", layout.display()))
+        .arg(&bundle)
+        .output()?;
+    expect_status(&out, 0).context("umoci unpack")?;
+    let qcow2 = bundle.join("rootfs/disk/disk.qcow2");
+    let out = Command::new("qemu-img")
+        .args(["compare", "-f", "qcow2", "-F", "raw"])
+        .arg(&qcow2)
+        .arg(dir.join("disk.raw"))
+        .output()?;
+    expect_status(&out, 0).context("qemu-img compare: the container's disk and disk.raw")?;
+
+    // Ownership as the tar in the layer says it (a rootless unpack maps owners to ours).
+    let layer = image["Layers"][0]
+        .as_str()
+        .and_then(|digest| digest.strip_prefix("sha256:"))
+        .context("the layer's digest")?;
+    let out = Command::new("tar")
+        .args(["-tvzf"])
+        .arg(layout.join("blobs/sha256").join(layer))
+        .output()?;
+    expect_status(&out, 0).context("tar -tvzf the layer")?;
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    ensure!(
+        listing
+            .lines()
+            .any(|line| line.starts_with("-r--r----- 107/107 ")
+                && line.ends_with(" disk/disk.qcow2")),
+        "the layer holds:\n{listing}"
+    );
+
+    let vm = std::fs::read_to_string(dir.join("kubevirt-vm.yaml"))?;
+    for line in [
+        "kind: VirtualMachine",
+        "secureBoot: false",
+        "image: REGISTRY/disk-formats:latest",
+    ] {
+        ensure!(vm.contains(line), "kubevirt-vm.yaml lacks {line:?}:\n{vm}");
+    }
     Ok(())
 }
 
