@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::launch_script::{self, Fill};
-use crate::profile::Board;
+use crate::profile::{self, Board};
 use crate::{oci_archive, partial_file};
 
 const KUBEVIRT_TEMPLATE: &str = include_str!("../templates/kubevirt-vm.yaml");
@@ -204,19 +204,15 @@ fn kubernetes_name(name: &str) -> String {
     }
 }
 
-/// QEMU's `512M` / `2G` as a Kubernetes quantity (`512Mi`, `2Gi`).
+/// The board's RAM (QEMU's `-m`, read by `profile::memory_bytes`) as a Kubernetes
+/// quantity: whole MiB as `512Mi`, anything else in KiB.
 fn kubernetes_quantity(memory: &str) -> Result<String> {
-    let (digits, unit) = memory.split_at(memory.len().saturating_sub(1));
-    let unit = match unit {
-        "K" | "k" => "Ki",
-        "M" | "m" => "Mi",
-        "G" | "g" => "Gi",
-        _ => bail!("the board's memory {memory:?} is not of the form 512M or 2G"),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        bail!("the board's memory {memory:?} is not of the form 512M or 2G");
-    }
-    Ok(format!("{digits}{unit}"))
+    let bytes = profile::memory_bytes(memory)?;
+    Ok(if bytes.is_multiple_of(MIB) {
+        format!("{}Mi", bytes / MIB)
+    } else {
+        format!("{}Ki", bytes.div_ceil(1024))
+    })
 }
 
 /// A fresh staging folder beside `out`, named after its temporary name.
@@ -283,8 +279,8 @@ mod tests {
         assert_eq!(kubernetes_name("__"), "hermit-wasm");
         assert_eq!(kubernetes_name(&"a".repeat(80)).len(), 63);
         assert_eq!(kubernetes_quantity("512M").unwrap(), "512Mi");
-        assert_eq!(kubernetes_quantity("2G").unwrap(), "2Gi");
-        assert!(kubernetes_quantity("512").is_err());
+        assert_eq!(kubernetes_quantity("2G").unwrap(), "2048Mi");
+        assert_eq!(kubernetes_quantity("1536K").unwrap(), "1536Ki");
         assert!(kubernetes_quantity("M").is_err());
         let yaml = kubevirt_manifest("My_App", "512M").unwrap();
         assert!(yaml.contains("name: my-app\n"), "{yaml}");

@@ -137,7 +137,7 @@ fn build_uefi_loader(
 }
 
 /// A UEFI application is a PE file; its COFF machine must be the board's.
-fn check_pe_machine(bytes: &[u8], board: &Board) -> Result<()> {
+pub fn check_pe_machine(bytes: &[u8], board: &Board) -> Result<()> {
     let pe = goblin::pe::PE::parse(bytes).context("not a PE file")?;
     let want = match board.arch.elf_machine() {
         goblin::elf::header::EM_X86_64 => goblin::pe::header::COFF_MACHINE_X86_64,

@@ -1,12 +1,13 @@
 //! The bytes of a bootable disk: a protective MBR, a GPT with one EFI system partition,
 //! and in it a FAT32 file system holding the given files. Reproducible: the same files give
 //! the same bytes (every FAT time is the DOS epoch, 1980-01-01 00:00; the volume id and
-//! the GUIDs are derived from the files' contents).
+//! the GUIDs are derived from the files' contents). `read` takes such a disk apart again,
+//! for `inspect`.
 
 use std::collections::BTreeMap;
-use std::io::{Cursor, Seek, SeekFrom, Write};
+use std::io::{Cursor, Read, Seek, SeekFrom, Write};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 const SECTOR: u64 = 512;
@@ -60,6 +61,80 @@ pub fn build(files: &[EspFile]) -> Result<Vec<u8>> {
     disk.seek(SeekFrom::Start(PARTITION_START))?;
     disk.write_all(&esp)?;
     Ok(disk.into_inner())
+}
+
+/// What a disk holds, read back through the `gpt` and `fatfs` crates.
+pub struct DiskContents {
+    pub disk_guid: String,
+    /// The EFI system partition's first and last sector (512 bytes each).
+    pub esp_sectors: (u64, u64),
+    pub fat_type: String,
+    /// Every file on the partition, by its path there, in directory order.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads the disk file `path`, written by `build` (or edited since): its GPT must hold
+/// exactly one EFI system partition with a FAT file system.
+pub fn read(path: &std::path::Path) -> Result<DiskContents> {
+    let mut disk = std::fs::File::open(path)?;
+    let size = disk.metadata()?.len();
+    let gpt = gpt::GptConfig::new()
+        .writable(false)
+        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
+        .open_from_device(disk.try_clone()?)
+        .context("no readable GPT")?;
+    let esps: Vec<_> = gpt
+        .partitions()
+        .values()
+        .filter(|p| p.part_type_guid == gpt::partition_types::EFI)
+        .collect();
+    let [esp] = esps[..] else {
+        bail!("the GPT has {} EFI system partitions, not one", esps.len());
+    };
+    let start = esp.first_lba * SECTOR;
+    let end = (esp.last_lba + 1) * SECTOR;
+    if end > size || start >= end {
+        bail!(
+            "the EFI system partition (sectors {}..={}) lies outside the disk",
+            esp.first_lba,
+            esp.last_lba
+        );
+    }
+    // fatfs opens a volume read-write: it gets a copy of the partition.
+    let mut partition = vec![0u8; (end - start) as usize];
+    disk.seek(SeekFrom::Start(start))?;
+    disk.read_exact(&mut partition)?;
+    let fs = fatfs::FileSystem::new(Cursor::new(partition), fatfs::FsOptions::new())
+        .context("the EFI system partition holds no FAT file system")?;
+    let mut files = Vec::new();
+    let mut folders = vec![(String::new(), fs.root_dir())];
+    while let Some((prefix, dir)) = folders.pop() {
+        for entry in dir.iter() {
+            let entry = entry.context("reading a FAT folder")?;
+            let name = entry.file_name();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let path = format!("{prefix}{name}");
+            if entry.is_dir() {
+                folders.push((format!("{path}/"), entry.to_dir()));
+            } else {
+                let mut data = Vec::new();
+                entry
+                    .to_file()
+                    .read_to_end(&mut data)
+                    .with_context(|| format!("reading {path} on the EFI system partition"))?;
+                files.push((path, data));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(DiskContents {
+        disk_guid: gpt.guid().to_string(),
+        esp_sectors: (esp.first_lba, esp.last_lba),
+        fat_type: format!("{:?}", fs.fat_type()),
+        files,
+    })
 }
 
 /// A FAT32 volume of `size` bytes holding `files`.
@@ -176,6 +251,44 @@ mod tests {
             "the GPT header (disk GUID) is the same"
         );
         assert_eq!(a.len() as u64 % MIB, 0);
+    }
+
+    /// `read` of `bytes`, through a temporary file.
+    fn read_bytes(bytes: &[u8]) -> Result<DiskContents> {
+        let path = std::env::temp_dir().join(format!(
+            "disk-image-test-{}-{:x}",
+            std::process::id(),
+            Sha256::digest(bytes)
+        ));
+        std::fs::write(&path, bytes)?;
+        let contents = read(&path);
+        std::fs::remove_file(&path)?;
+        contents
+    }
+
+    #[test]
+    fn read_gives_back_every_file() {
+        let disk = build(&files(b"the guest")).unwrap();
+        let contents = read_bytes(&disk).unwrap();
+        assert_eq!(contents.fat_type, "Fat32");
+        assert_eq!(contents.esp_sectors.0, PARTITION_START / SECTOR);
+        let names: Vec<(&str, &[u8])> = contents
+            .files
+            .iter()
+            .map(|(path, data)| (path.as_str(), &data[..]))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("EFI/BOOT/BOOTX64.EFI", &b"MZ loader"[..]),
+                ("hermit-wasm/guest.elf", &b"the guest"[..])
+            ]
+        );
+        assert!(read_bytes(&disk[..4096]).is_err(), "a cut disk reads back");
+        assert!(
+            read_bytes(&vec![0u8; 1 << 20]).is_err(),
+            "an empty disk reads back"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `cargo xtask inspect IMAGE`: what an image holds, read back from its files. Each ELF
 //! (guest, loader, and the precompiled module inside the guest) is parsed and checked
 //! against the board's machine; the embedded manifest is compared with manifest.json.
+//! When the folder holds a disk (`cargo xtask disk`), its partition table and files are
+//! read back: the loader's machine, the guest against guest.elf, the command line.
 
 use std::path::Path;
 
@@ -8,11 +10,13 @@ use anyhow::{bail, Context, Result};
 use hermit_wasm_kernel::manifest::Manifest;
 use hermit_wasm_kernel::payload;
 use serde::Serialize;
+use sha2::Digest;
 
 use crate::elf_info::{self, ElfInfo};
 use crate::flags::InspectArgs;
+use crate::profile::Board;
 use crate::project::Project;
-use crate::{payload_segment, profile};
+use crate::{disk, disk_image, payload_segment, profile};
 
 #[derive(Serialize)]
 pub struct Report {
@@ -22,6 +26,32 @@ pub struct Report {
     pub elfs: Vec<NamedElf>,
     pub modules: Vec<EmbeddedModule>,
     pub manifest: Manifest,
+    /// What disk.raw holds, if the folder has one.
+    pub disk: Option<DiskReport>,
+}
+
+#[derive(Serialize)]
+pub struct DiskReport {
+    pub file: String,
+    pub size: u64,
+    pub disk_guid: String,
+    /// The EFI system partition's first and last 512-byte sector.
+    pub esp_sectors: (u64, u64),
+    pub fat_type: String,
+    pub files: Vec<DiskFile>,
+    /// The loader's path on the partition; its PE machine was checked against the board.
+    pub loader: String,
+    /// The guest on the disk is byte for byte the folder's guest.elf.
+    pub guest_matches_image: bool,
+    /// The run configuration (the kernel command line), as the disk holds it.
+    pub cmdline: String,
+}
+
+#[derive(Serialize)]
+pub struct DiskFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 #[derive(Serialize)]
@@ -84,6 +114,16 @@ pub fn report(project: &Project, dir: &Path) -> Result<Report> {
         matches_manifest_json: embedded_manifest == manifest,
     }];
 
+    let raw = dir.join("disk.raw");
+    let disk = if raw.exists() {
+        Some(
+            disk_report(&raw, &board, &guest)
+                .with_context(|| format!("reading {}", raw.display()))?,
+        )
+    } else {
+        None
+    };
+
     Ok(Report {
         image: manifest.image.clone(),
         board: manifest.board.clone(),
@@ -91,6 +131,51 @@ pub fn report(project: &Project, dir: &Path) -> Result<Report> {
         elfs,
         modules,
         manifest,
+        disk,
+    })
+}
+
+/// The disk `raw` taken apart: its loader must be a UEFI application for the board's
+/// machine, and the guest and the command line must be where the loader reads them.
+fn disk_report(raw: &Path, board: &Board, guest: &[u8]) -> Result<DiskReport> {
+    let contents = disk_image::read(raw)?;
+    let file = |path: &str| -> Result<&[u8]> {
+        contents
+            .files
+            .iter()
+            .find(|(p, _)| p.eq_ignore_ascii_case(path))
+            .map(|(_, data)| &data[..])
+            .with_context(|| format!("the disk has no {path}: rebuild it with cargo xtask disk"))
+    };
+    let boot_file = board
+        .disk
+        .as_ref()
+        .map(|d| d.boot_file.as_str())
+        .with_context(|| format!("board {} boots no disk, yet the folder has one", board.name))?;
+    let loader = format!("EFI/BOOT/{boot_file}");
+    disk::check_pe_machine(file(&loader)?, board)
+        .with_context(|| format!("the disk's {loader}"))?;
+    let guest_matches_image = file(disk::GUEST_FILE)? == guest;
+    let cmdline = String::from_utf8(file(disk::CMDLINE_FILE)?.to_vec())
+        .with_context(|| format!("the disk's {} is not UTF-8", disk::CMDLINE_FILE))?;
+    Ok(DiskReport {
+        file: "disk.raw".to_string(),
+        size: std::fs::metadata(raw)?.len(),
+        disk_guid: contents.disk_guid.clone(),
+        esp_sectors: contents.esp_sectors,
+        fat_type: contents.fat_type.clone(),
+        files: contents
+            .files
+            .iter()
+            .map(|(path, data)| DiskFile {
+                path: path.clone(),
+                size: data.len() as u64,
+                sha256: format!("{:x}", sha2::Sha256::digest(data)),
+            })
+            .collect(),
+        loader,
+        guest_matches_image,
+        cmdline,
     })
 }
 
@@ -165,6 +250,33 @@ pub fn run(project: &Project, args: &InspectArgs) -> Result<()> {
             .join(" ")
     );
     println!("toolchain {}", m.toolchain);
+    if let Some(disk) = &report.disk {
+        println!(
+            "disk    {}: {} bytes, GPT {}, EFI system partition sectors {}..={} ({})",
+            disk.file,
+            disk.size,
+            disk.disk_guid,
+            disk.esp_sectors.0,
+            disk.esp_sectors.1,
+            disk.fat_type
+        );
+        for file in &disk.files {
+            println!(
+                "    {:<28} {:>9} bytes  sha256 {}",
+                file.path, file.size, file.sha256
+            );
+        }
+        let agreement = if disk.guest_matches_image {
+            "is"
+        } else {
+            "DIFFERS FROM (rebuild the disk: cargo xtask disk)"
+        };
+        println!(
+            "    the disk's guest {agreement} guest.elf; loader {} for {}",
+            disk.loader, report.arch
+        );
+        println!("    command line: {}", disk.cmdline.trim_end());
+    }
     Ok(())
 }
 

@@ -722,7 +722,7 @@ fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     let b = board.name.clone();
     let arch = board.arch.name().to_string();
     type DiskCheck = fn(&Path, &Path, &str) -> Result<()>;
-    let table: [(&str, &str, DiskCheck); 4] = [
+    let table: [(&str, &str, DiskCheck); 5] = [
         ("hello-nvme", "hello", |dir, _, arch| {
             let out = boot_disk(dir, &["--", "from", "a disk"])?;
             expect_status(&out, 0)?;
@@ -795,6 +795,48 @@ fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
                 Ok(())
             },
         ),
+        ("inspect-reads-back", "hello", |dir, scratch, _| {
+            // The disk as built: the folder's guest, the default command line.
+            let report = inspect_disk(dir)?;
+            ensure!(
+                report["guest_matches_image"] == true
+                    && report["cmdline"] == crate::disk::DEFAULT_CMDLINE
+                    && report["fat_type"] == "Fat32",
+                "inspect: {report}"
+            );
+            // A copy whose disk got another command line and another guest (mtools).
+            for file in ["disk.raw", "manifest.json", "guest.elf", "loader.elf"] {
+                std::fs::copy(dir.join(file), scratch.join(file))?;
+            }
+            let disk = format!("{}@@1M", scratch.join("disk.raw").display());
+            let cmdline = scratch.join("cmdline.txt");
+            std::fs::write(&cmdline, "env=HERMIT_WASM_PLATFORM=serial -- -- edited\n")?;
+            let guest = scratch.join("guest-other.elf");
+            std::fs::write(&guest, b"not the image's guest")?;
+            for (file, on_disk) in [
+                (&cmdline, crate::disk::CMDLINE_FILE),
+                (&guest, crate::disk::GUEST_FILE),
+            ] {
+                let out = Command::new("mcopy")
+                    .args(["-o", "-i", &disk])
+                    .arg(file)
+                    .arg(format!("::/{on_disk}"))
+                    .output()?;
+                expect_status(&out, 0).context("mcopy (mtools)")?;
+            }
+            let report = inspect_disk(scratch)?;
+            let guest_size = report["files"]
+                .as_array()
+                .and_then(|files| files.iter().find(|f| f["path"] == crate::disk::GUEST_FILE))
+                .map(|f| f["size"].clone());
+            ensure!(
+                report["guest_matches_image"] == false
+                    && report["cmdline"] == "env=HERMIT_WASM_PLATFORM=serial -- -- edited\n"
+                    && guest_size == Some(serde_json::json!(21)),
+                "inspect of the edited copy: {report}"
+            );
+            Ok(())
+        }),
     ];
     let case = format!("{b}/disk-cloud-formats");
     let project_ = project.clone();
@@ -1281,6 +1323,19 @@ fn descendants(pid: u32) -> Vec<(u32, String)> {
         }
     }
     found
+}
+
+/// `cargo xtask inspect --json` of the image folder `dir`: its `disk` part.
+fn inspect_disk(dir: &Path) -> Result<serde_json::Value> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("inspect")
+        .arg(dir)
+        .arg("--json")
+        .output()?;
+    expect_status(&out, 0).context("cargo xtask inspect")?;
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("inspect --json is not JSON")?;
+    Ok(report["disk"].clone())
 }
 
 /// `cargo xtask inspect --json`, checked against the guest ELF's header read by hand.
