@@ -32,10 +32,18 @@ pub const DEFAULT_CMDLINE: &str = "env=HERMIT_WASM_PLATFORM=serial --\n";
 pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
     let board = profile::find(&project.boards(), &args.image.board)?;
     let disk = board.disk.as_ref().with_context(|| {
+        let boards = profile::load_all(&project.boards()).unwrap_or_default();
+        let with_disks: Vec<&str> = boards
+            .values()
+            .filter(|b| b.disk.is_some())
+            .map(|b| b.name.as_str())
+            .collect();
         format!(
             "board {} has no UEFI route to boot a disk (no [disk] in boards/{}.toml); \
-             disks are built for: x86_64-kvm",
-            board.name, board.name
+             disks are built for: {}",
+            board.name,
+            board.name,
+            with_disks.join(", ")
         )
     })?;
     let formats = args

@@ -250,6 +250,11 @@ pub struct DiskProfile {
     pub firmware_code: String,
     pub firmware_vars: String,
     pub firmware_package: String,
+    /// QEMU options under which the same firmware describes the machine by a device tree
+    /// instead of ACPI (`-machine acpi=off` on Arm), where the loader handles both; the
+    /// tests boot the disk both ways.
+    #[serde(default)]
+    pub device_tree_options: Option<String>,
 }
 
 /// Bytes in a QEMU memory size: a number with a `K`, `M`, `G` or `T` suffix (binary

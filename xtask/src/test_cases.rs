@@ -704,7 +704,15 @@ fn make_disk(project: &Project, board: &str, module: &str, name: &str) -> Result
 
 /// Boots a disk with its run-disk.sh (a 120 s timeout) and collects the output.
 fn boot_disk(dir: &Path, options: &[&str]) -> Result<Output> {
+    boot_disk_with(dir, options, "")
+}
+
+/// `boot_disk` with `qemu_options` added through HERMIT_WASM_QEMU_OPTIONS.
+fn boot_disk_with(dir: &Path, options: &[&str], qemu_options: &str) -> Result<Output> {
     let mut command = Command::new(dir.join("run-disk.sh"));
+    if !qemu_options.is_empty() {
+        command.env("HERMIT_WASM_QEMU_OPTIONS", qemu_options);
+    }
     command
         .arg("--timeout=120")
         .args(options)
@@ -714,7 +722,7 @@ fn boot_disk(dir: &Path, options: &[&str]) -> Result<Output> {
     Launcher::spawn(&mut command)?.wait_with_output()
 }
 
-/// Disks that UEFI firmware boots (QEMU's `q35` + OVMF here): the module's output and
+/// Disks that UEFI firmware boots (QEMU's `q35` + OVMF, `virt` + AAVMF here): the module's output and
 /// status through the serial console alone, on NVMe and virtio-scsi, with the run
 /// configuration edited on the disk after the build; the machine powers itself off
 /// (run-disk.sh refuses a second boot in the console).
@@ -838,6 +846,42 @@ fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             Ok(())
         }),
     ];
+    if let Some(dt_options) = board
+        .disk
+        .as_ref()
+        .and_then(|d| d.device_tree_options.clone())
+    {
+        // The same disk under firmware that gives ACPI only (as Arm clouds do) and under
+        // firmware that gives a device tree: the loader says which it used.
+        let case = format!("{b}/disk-acpi-and-device-tree-firmware");
+        let name = "disk-firmware".to_string();
+        let (project, board_name, arch) = (project.clone(), b.clone(), arch.clone());
+        cases.push(Case::new(
+            case,
+            vec![Image::Module {
+                board: b.clone(),
+                module: "hello".into(),
+                name: Some(name.clone()),
+            }],
+            move |_| {
+                let dir = make_disk(&project, &board_name, "hello", &name)?;
+                let hello = format!("Hello from WebAssembly on {arch}!\narguments: x\n");
+                for (options, says) in [
+                    ("", "[LOADER] ACPI: GICD "),
+                    (dt_options.as_str(), "[LOADER] the firmware's device tree"),
+                ] {
+                    let out = boot_disk_with(&dir, &["--console", "--", "x"], options)?;
+                    expect_status(&out, 0)?;
+                    let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+                    ensure!(
+                        console.contains(says) && console.contains(&hello),
+                        "with QEMU options {options:?} the console shows:\n{console}"
+                    );
+                }
+                Ok(())
+            },
+        ));
+    }
     let case = format!("{b}/disk-cloud-formats");
     let project_ = project.clone();
     let board_name = b.clone();

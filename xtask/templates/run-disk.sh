@@ -15,6 +15,9 @@
 # Module arguments go into a copy of the disk's command line file (mtools' mcopy); the
 # disk itself is never written (QEMU runs it as a snapshot). --report FILE writes the run
 # report, as run-qemu.sh does.
+# HERMIT_WASM_QEMU_OPTIONS, when set, is added to QEMU's options, split at blanks (one line;
+# no quoting), as in run-qemu.sh: for experiments and other firmware set-ups (the tests boot
+# an aarch64 disk with `-machine acpi=off`, where the firmware gives a device tree).
 set -uo pipefail
 
 image=@IMAGE@
@@ -114,6 +117,10 @@ run=("$qemu" -accel tcg -machine "$machine" -cpu "$cpu" -m "$memory" -smp 1
   -drive "if=none,id=disk,format=raw,snapshot=on,file=${disk//,/,,}"
   "${disk_device[@]}"
   -chardev "file,id=console,path=${log//,/,,}" -serial chardev:console)
+if [ -n "${HERMIT_WASM_QEMU_OPTIONS:-}" ]; then
+  read -ra qemu_options <<< "$HERMIT_WASM_QEMU_OPTIONS"
+  run+=(${qemu_options[@]+"${qemu_options[@]}"})
+fi
 if [ -n "$timeout" ]; then
   run=(timeout -k 5 "$timeout" "${run[@]}")
 fi

@@ -16,14 +16,16 @@ mod console;
 
 mod allocator;
 mod arch;
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(all(not(target_arch = "x86_64"), not(target_os = "uefi")))]
 mod board_dtb;
 #[cfg(not(target_os = "uefi"))]
 mod dma_window;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_os = "uefi"))]
 mod fdt_writer;
 #[cfg(not(target_os = "uefi"))]
 mod guest;
 mod handoff;
 mod logger;
 mod panic;
+#[cfg(target_os = "uefi")]
+mod uefi_boot;

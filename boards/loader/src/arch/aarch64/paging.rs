@@ -60,11 +60,18 @@ impl PageTables {
         tables
     }
 
+    /// The address of the top-level table, for `TTBR0_EL1`.
+    #[cfg_attr(not(target_os = "uefi"), expect(dead_code))]
+    pub fn root(&self) -> u64 {
+        &raw const *self.l0 as u64
+    }
+
     /// Switches `TTBR0_EL1` to these tables.
     ///
     /// # Safety
     ///
     /// Everything the CPU touches afterwards must be mapped.
+    #[cfg_attr(target_os = "uefi", expect(dead_code))]
     pub unsafe fn activate(&self) {
         let l0 = &raw const *self.l0 as u64;
         // SAFETY: per the caller; the barriers order the table writes before the walk.
