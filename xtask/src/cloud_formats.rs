@@ -63,6 +63,27 @@ impl Format {
             })
     }
 
+    /// Refuses a cloud format for an architecture no cloud offers (riscv64: qcow2 only).
+    pub fn check_arch(self, arch: &str) -> Result<()> {
+        if arch == "riscv64" && self != Format::Qcow2 {
+            bail!(
+                "--format {}: no cloud offers {arch} VMs; disk.raw boots on boards with \
+                 U-Boot, and --format qcow2 is written for other hypervisors",
+                self.name()
+            );
+        }
+        Ok(())
+    }
+
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        Format::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+
     /// The file this format is written to, in the image folder.
     pub fn file_name(self) -> &'static str {
         match self {
@@ -84,6 +105,7 @@ pub fn rounded(size: u64, unit: u64) -> u64 {
 /// folder; returns the file and prints how to import it.
 pub fn write(sh: &Shell, raw: &Path, format: Format, board: &Board, name: &str) -> Result<PathBuf> {
     let arch = board.arch.name();
+    format.check_arch(arch)?;
     let dir = raw.parent().context("the disk's folder")?;
     let out = dir.join(format.file_name());
     let size = std::fs::metadata(raw)?.len();

@@ -1,7 +1,10 @@
-//! `cargo xtask disk`: an image as a disk that UEFI firmware boots by itself (a cloud VM, a
-//! USB stick, `run-disk.sh` under QEMU with OVMF). The disk (`disk_image.rs`) holds our
-//! loader built as a UEFI application at the removable-media path, the image's guest ELF,
-//! and the kernel command line as a text file a user can edit (`mcopy`) without rebuilding.
+//! `cargo xtask disk`: an image as a disk that firmware boots by itself (a cloud VM, a USB
+//! stick, a board; `run-disk.sh` under QEMU with the board's firmware). The disk
+//! (`disk_image.rs`) holds our loader, the image's guest ELF and the run configuration
+//! (`disk_config.rs`), as the board's route wants them:
+//! - `uefi`: the loader built as a UEFI application at the removable-media path;
+//! - `u-boot-extlinux`: the board's loader as a flat image (`booti`), started by U-Boot from
+//!   `extlinux/extlinux.conf`.
 
 use std::path::PathBuf;
 
@@ -11,23 +14,34 @@ use xshell::Shell;
 
 use crate::cargo_cmd::cargo;
 use crate::cloud_formats::{self, Format};
+use crate::disk_config;
 use crate::disk_image::{self, EspFile};
 use crate::flags::DiskArgs;
 use crate::launch_script::{self, Fill};
-use crate::profile::{self, Board, DiskProfile};
+use crate::profile::{self, Board, DiskProfile, DiskRoute};
 use crate::project::Project;
 use crate::{image, partial_file};
 
 const TEMPLATE: &str = include_str!("../templates/run-disk.sh");
+/// How `run-disk.sh` hands QEMU the board's firmware, per route.
+const FIRMWARE_UEFI: &str = include_str!("../templates/disk-firmware-uefi.sh");
+const FIRMWARE_U_BOOT: &str = include_str!("../templates/disk-firmware-u-boot.sh");
 
-/// Where the guest and the command line lie on the EFI system partition (the loader reads
-/// them there: `boards/loader/src/arch/x86_64/uefi/mod.rs`).
+/// Where the guest lies on the EFI system partition (the UEFI loader reads it there:
+/// `boards/loader/src/uefi_boot.rs`; extlinux.conf names it).
 pub const GUEST_FILE: &str = "hermit-wasm/guest.elf";
-pub const CMDLINE_FILE: &str = "hermit-wasm/cmdline.txt";
+/// The loader's flat image on a `u-boot-extlinux` disk (extlinux.conf names it).
+pub const FLAT_LOADER_FILE: &str = "hermit-wasm/loader.bin";
+/// The RISC-V Linux image header's `magic2` ("RSC\x05") and its offset: what `booti` checks.
+const RISCV_IMAGE_MAGIC: (&[u8], usize) = (b"RSC\x05", 56);
 
-/// The command line a disk starts with: the runner on the serial platform, no launch
-/// options, no module arguments beyond the image's own.
-pub const DEFAULT_CMDLINE: &str = "env=HERMIT_WASM_PLATFORM=serial --\n";
+/// The path of the loader on the disk, for `route`.
+pub fn loader_file(disk: &DiskProfile) -> String {
+    match (disk.route, &disk.boot_file) {
+        (DiskRoute::Uefi, Some(boot_file)) => format!("EFI/BOOT/{boot_file}"),
+        _ => FLAT_LOADER_FILE.to_string(),
+    }
+}
 
 pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
     let board = profile::find(&project.boards(), &args.image.board)?;
@@ -49,20 +63,37 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
     let formats = args
         .format
         .iter()
-        .map(|name| Format::parse(name))
+        .map(|name| {
+            let format = Format::parse(name)?;
+            format.check_arch(board.arch.name())?;
+            Ok(format)
+        })
         .collect::<Result<Vec<_>>>()?;
     let plan = image::run(sh, project, &args.image)?;
-    let loader_path = build_uefi_loader(sh, project, &board, disk)?;
-    let loader = std::fs::read(&loader_path)
-        .with_context(|| format!("reading {}", loader_path.display()))?;
+    let loader = match disk.route {
+        DiskRoute::Uefi => {
+            let path = build_uefi_loader(sh, project, &board, disk)?;
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?
+        }
+        DiskRoute::UBootExtlinux => {
+            let elf = plan.image.dir.join("loader.elf");
+            flat_image(&std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?)
+                .with_context(|| format!("making a flat image of {}", elf.display()))?
+        }
+    };
     let guest = std::fs::read(&plan.image.guest)?;
     let manifest = Manifest::from_json(&std::fs::read(&plan.image.manifest)?)
         .with_context(|| format!("reading {}", plan.image.manifest.display()))?;
-    let boot_path = format!("EFI/BOOT/{}", disk.boot_file);
-    eprintln!("writing the disk: GPT, FAT32 EFI system partition with {boot_path}, {GUEST_FILE}, {CMDLINE_FILE}");
+    let loader_path = loader_file(disk);
+    let config_path = disk_config::file(disk.route);
+    let config = disk_config::render(disk.route, disk_config::DEFAULT_CMDLINE);
+    eprintln!(
+        "writing the disk: GPT, FAT32 EFI system partition with {loader_path}, {GUEST_FILE}, \
+         {config_path}"
+    );
     let bytes = disk_image::build(&[
         EspFile {
-            path: &boot_path,
+            path: &loader_path,
             data: &loader,
         },
         EspFile {
@@ -70,8 +101,8 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
             data: &guest,
         },
         EspFile {
-            path: CMDLINE_FILE,
-            data: DEFAULT_CMDLINE.as_bytes(),
+            path: config_path,
+            data: config.as_bytes(),
         },
     ])?;
     let out = plan.image.dir.join("disk.raw");
@@ -87,9 +118,24 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
             ("CPU", Fill::Word(&board.qemu.cpu)),
             ("MEMORY", Fill::Word(&board.qemu.memory)),
             ("FIRMWARE_CODE", Fill::Word(&disk.firmware_code)),
-            ("FIRMWARE_VARS", Fill::Word(&disk.firmware_vars)),
+            (
+                "FIRMWARE_VARS",
+                Fill::Word(disk.firmware_vars.as_deref().unwrap_or("")),
+            ),
             ("FIRMWARE_PACKAGE", Fill::Word(&disk.firmware_package)),
-            ("CMDLINE_FILE", Fill::Word(CMDLINE_FILE)),
+            (
+                "FIRMWARE_SETUP",
+                Fill::Code(match disk.route {
+                    DiskRoute::Uefi => FIRMWARE_UEFI,
+                    DiskRoute::UBootExtlinux => FIRMWARE_U_BOOT,
+                }),
+            ),
+            ("BUSES", Fill::Word(&disk.buses.join(" "))),
+            ("CMDLINE_FILE", Fill::Word(config_path)),
+            (
+                "CMDLINE_LINE",
+                Fill::Code(disk_config::line_glob(disk.route)),
+            ),
             ("MODULE_SHA256", Fill::Word(&manifest.module.sha256)),
             (
                 "REPORT_FUNCTIONS",
@@ -114,6 +160,41 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The loader ELF `elf` as the flat image U-Boot's `booti` loads: its segments' bytes from
+/// the lowest physical address on (`.bss` left out: the image header's `image_size` counts
+/// it); the image must begin with the RISC-V image header.
+pub fn flat_image(elf: &[u8]) -> Result<Vec<u8>> {
+    let object = goblin::elf::Elf::parse(elf).context("not an ELF file")?;
+    let loads: Vec<_> = object
+        .program_headers
+        .iter()
+        .filter(|ph| ph.p_type == goblin::elf::program_header::PT_LOAD && ph.p_filesz > 0)
+        .collect();
+    let base = loads
+        .iter()
+        .map(|ph| ph.p_paddr)
+        .min()
+        .context("no loadable segment")?;
+    let end = loads
+        .iter()
+        .map(|ph| ph.p_paddr + ph.p_filesz)
+        .max()
+        .context("no loadable segment")?;
+    let mut image = vec![0u8; usize::try_from(end - base)?];
+    for ph in loads {
+        let at = usize::try_from(ph.p_paddr - base)?;
+        let bytes = elf
+            .get(ph.file_range())
+            .context("a segment lies outside the file")?;
+        image[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+    let (magic, offset) = RISCV_IMAGE_MAGIC;
+    if image.get(offset..offset + magic.len()) != Some(magic) {
+        bail!("it does not begin with the RISC-V image header U-Boot's booti needs");
+    }
+    Ok(image)
+}
+
 /// Builds `boards/loader` as the board's UEFI application; returns the `.efi` file.
 fn build_uefi_loader(
     sh: &Shell,
@@ -121,13 +202,17 @@ fn build_uefi_loader(
     board: &Board,
     disk: &DiskProfile,
 ) -> Result<PathBuf> {
+    let loader_target = disk
+        .loader_target
+        .as_deref()
+        .context("the board's [disk] names no loader-target")?;
     let manifest = project.root.join("boards/loader/Cargo.toml");
     let target_dir = project.target().join("loader-uefi");
     cargo(sh, &project.root)?
         .args(["build", "--release", "--locked", "--quiet"])
         .arg("--manifest-path")
         .arg(&manifest)
-        .arg(format!("--target={}", disk.loader_target))
+        .arg(format!("--target={loader_target}"))
         .args([
             "-Zbuild-std=core,alloc",
             "-Zbuild-std-features=compiler-builtins-mem",
@@ -137,7 +222,7 @@ fn build_uefi_loader(
         .run()
         .context("building the UEFI loader")?;
     let efi = target_dir
-        .join(&disk.loader_target)
+        .join(loader_target)
         .join("release/hermit-wasm-loader.efi");
     let bytes = std::fs::read(&efi).with_context(|| format!("reading {}", efi.display()))?;
     check_pe_machine(&bytes, board).with_context(|| format!("refusing {}", efi.display()))?;

@@ -28,9 +28,9 @@ pub fn missing(boards: &[Board]) -> Vec<String> {
             missing.push(format!("OpenSBI firmware for {} ({OPENSBI})", board.name));
         }
         if let Some(disk) = &board.disk {
-            for file in [&disk.firmware_code, &disk.firmware_vars] {
+            for file in std::iter::once(&disk.firmware_code).chain(&disk.firmware_vars) {
                 if !std::path::Path::new(file).exists() {
-                    missing.push(format!("UEFI firmware {file} ({})", disk.firmware_package));
+                    missing.push(format!("firmware {file} ({})", disk.firmware_package));
                 }
             }
             if which::which("mcopy").is_err() {

@@ -14,9 +14,9 @@ use sha2::Digest;
 
 use crate::elf_info::{self, ElfInfo};
 use crate::flags::InspectArgs;
-use crate::profile::Board;
+use crate::profile::{Board, DiskRoute};
 use crate::project::Project;
-use crate::{disk, disk_image, payload_segment, profile};
+use crate::{disk, disk_config, disk_image, payload_segment, profile};
 
 #[derive(Serialize)]
 pub struct Report {
@@ -39,11 +39,12 @@ pub struct DiskReport {
     pub esp_sectors: (u64, u64),
     pub fat_type: String,
     pub files: Vec<DiskFile>,
-    /// The loader's path on the partition; its PE machine was checked against the board.
+    /// The loader's path on the partition; checked: a UEFI application's PE machine is the
+    /// board's, a flat image is the folder's loader.elf.
     pub loader: String,
     /// The guest on the disk is byte for byte the folder's guest.elf.
     pub guest_matches_image: bool,
-    /// The run configuration (the kernel command line), as the disk holds it.
+    /// The kernel command line, as the disk's run configuration holds it.
     pub cmdline: String,
 }
 
@@ -135,6 +136,19 @@ pub fn report(project: &Project, dir: &Path) -> Result<Report> {
     })
 }
 
+/// A flat loader on a disk must be the image folder's loader.elf made flat.
+fn check_flat_loader(bytes: &[u8], raw: &Path) -> Result<()> {
+    let elf = raw.with_file_name("loader.elf");
+    let expected = disk::flat_image(&std::fs::read(&elf)?)?;
+    if bytes != expected {
+        bail!(
+            "it is not {} made flat: rebuild the disk with cargo xtask disk",
+            elf.display()
+        );
+    }
+    Ok(())
+}
+
 /// The disk `raw` taken apart: its loader must be a UEFI application for the board's
 /// machine, and the guest and the command line must be where the loader reads them.
 fn disk_report(raw: &Path, board: &Board, guest: &[u8]) -> Result<DiskReport> {
@@ -147,17 +161,21 @@ fn disk_report(raw: &Path, board: &Board, guest: &[u8]) -> Result<DiskReport> {
             .map(|(_, data)| &data[..])
             .with_context(|| format!("the disk has no {path}: rebuild it with cargo xtask disk"))
     };
-    let boot_file = board
+    let disk_profile = board
         .disk
         .as_ref()
-        .map(|d| d.boot_file.as_str())
         .with_context(|| format!("board {} boots no disk, yet the folder has one", board.name))?;
-    let loader = format!("EFI/BOOT/{boot_file}");
-    disk::check_pe_machine(file(&loader)?, board)
-        .with_context(|| format!("the disk's {loader}"))?;
+    let loader = disk::loader_file(disk_profile);
+    match disk_profile.route {
+        DiskRoute::Uefi => disk::check_pe_machine(file(&loader)?, board),
+        DiskRoute::UBootExtlinux => check_flat_loader(file(&loader)?, raw),
+    }
+    .with_context(|| format!("the disk's {loader}"))?;
     let guest_matches_image = file(disk::GUEST_FILE)? == guest;
-    let cmdline = String::from_utf8(file(disk::CMDLINE_FILE)?.to_vec())
-        .with_context(|| format!("the disk's {} is not UTF-8", disk::CMDLINE_FILE))?;
+    let config_file = disk_config::file(disk_profile.route);
+    let config = std::str::from_utf8(file(config_file)?)
+        .with_context(|| format!("the disk's {config_file} is not UTF-8"))?;
+    let cmdline = disk_config::cmdline(disk_profile.route, config)?;
     Ok(DiskReport {
         file: "disk.raw".to_string(),
         size: std::fs::metadata(raw)?.len(),

@@ -20,6 +20,7 @@ mod compare;
 mod compare_corpus;
 mod corpus;
 mod disk;
+mod disk_config;
 mod disk_image;
 mod elf_info;
 mod flags;

@@ -235,20 +235,28 @@ pub struct Board {
     pub disk: Option<DiskProfile>,
 }
 
-/// A disk that firmware boots: our loader as a UEFI application on the disk's EFI system
-/// partition, and the QEMU machine `run-disk.sh` boots it on.
+/// A disk that firmware boots, and the QEMU machine `run-disk.sh` boots it on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DiskProfile {
-    /// Rust target of `boards/loader` built as a UEFI application.
-    pub loader_target: String,
-    /// The loader's name under `EFI/BOOT/` (the removable-media path firmware looks for).
-    pub boot_file: String,
+    /// How the firmware finds and starts our loader on the disk.
+    pub route: DiskRoute,
+    /// `uefi`: the Rust target of `boards/loader` built as a UEFI application, and its name
+    /// under `EFI/BOOT/` (the removable-media path firmware looks for).
+    #[serde(default)]
+    pub loader_target: Option<String>,
+    #[serde(default)]
+    pub boot_file: Option<String>,
     /// QEMU machine with the firmware (`run-disk.sh`).
     pub machine: String,
-    /// The firmware's code and its variable store template (pflash), and their package.
+    /// The disk buses `run-disk.sh --disk-bus` offers (`nvme`, `virtio-scsi`,
+    /// `virtio-blk`): those the firmware has drivers for; the first is the default.
+    pub buses: Vec<String>,
+    /// The firmware: `uefi`: its code (pflash) and variable store template; `u-boot`:
+    /// U-Boot's ELF, which the board's SBI firmware starts. And their package.
     pub firmware_code: String,
-    pub firmware_vars: String,
+    #[serde(default)]
+    pub firmware_vars: Option<String>,
     pub firmware_package: String,
     /// QEMU options under which the same firmware describes the machine by a device tree
     /// instead of ACPI (`-machine acpi=off` on Arm), where the loader handles both; the
@@ -256,6 +264,21 @@ pub struct DiskProfile {
     #[serde(default)]
     pub device_tree_options: Option<String>,
 }
+
+/// How firmware starts our loader from a disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskRoute {
+    /// Our loader as a UEFI application at `EFI/BOOT/<boot-file>`; it reads the guest and
+    /// `hermit-wasm/cmdline.txt` from the EFI system partition itself.
+    Uefi,
+    /// U-Boot's standard boot reads `extlinux/extlinux.conf`: our loader's flat image
+    /// (`booti`), the guest as the initrd, the command line as `append`.
+    UBootExtlinux,
+}
+
+/// The disk buses `run-disk.sh` knows.
+pub const DISK_BUSES: [&str; 3] = ["nvme", "virtio-scsi", "virtio-blk"];
 
 /// Bytes in a QEMU memory size: a number with a `K`, `M`, `G` or `T` suffix (binary
 /// units), or without one meaning MiB, as `-m` reads it.
@@ -298,6 +321,41 @@ impl Board {
         Ok(board)
     }
 
+    fn check_disk(&self, disk: &DiskProfile) -> Result<()> {
+        let uefi_fields = [
+            ("loader-target", disk.loader_target.is_some()),
+            ("boot-file", disk.boot_file.is_some()),
+            ("firmware-vars", disk.firmware_vars.is_some()),
+        ];
+        for (field, present) in uefi_fields {
+            match (disk.route, present) {
+                (DiskRoute::Uefi, false) => {
+                    bail!("board {}: [disk] route uefi needs {field}", self.name)
+                }
+                (DiskRoute::UBootExtlinux, true) => {
+                    bail!(
+                        "board {}: [disk] route u-boot-extlinux has no {field}",
+                        self.name
+                    )
+                }
+                _ => {}
+            }
+        }
+        if disk.buses.is_empty() {
+            bail!("board {}: [disk] buses lists no bus", self.name);
+        }
+        for bus in &disk.buses {
+            if !DISK_BUSES.contains(&bus.as_str()) {
+                bail!(
+                    "board {}: [disk] bus {bus:?} is not one of {}",
+                    self.name,
+                    DISK_BUSES.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn check(&self) -> Result<()> {
         let arch = self.arch.name();
         let expect = |what: &str, target: &str| -> Result<()> {
@@ -321,7 +379,10 @@ impl Board {
         expect("kernel", &self.kernel.target)?;
         expect("guest", &self.guest.target)?;
         if let Some(disk) = &self.disk {
-            expect("disk loader", &disk.loader_target)?;
+            self.check_disk(disk)?;
+            if let Some(target) = &disk.loader_target {
+                expect("disk loader", target)?;
+            }
         }
         expect("loader", &self.loader.target)?;
         if !self.guest.target.ends_with("-unknown-hermit") {

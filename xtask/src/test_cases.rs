@@ -14,10 +14,12 @@ use anyhow::{anyhow, ensure, Context, Result};
 
 use crate::child_processes::Launcher;
 use crate::plan::BuildPlan;
-use crate::profile::{self, Board};
+use crate::profile::{self, Board, DiskProfile, DiskRoute};
 use crate::project::Project;
 use crate::test::{expect_status, expect_stdout, scratch, stderr_has, Boot, Case, Image};
-use crate::{compare_corpus, host_runner, limits_cases, threads_cases, wasi_testsuite};
+use crate::{
+    compare_corpus, disk_config, host_runner, limits_cases, threads_cases, wasi_testsuite,
+};
 
 /// Every case, for `boards`.
 pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
@@ -131,8 +133,8 @@ fn board_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> 
     stdio_cases(project, board, cases);
     signal_cases(project, board, cases);
     bundle_cases(project, board, cases);
-    if board.disk.is_some() {
-        disk_cases(project, board, cases);
+    if let Some(disk) = &board.disk {
+        disk_cases(project, board, disk, cases);
     }
     if board.qemu.virtio_mmio.is_some() {
         map_cases(project, board, cases)?;
@@ -707,6 +709,41 @@ fn boot_disk(dir: &Path, options: &[&str]) -> Result<Output> {
     boot_disk_with(dir, options, "")
 }
 
+/// What a disk case gets: the image folder with its disk, a scratch folder, the board's
+/// architecture and disk profile.
+struct DiskTrial<'a> {
+    dir: &'a Path,
+    scratch: &'a Path,
+    arch: &'a str,
+    disk: &'a DiskProfile,
+}
+
+/// The file `path` on `disk`'s EFI system partition, read by mtools.
+fn mtype(disk: &Path, path: &str) -> Result<String> {
+    let out = Command::new("mtype")
+        .arg("-i")
+        .arg(format!("{}@@1M", disk.display()))
+        .arg(format!("::/{path}"))
+        .output()?;
+    expect_status(&out, 0).with_context(|| format!("mtype (mtools) reads {path}"))?;
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Writes `data` as `path` on `disk`'s EFI system partition with mtools (through a file in
+/// `scratch`).
+fn mcopy(disk: &Path, path: &str, data: &[u8], scratch: &Path) -> Result<()> {
+    let file = scratch.join("mcopy.tmp");
+    std::fs::write(&file, data)?;
+    let out = Command::new("mcopy")
+        .arg("-o")
+        .arg("-i")
+        .arg(format!("{}@@1M", disk.display()))
+        .arg(&file)
+        .arg(format!("::/{path}"))
+        .output()?;
+    expect_status(&out, 0).with_context(|| format!("mcopy (mtools) writes {path}"))
+}
+
 /// `boot_disk` with `qemu_options` added through HERMIT_WASM_QEMU_OPTIONS.
 fn boot_disk_with(dir: &Path, options: &[&str], qemu_options: &str) -> Result<Output> {
     let mut command = Command::new(dir.join("run-disk.sh"));
@@ -726,27 +763,31 @@ fn boot_disk_with(dir: &Path, options: &[&str], qemu_options: &str) -> Result<Ou
 /// status through the serial console alone, on NVMe and virtio-scsi, with the run
 /// configuration edited on the disk after the build; the machine powers itself off
 /// (run-disk.sh refuses a second boot in the console).
-fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
+fn disk_cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: &mut Vec<Case>) {
     let b = board.name.clone();
     let arch = board.arch.name().to_string();
-    type DiskCheck = fn(&Path, &Path, &str) -> Result<()>;
+    type DiskCheck = fn(&DiskTrial) -> Result<()>;
     let table: [(&str, &str, DiskCheck); 5] = [
-        ("hello-nvme", "hello", |dir, _, arch| {
-            let out = boot_disk(dir, &["--", "from", "a disk"])?;
+        ("hello", "hello", |t| {
+            let out = boot_disk(t.dir, &["--", "from", "a disk"])?;
             expect_status(&out, 0)?;
             expect_stdout(
                 &out,
-                &format!("Hello from WebAssembly on {arch}!\narguments: from a disk\n"),
+                &format!(
+                    "Hello from WebAssembly on {}!\narguments: from a disk\n",
+                    t.arch
+                ),
             )
         }),
-        ("exit-7-virtio-scsi", "exit-code", |dir, _, _| {
-            let out = boot_disk(dir, &["--disk-bus", "virtio-scsi", "--", "7"])?;
+        ("exit-7-last-bus", "exit-code", |t| {
+            let bus = t.disk.buses.last().context("the board lists no disk bus")?;
+            let out = boot_disk(t.dir, &["--disk-bus", bus, "--", "7"])?;
             expect_status(&out, 7)?;
             expect_stdout(&out, "")
         }),
-        ("trap", "trap", |dir, scratch, _| {
-            let report = scratch.join("report.json");
-            let out = boot_disk(dir, &["--report", &report.display().to_string()])?;
+        ("trap", "trap", |t| {
+            let report = t.scratch.join("report.json");
+            let out = boot_disk(t.dir, &["--report", &report.display().to_string()])?;
             expect_status(&out, 134)?;
             let stdout = String::from_utf8_lossy(&out.stdout);
             ensure!(
@@ -765,92 +806,75 @@ fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             );
             Ok(())
         }),
-        (
-            "config-edited-with-mtools",
-            "hello",
-            |dir, scratch, arch| {
-                // A copy of the image folder, its disk's command line rewritten by mtools.
-                for file in ["disk.raw", "run-disk.sh"] {
-                    std::fs::copy(dir.join(file), scratch.join(file))?;
-                }
-                let disk = format!("{}@@1M", scratch.join("disk.raw").display());
-                let cmdline = format!("::/{}", crate::disk::CMDLINE_FILE);
-                let old = Command::new("mtype")
-                    .args(["-i", &disk, &cmdline])
-                    .output()?;
-                expect_status(&old, 0).context("mtype (mtools) reads the command line")?;
-                let edited = format!(
-                    "{} -- 'edited' 'on the disk'\n",
-                    String::from_utf8_lossy(&old.stdout).trim_end()
-                );
-                let file = scratch.join("cmdline.txt");
-                std::fs::write(&file, edited)?;
-                let written = Command::new("mcopy")
-                    .args(["-o", "-i", &disk])
-                    .arg(&file)
-                    .arg(&cmdline)
-                    .output()?;
-                expect_status(&written, 0).context("mcopy (mtools) writes the command line")?;
-                let out = boot_disk(scratch, &["--console"])?;
-                expect_status(&out, 0)?;
-                let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-                ensure!(
-                    console.contains(&format!(
-                        "Hello from WebAssembly on {arch}!\narguments: edited on the disk\n"
-                    )) && console.matches("[LOADER] Hermit-WASM loader").count() == 1,
-                    "the console shows:\n{console}"
-                );
-                Ok(())
-            },
-        ),
-        ("inspect-reads-back", "hello", |dir, scratch, _| {
+        ("config-edited-with-mtools", "hello", |t| {
+            // A copy of the image folder, its disk's command line rewritten by mtools.
+            for file in ["disk.raw", "run-disk.sh"] {
+                std::fs::copy(t.dir.join(file), t.scratch.join(file))?;
+            }
+            let old = mtype(&t.scratch.join("disk.raw"), disk_config::file(t.disk.route))?;
+            let cmdline = disk_config::cmdline(t.disk.route, &old)?;
+            let edited = format!("{cmdline} -- 'edited' 'on the disk'");
+            mcopy(
+                &t.scratch.join("disk.raw"),
+                disk_config::file(t.disk.route),
+                disk_config::render(t.disk.route, &edited).as_bytes(),
+                t.scratch,
+            )?;
+            let out = boot_disk(t.scratch, &["--console"])?;
+            expect_status(&out, 0)?;
+            let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+            ensure!(
+                console.contains(&format!(
+                    "Hello from WebAssembly on {}!\narguments: edited on the disk\n",
+                    t.arch
+                )) && console.matches("[LOADER] Hermit-WASM loader").count() == 1,
+                "the console shows:\n{console}"
+            );
+            Ok(())
+        }),
+        ("inspect-reads-back", "hello", |t| {
             // The disk as built: the folder's guest, the default command line.
-            let report = inspect_disk(dir)?;
+            let report = inspect_disk(t.dir)?;
             ensure!(
                 report["guest_matches_image"] == true
-                    && report["cmdline"] == crate::disk::DEFAULT_CMDLINE
+                    && report["cmdline"] == disk_config::DEFAULT_CMDLINE
                     && report["fat_type"] == "Fat32",
                 "inspect: {report}"
             );
             // A copy whose disk got another command line and another guest (mtools).
             for file in ["disk.raw", "manifest.json", "guest.elf", "loader.elf"] {
-                std::fs::copy(dir.join(file), scratch.join(file))?;
+                std::fs::copy(t.dir.join(file), t.scratch.join(file))?;
             }
-            let disk = format!("{}@@1M", scratch.join("disk.raw").display());
-            let cmdline = scratch.join("cmdline.txt");
-            std::fs::write(&cmdline, "env=HERMIT_WASM_PLATFORM=serial -- -- edited\n")?;
-            let guest = scratch.join("guest-other.elf");
-            std::fs::write(&guest, b"not the image's guest")?;
-            for (file, on_disk) in [
-                (&cmdline, crate::disk::CMDLINE_FILE),
-                (&guest, crate::disk::GUEST_FILE),
-            ] {
-                let out = Command::new("mcopy")
-                    .args(["-o", "-i", &disk])
-                    .arg(file)
-                    .arg(format!("::/{on_disk}"))
-                    .output()?;
-                expect_status(&out, 0).context("mcopy (mtools)")?;
-            }
-            let report = inspect_disk(scratch)?;
+            let disk = t.scratch.join("disk.raw");
+            let edited = "env=HERMIT_WASM_PLATFORM=serial -- -- edited";
+            let config = disk_config::render(t.disk.route, edited);
+            mcopy(
+                &disk,
+                disk_config::file(t.disk.route),
+                config.as_bytes(),
+                t.scratch,
+            )?;
+            mcopy(
+                &disk,
+                crate::disk::GUEST_FILE,
+                b"not the image's guest",
+                t.scratch,
+            )?;
+            let report = inspect_disk(t.scratch)?;
             let guest_size = report["files"]
                 .as_array()
                 .and_then(|files| files.iter().find(|f| f["path"] == crate::disk::GUEST_FILE))
                 .map(|f| f["size"].clone());
             ensure!(
                 report["guest_matches_image"] == false
-                    && report["cmdline"] == "env=HERMIT_WASM_PLATFORM=serial -- -- edited\n"
+                    && report["cmdline"] == edited
                     && guest_size == Some(serde_json::json!(21)),
                 "inspect of the edited copy: {report}"
             );
             Ok(())
         }),
     ];
-    if let Some(dt_options) = board
-        .disk
-        .as_ref()
-        .and_then(|d| d.device_tree_options.clone())
-    {
+    if let Some(dt_options) = disk.device_tree_options.clone() {
         // The same disk under firmware that gives ACPI only (as Arm clouds do) and under
         // firmware that gives a device tree: the loader says which it used.
         let case = format!("{b}/disk-acpi-and-device-tree-firmware");
@@ -882,23 +906,26 @@ fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             },
         ));
     }
-    let case = format!("{b}/disk-cloud-formats");
-    let project_ = project.clone();
-    let board_name = b.clone();
-    cases.push(Case::new(
-        case,
-        vec![Image::Module {
-            board: b.clone(),
-            module: "hello".into(),
-            name: Some("disk-formats".into()),
-        }],
-        move |_| cloud_formats_read_back(&project_, &board_name),
-    ));
+    // Clouds take UEFI disks only.
+    if disk.route == DiskRoute::Uefi {
+        let case = format!("{b}/disk-cloud-formats");
+        let project_ = project.clone();
+        let board_name = b.clone();
+        cases.push(Case::new(
+            case,
+            vec![Image::Module {
+                board: b.clone(),
+                module: "hello".into(),
+                name: Some("disk-formats".into()),
+            }],
+            move |_| cloud_formats_read_back(&project_, &board_name),
+        ));
+    }
     for (label, module, check) in table {
         let case = format!("{b}/disk-{label}");
         let name = format!("disk-{label}");
         let project = project.clone();
-        let (board_name, arch) = (b.clone(), arch.clone());
+        let (board_name, arch, disk) = (b.clone(), arch.clone(), disk.clone());
         cases.push(Case::new(
             case.clone(),
             vec![Image::Module {
@@ -909,7 +936,12 @@ fn disk_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             move |_| {
                 let dir = make_disk(&project, &board_name, module, &name)?;
                 let scratch = scratch(&project, &case)?;
-                check(&dir, &scratch, &arch)
+                check(&DiskTrial {
+                    dir: &dir,
+                    scratch: &scratch,
+                    arch: &arch,
+                    disk: &disk,
+                })
             },
         ));
     }
@@ -1455,11 +1487,19 @@ fn cli_cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
             &["\"vmdk\" is not a disk format", "gce, azure, qcow2, aws"],
         )
     });
-    add("disk-of-a-board-without-a-uefi-route", |project, _| {
+    add("disk-cloud-format-for-riscv64", |project, _| {
         refused(
             project,
-            &["disk", "--board", "riscv64-virt", "--module", "hello"],
-            &["board riscv64-virt has no UEFI route", "[disk]"],
+            &[
+                "disk",
+                "--board",
+                "riscv64-virt",
+                "--module",
+                "hello",
+                "--format",
+                "gce",
+            ],
+            &["--format gce: no cloud offers riscv64 VMs"],
         )
     });
     add(

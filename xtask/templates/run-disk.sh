@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# run-disk.sh: boots this folder's disk.raw (image named below) the way a cloud VM boots it:
-# QEMU's machine with UEFI firmware, the disk on NVMe (or virtio-scsi), the serial port as
-# the only console, no device of QEMU's for output or exit. Written by `cargo xtask disk`.
+# run-disk.sh: boots this folder's disk.raw (image named below) the way a cloud VM or a
+# board boots it: QEMU's machine with the board's firmware (UEFI, or U-Boot), the disk on
+# the first of the buses below, the serial port as the only console, no device of QEMU's
+# for output or exit. Written by `cargo xtask disk`.
 #
-# usage: run-disk.sh [--timeout SECONDS] [--disk-bus nvme|virtio-scsi] [--console]
+# usage: run-disk.sh [--timeout SECONDS] [--disk-bus BUS] [--console]
 #                    [--report FILE] [--] [MODULE ARGUMENTS...]
 #
 # The module's stdout and stderr both reach the serial console, followed by the line
@@ -30,13 +31,15 @@ memory=@MEMORY@
 firmware_code=@FIRMWARE_CODE@
 firmware_vars=@FIRMWARE_VARS@
 firmware_package=@FIRMWARE_PACKAGE@
+# The buses the firmware boots from, the first by default.
+buses=@BUSES@
 cmdline_file=@CMDLINE_FILE@
 module_sha256=@MODULE_SHA256@
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 me=$(basename "$0")
 timeout=
-bus=nvme
+bus=${buses%% *}
 console=
 report=
 args=()
@@ -46,7 +49,7 @@ while [ $# -gt 0 ]; do
     --timeout) [ $# -ge 2 ] || { echo "$me: --timeout needs seconds" >&2; exit 125; }
       timeout=$2; shift 2 ;;
     --timeout=*) timeout=${1#--timeout=}; shift ;;
-    --disk-bus) [ $# -ge 2 ] || { echo "$me: --disk-bus needs nvme or virtio-scsi" >&2; exit 125; }
+    --disk-bus) [ $# -ge 2 ] || { echo "$me: --disk-bus needs one of: $buses" >&2; exit 125; }
       bus=$2; shift 2 ;;
     --disk-bus=*) bus=${1#--disk-bus=}; shift ;;
     --console) console=1; shift ;;
@@ -63,14 +66,18 @@ fi
 if [ -n "$report" ] && ! : 2>/dev/null >"$report"; then
   echo "$me: --report: cannot write '$report'" >&2; report=; exit 125
 fi
+case " $buses " in
+  *" $bus "*) ;;
+  *) echo "$me: --disk-bus is one of: $buses (what the firmware boots from), not '$bus'" >&2; exit 125 ;;
+esac
 case $bus in
   nvme) disk_device=(-device nvme,serial=hermit-wasm,drive=disk) ;;
   virtio-scsi) disk_device=(-device virtio-scsi-pci,id=scsi -device scsi-hd,bus=scsi.0,drive=disk) ;;
-  *) echo "$me: --disk-bus is nvme or virtio-scsi, not '$bus'" >&2; exit 125 ;;
+  virtio-blk) disk_device=(-device virtio-blk-pci,drive=disk) ;;
 esac
 command -v "$qemu" >/dev/null 2>&1 || { echo "$me: $qemu not found: apt-get install $package" >&2; exit 125; }
-for file in "$firmware_code" "$firmware_vars"; do
-  [ -r "$file" ] || { echo "$me: no UEFI firmware at $file: apt-get install $firmware_package" >&2; exit 125; }
+for file in "$firmware_code" ${firmware_vars:+"$firmware_vars"}; do
+  [ -r "$file" ] || { echo "$me: no firmware at $file: apt-get install $firmware_package" >&2; exit 125; }
 done
 [ -r "$here/disk.raw" ] || { echo "$me: $here/disk.raw is missing or unreadable: cargo xtask disk --board $board" >&2; exit 125; }
 
@@ -96,24 +103,30 @@ trap 'stopped_by 2' INT
 trap 'stopped_by 15' TERM
 trap 'stopped_by 1' HUP
 
-# Each boot gets a fresh variable store: one written for another disk set-up can make the
-# firmware skip the disk.
-cp "$firmware_vars" "$tmp/vars.fd" || exit 125
+@FIRMWARE_SETUP@
 disk=$here/disk.raw
 if [ ${#args[@]} -gt 0 ]; then
   command -v mcopy >/dev/null 2>&1 || { echo "$me: module arguments need mtools' mcopy: apt-get install mtools" >&2; exit 125; }
   cp "$disk" "$tmp/disk.raw" || exit 125
   disk=$tmp/disk.raw
-  { mtype -i "$disk@@1M" "::/$cmdline_file" | tr -d '\n'; echo -n " --"
-    for arg in "${args[@]}"; do printf " '%s'" "${arg//\'/\'\\\'\'}"; done; echo; } > "$tmp/cmdline.txt" &&
+  # The arguments, shell-quoted, go at the end of the line that holds the command line.
+  extra=" --"
+  for arg in "${args[@]}"; do extra+=" '${arg//\'/\'\\\'\'}'"; done
+  mtype -i "$disk@@1M" "::/$cmdline_file" > "$tmp/config.old" &&
+    while IFS= read -r line || [ -n "$line" ]; do
+      line=${line%$'\r'}
+      case $line in
+        @CMDLINE_LINE@) printf '%s%s\n' "$line" "$extra" ;;
+        *) printf '%s\n' "$line" ;;
+      esac
+    done < "$tmp/config.old" > "$tmp/cmdline.txt" &&
     mcopy -o -i "$disk@@1M" "$tmp/cmdline.txt" "::/$cmdline_file" ||
     { echo "$me: cannot write the module arguments into the disk's $cmdline_file" >&2; exit 125; }
 fi
 
 run=("$qemu" -accel tcg -machine "$machine" -cpu "$cpu" -m "$memory" -smp 1
   -nodefaults -display none -monitor none
-  -drive "if=pflash,format=raw,unit=0,readonly=on,file=${firmware_code//,/,,}"
-  -drive "if=pflash,format=raw,unit=1,file=${tmp//,/,,}/vars.fd"
+  "${firmware[@]}"
   -drive "if=none,id=disk,format=raw,snapshot=on,file=${disk//,/,,}"
   "${disk_device[@]}"
   -chardev "file,id=console,path=${log//,/,,}" -serial chardev:console)
