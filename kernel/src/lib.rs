@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod map_spec;
 pub mod payload;
 pub mod phases;
+pub mod power_off_spec;
 pub mod run;
 pub mod usage;
 pub mod virtio;

@@ -906,6 +906,57 @@ fn disk_cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: 
             },
         ));
     }
+    if board.arch.name() == "x86_64" {
+        // The runner powers an x86_64 disk boot off itself and halts where it cannot
+        // (`platform/power_off.rs`): with the sleep register withheld, the machine must
+        // halt after the status line, never reset and run the module again.
+        let case = format!("{b}/disk-halts-when-it-cannot-power-off");
+        let name = "disk-no-power-off".to_string();
+        let (project, board_name, disk) = (project.clone(), b.clone(), disk.clone());
+        cases.push(Case::new(
+            case.clone(),
+            vec![Image::Module {
+                board: b.clone(),
+                module: "exit-code".into(),
+                name: Some(name.clone()),
+            }],
+            move |_| {
+                let dir = make_disk(&project, &board_name, "exit-code", &name)?;
+                let scratch = scratch(&project, &case)?;
+                for file in ["disk.raw", "run-disk.sh"] {
+                    std::fs::copy(dir.join(file), scratch.join(file))?;
+                }
+                let cmdline = format!(
+                    "env=HERMIT_WASM_POWER_OFF=none {} -- 5",
+                    disk_config::DEFAULT_CMDLINE
+                );
+                let config = disk_config::render(disk.route, &cmdline);
+                let raw = scratch.join("disk.raw");
+                mcopy(
+                    &raw,
+                    disk_config::file(disk.route),
+                    config.as_bytes(),
+                    &scratch,
+                )?;
+                let mut command = Command::new(scratch.join("run-disk.sh"));
+                command
+                    .args(["--timeout=20", "--console"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let out = Launcher::spawn(&mut command)?.wait_with_output()?;
+                expect_status(&out, 5)?;
+                stderr_has(&out, "did not power off (it halted)")?;
+                let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+                ensure!(
+                    console.matches("[LOADER] Hermit-WASM loader").count() == 1
+                        && console.matches("hermit-wasm: exit status 5").count() == 1,
+                    "the console shows:\n{console}"
+                );
+                Ok(())
+            },
+        ));
+    }
     // Clouds take UEFI disks only.
     if disk.route == DiskRoute::Uefi {
         let case = format!("{b}/disk-cloud-formats");

@@ -175,5 +175,9 @@ if [ -z "$status" ]; then
   write_report 125 failure "" "the VM ended without reporting an exit status (QEMU exit status $rc)"
   exit 125
 fi
+if [ -n "$timeout" ] && [ "$rc" -eq 124 ]; then
+  # The run is over, but the machine halted instead of powering off (no sleep register).
+  echo "$me: the module ended, but the machine did not power off (it halted); --timeout stopped it" >&2
+fi
 write_report $((status & 255)) exit "" ""
 exit $((status & 255))

@@ -9,6 +9,8 @@ pub mod code_memory;
 mod device_memory;
 mod dma;
 mod icache;
+#[cfg(target_arch = "x86_64")]
+mod power_off;
 mod qemu;
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 mod semihosting;
@@ -90,11 +92,16 @@ impl Host {
                 qemu::exit(status)
             }
             Host::Serial => {
-                // Read from the serial console by run-disk.sh or a person. The kernel then
-                // powers off through ACPI (PM1a); on a machine without that, kernel 0.11
-                // resets it instead (README, "Boot it from a disk").
+                // Read from the serial console by run-disk.sh or a person. Then the
+                // machine powers off and must never boot the module again: on x86_64 the
+                // runner writes the sleep register and halts (`power_off.rs`), as kernel
+                // 0.11 would reset a machine without PM1a; on aarch64 and riscv64 the
+                // kernel's PSCI or SBI call, which waits forever if it fails.
                 let _ = std::io::Write::flush(&mut std::io::stdout());
                 let _ = std::io::Write::write_all(&mut std::io::stderr(), lines.as_bytes());
+                #[cfg(target_arch = "x86_64")]
+                power_off::power_off_and_halt();
+                #[cfg(not(target_arch = "x86_64"))]
                 std::process::exit(status)
             }
             Host::Uhyve => std::process::exit(status),

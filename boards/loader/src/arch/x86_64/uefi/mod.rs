@@ -12,11 +12,13 @@
 mod device_tree;
 #[path = "../port_io.rs"]
 mod port_io;
+mod power_off;
 #[path = "../serial.rs"]
 pub mod serial;
 #[path = "../tsc.rs"]
 mod tsc;
 
+use alloc::format;
 use core::arch::asm;
 use core::mem::MaybeUninit;
 use core::num::NonZeroU64;
@@ -42,12 +44,17 @@ fn main() -> Status {
     println!("[LOADER] Hermit-WASM loader (x86_64, UEFI)");
 
     let guest_elf = uefi_boot::guest_elf();
-    let cmdline = uefi_boot::cmdline();
+    let configured = uefi_boot::cmdline();
     let rsdp = uefi_boot::config_table(ConfigTableEntry::ACPI2_GUID);
     match rsdp {
         Some(rsdp) => println!("[LOADER] ACPI RSDP at {rsdp:#x}"),
         None => println!("[LOADER] the firmware gives no ACPI 2.0 RSDP"),
     }
+    // The runner powers the machine off itself (see power_off.rs); a setting in the run
+    // configuration comes later on the command line and wins.
+    let power_off = power_off::spec(rsdp);
+    println!("[LOADER] power-off: {power_off}");
+    let cmdline = format!("env=HERMIT_WASM_POWER_OFF={power_off} {configured}");
 
     let object = KernelObject::parse(guest_elf)
         .unwrap_or_else(|err| panic!("the guest ELF cannot be booted: {err}"));
@@ -80,7 +87,7 @@ fn main() -> Status {
     let device_tree = device_tree::build(&Machine {
         compatible: "hermit,uefi",
         ram: &ram,
-        cmdline,
+        cmdline: &cmdline,
         rsdp,
         tsc_khz,
     });
