@@ -143,6 +143,13 @@ pub struct QemuArgs {
     /// Write the run report (JSON: status, how the run ended, times, usage) to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<std::path::PathBuf>,
+    /// Boot the image's disk with the board's firmware (`cargo xtask disk`, run-disk.sh)
+    /// instead of QEMU's direct boot.
+    #[arg(long)]
+    pub disk: bool,
+    /// With --disk: the bus the disk is on (the board's first by default).
+    #[arg(long, value_name = "BUS", requires = "disk")]
+    pub disk_bus: Option<String>,
     /// Arguments for the module.
     #[arg(last = true)]
     pub args: Vec<String>,

@@ -957,6 +957,31 @@ fn disk_cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: 
             },
         ));
     }
+    // `cargo xtask qemu --disk` builds the disk and boots it through run-disk.sh.
+    let case = format!("{b}/disk-from-cargo-xtask-qemu");
+    let (project_, board_name) = (project.clone(), b.clone());
+    cases.push(Case::new(
+        case,
+        vec![Image::Module {
+            board: b.clone(),
+            module: "exit-code".into(),
+            name: Some("disk-xtask-qemu".into()),
+        }],
+        move |_| {
+            let mut command = Command::new(std::env::current_exe()?);
+            command
+                .args(["qemu", "--disk", "--board", &board_name])
+                .args(["--module", "exit-code", "--name", "disk-xtask-qemu"])
+                .args(["--timeout", "120", "--", "3"])
+                .current_dir(&project_.root)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let out = Launcher::spawn(&mut command)?.wait_with_output()?;
+            expect_status(&out, 3)?;
+            stderr_has(&out, "run-disk.sh")
+        },
+    ));
     // Clouds take UEFI disks only.
     if disk.route == DiskRoute::Uefi {
         let case = format!("{b}/disk-cloud-formats");
@@ -1536,6 +1561,22 @@ fn cli_cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
             project,
             &["disk", "--module", "hello", "--format", "qcow2,vmdk"],
             &["\"vmdk\" is not a disk format", "gce, azure, qcow2, aws"],
+        )
+    });
+    add("qemu-disk-refuses-direct-boot-options", |project, _| {
+        refused(
+            project,
+            &[
+                "qemu",
+                "--disk",
+                "--board",
+                "x86_64-kvm",
+                "--module",
+                "hello",
+                "--map",
+                "/tmp:/tmp",
+            ],
+            &["--map is a launch option of the direct boot"],
         )
     });
     add("disk-cloud-format-for-riscv64", |project, _| {
