@@ -138,6 +138,7 @@ mod guest {
     pub fn main() -> ! {
         hermit_wasm_kernel::phases::mark("runner");
         let host = Host::detect();
+        host.on_panic();
         let mut stderr = host.stdio().stderr;
         let args = std::env::args().skip(1).collect();
         // Another thread of the module trapped or exited: report it as the main thread's.

@@ -203,6 +203,19 @@ pub struct ThreadSupport {
 /// The name of the export a new thread starts in (wasi-threads).
 pub const THREAD_START: &str = "wasi_thread_start";
 
+/// Lets the timer preempt the calling thread. Kernel 0.11 on aarch64 starts a new thread
+/// with IRQs masked (SPSR 0x3e5) until its first reschedule, so a wasm thread that spins
+/// from its start would never give the CPU back; it unmasks them first thing. Elsewhere
+/// (and natively) threads start preemptible and this does nothing.
+fn unmask_interrupts() {
+    #[cfg(all(target_os = "hermit", target_arch = "aarch64"))]
+    // SAFETY: Hermit runs the application at EL1; clearing DAIF.I only lets IRQs, which the
+    // kernel handles, interrupt this thread, as they do every other.
+    unsafe {
+        core::arch::asm!("msr daifclr, #2", options(nomem, nostack))
+    };
+}
+
 /// The import a threads module spawns threads through.
 pub const THREAD_SPAWN: (&str, &str) = ("wasi", "thread-spawn");
 
@@ -468,6 +481,7 @@ impl Spawner {
                 .name(format!("wasm thread {id}"))
                 .stack_size(THREAD_STACK)
                 .spawn(move || {
+                    unmask_interrupts();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         on_aligned_stack(|| start.call(&mut store, (id, arg)))
                     }));

@@ -248,9 +248,10 @@ fn tempdir(out: &Path) -> Result<PathBuf> {
 /// How to import `file` into the cloud, with the settings a UEFI unikernel needs.
 fn import_hint(format: Format, file: &Path, arch: &str) -> String {
     let file = file.display();
-    let (gce_arch, aws_arch) = match arch {
-        "aarch64" => ("ARM64", "arm64"),
-        _ => ("X86_64", "x86_64"),
+    let (gce_arch, aws_arch, azure_arch, openstack_machine) = match arch {
+        "aarch64" => ("ARM64", "arm64", "Arm64", "virt"),
+        "riscv64" => ("", "", "", "virt"),
+        _ => ("X86_64", "x86_64", "x64", "q35"),
     };
     match format {
         Format::Gce => format!(
@@ -260,12 +261,13 @@ fn import_hint(format: Format, file: &Path, arch: &str) -> String {
         ),
         Format::Azure => format!(
             "Azure: az storage blob upload --type page --file {file} ... && az image create \
-             --source BLOB_URL --os-type Linux --hyper-v-generation V2 (a specialized disk: \
-             no provisioning agent reports ready)"
+             --source BLOB_URL --os-type Linux --hyper-v-generation V2 --architecture \
+             {azure_arch} (a specialized disk: no provisioning agent reports ready)"
         ),
         Format::Qcow2 => format!(
             "OpenStack: openstack image create --disk-format qcow2 --file {file} \
-             --property hw_firmware_type=uefi --property hw_machine_type=q35 NAME"
+             --property hw_firmware_type=uefi --property hw_machine_type={openstack_machine} \
+             NAME"
         ),
         Format::Kubevirt => format!(
             "KubeVirt: skopeo copy oci-archive:{file} docker://REGISTRY/IMAGE:latest, put \

@@ -53,7 +53,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
             .map(|b| b.name.as_str())
             .collect();
         format!(
-            "board {} has no UEFI route to boot a disk (no [disk] in boards/{}.toml); \
+            "board {} has no route to boot a disk (no [disk] in boards/{}.toml); \
              disks are built for: {}",
             board.name,
             board.name,
@@ -135,6 +135,10 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
             (
                 "CMDLINE_LINE",
                 Fill::Code(disk_config::line_glob(disk.route)),
+            ),
+            (
+                "CMDLINE_ESCAPE",
+                Fill::Code(disk_config::bash_escape(disk.route)),
             ),
             ("MODULE_SHA256", Fill::Word(&manifest.module.sha256)),
             (

@@ -69,7 +69,7 @@ pub struct DiskContents {
     /// The EFI system partition's first and last sector (512 bytes each).
     pub esp_sectors: (u64, u64),
     pub fat_type: String,
-    /// Every file on the partition, by its path there, in directory order.
+    /// Every file on the partition, by its path there, sorted by path.
     pub files: Vec<(String, Vec<u8>)>,
 }
 

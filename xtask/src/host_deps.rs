@@ -36,12 +36,6 @@ pub fn missing(boards: &[Board]) -> Vec<String> {
             if which::which("mcopy").is_err() {
                 missing.push("mtools (disks)".to_string());
             }
-            // The readers the KubeVirt format is checked with.
-            for (exe, package) in [("skopeo", "skopeo"), ("umoci", "umoci")] {
-                if which::which(exe).is_err() {
-                    missing.push(format!("{exe} ({package}, KubeVirt disks)"));
-                }
-            }
         }
     }
     let wants_virtiofsd = boards.iter().any(|board| board.qemu.virtio_mmio.is_some());

@@ -756,7 +756,15 @@ fn boot_disk_with(dir: &Path, options: &[&str], qemu_options: &str) -> Result<Ou
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    Launcher::spawn(&mut command)?.wait_with_output()
+    let out = Launcher::spawn(&mut command)?.wait_with_output()?;
+    // A run whose machine halted instead of powering off ends at the timeout with the
+    // module's status: that is a failure of the disk's power-off here.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !stderr.contains("did not power off"),
+        "the machine did not power off after the module ended:\n{stderr}"
+    );
+    Ok(out)
 }
 
 /// Disks that UEFI firmware boots (QEMU's `q35` + OVMF, `virt` + AAVMF here): the module's output and
@@ -769,12 +777,13 @@ fn disk_cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: 
     type DiskCheck = fn(&DiskTrial) -> Result<()>;
     let table: [(&str, &str, DiskCheck); 5] = [
         ("hello", "hello", |t| {
-            let out = boot_disk(t.dir, &["--", "from", "a disk"])?;
+            // Words that a boot route must not re-split or unquote on the way.
+            let out = boot_disk(t.dir, &["--", "it's", "two  spaces", "$HOME", r"a\b"])?;
             expect_status(&out, 0)?;
             expect_stdout(
                 &out,
                 &format!(
-                    "Hello from WebAssembly on {}!\narguments: from a disk\n",
+                    "Hello from WebAssembly on {}!\narguments: it's two  spaces $HOME a\\b\n",
                     t.arch
                 ),
             )
@@ -940,7 +949,7 @@ fn disk_cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: 
                 )?;
                 let mut command = Command::new(scratch.join("run-disk.sh"));
                 command
-                    .args(["--timeout=20", "--console"])
+                    .args(["--timeout=40", "--console"])
                     .stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped());
@@ -1112,7 +1121,8 @@ fn kubevirt_read_back(project: &Project, board: &str, dir: &Path) -> Result<()> 
     let out = Command::new("skopeo")
         .arg("inspect")
         .arg(format!("oci-archive:{}", archive.display()))
-        .output()?;
+        .output()
+        .context("running skopeo (apt-get install skopeo umoci)")?;
     expect_status(&out, 0).context("skopeo inspect")?;
     let image: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let arch = match board.split('-').next() {

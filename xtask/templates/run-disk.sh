@@ -109,9 +109,14 @@ if [ ${#args[@]} -gt 0 ]; then
   command -v mcopy >/dev/null 2>&1 || { echo "$me: module arguments need mtools' mcopy: apt-get install mtools" >&2; exit 125; }
   cp "$disk" "$tmp/disk.raw" || exit 125
   disk=$tmp/disk.raw
-  # The arguments, shell-quoted, go at the end of the line that holds the command line.
+  # The arguments, shell-quoted, go at the end of the line that holds the command line,
+  # escaped as the boot route needs. A newline would end that line: refused.
   extra=" --"
-  for arg in "${args[@]}"; do extra+=" '${arg//\'/\'\\\'\'}'"; done
+  for arg in "${args[@]}"; do
+    case $arg in *$'\n'*) echo "$me: a module argument holds a newline, which the disk's $cmdline_file cannot carry" >&2; exit 125 ;; esac
+    extra+=" '${arg//\'/\'\\\'\'}'"
+  done
+  @CMDLINE_ESCAPE@
   mtype -i "$disk@@1M" "::/$cmdline_file" > "$tmp/config.old" &&
     while IFS= read -r line || [ -n "$line" ]; do
       line=${line%$'\r'}

@@ -49,6 +49,21 @@ impl Host {
         }
     }
 
+    /// What a panic of the runner does besides printing its message. On a disk boot on
+    /// x86_64 the machine powers off or halts (`power_off.rs`) instead of going through
+    /// the kernel's shutdown, which resets a machine without ACPI PM1a and so would run the
+    /// module again. (A panic of the kernel itself still takes the kernel's path.)
+    pub fn on_panic(self) {
+        #[cfg(target_arch = "x86_64")]
+        if self == Host::Serial {
+            let print = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                print(info);
+                power_off::power_off_and_halt()
+            }));
+        }
+    }
+
     /// The module's stdio.
     pub fn stdio(self) -> Stdio {
         match self {

@@ -116,7 +116,7 @@ fn has_fdt_magic(address: u64) -> bool {
     // SAFETY: the first 4 GiB are identity-mapped; x0 names an address in them or is junk
     // that the magic check rejects.
     address < (1 << 32)
-        && address % 4 == 0
+        && address.is_multiple_of(4)
         && u32::from_be(unsafe { (address as *const u32).read_volatile() }) == FDT_MAGIC
 }
 

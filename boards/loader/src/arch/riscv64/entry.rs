@@ -14,8 +14,12 @@ global_asm!(
     .section .text._image_header, "ax"
     .global _image_header
 _image_header:
-    /* code0, code1: jump over the header. */
+    /* code0, code1: jump over the header (an uncompressed jump: the fields below are at
+       fixed offsets). */
+    .option push
+    .option norvc
     j _start
+    .option pop
     .word 0
     /* text_offset: where in RAM the image runs; image_size: with .bss. */
     .dword 0x200000

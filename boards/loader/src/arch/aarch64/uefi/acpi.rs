@@ -20,8 +20,9 @@ pub struct Hardware {
     /// Secure EL1, non-secure EL1, virtual and EL2 timer interrupts: (GSIV, flags), where
     /// flags bit 0 = edge-triggered and bit 1 = active low.
     pub timers: [(u32, u32); 4],
-    /// The console UART's MMIO base and SPCR interface type.
-    pub uart: Option<(u64, u8)>,
+    /// The console UART's MMIO base, SPCR interface type, and register width in bits (the
+    /// GAS's; 8 or 32 on a 16550).
+    pub uart: Option<(u64, u8, u8)>,
 }
 
 /// SPCR interface types of the PL011 family (a data register at the base, a flag register
@@ -151,7 +152,7 @@ pub unsafe fn read(rsdp: u64) -> Hardware {
     let uart = find(b"SPCR").map(|spcr| {
         // The base address is a Generic Address Structure; 0 = system memory.
         assert_eq!(spcr.u8(40), 0, "the SPCR UART is not in memory space");
-        (spcr.u64(44), spcr.u8(36))
+        (spcr.u64(44), spcr.u8(36), spcr.u8(41))
     });
     Hardware {
         gicd,

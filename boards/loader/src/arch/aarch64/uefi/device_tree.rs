@@ -108,7 +108,7 @@ pub fn from_acpi(hardware: &Hardware, cmdline: &str) -> Vec<u8> {
     fdt.property("always-on", &[]);
     fdt.end_node();
 
-    if let Some((base, _)) = hardware.uart {
+    if let Some((base, ..)) = hardware.uart {
         fdt.begin_node(&format!("serial@{base:x}"));
         fdt.property_string("compatible", "arm,pl011");
         fdt.property_reg(&[(base, UART_SIZE)]);

@@ -45,6 +45,9 @@ const GUEST_ALIGN: u64 = 0x20_0000;
 /// The arena at the start of the claimed region: page tables, the device tree, the boot
 /// information, the kernel's boot stack and the trampoline.
 const ARENA_SIZE: u64 = 4 * 0x10_0000;
+/// Kernel 0.11 on aarch64 keeps its virtual addresses below 4 GiB, and its console's
+/// address is 32 bits.
+const KERNEL_LIMIT: u64 = 1 << 32;
 /// What the kernel should have at least besides its image.
 const MIN_KERNEL_MEMORY: u64 = 64 * 0x10_0000;
 /// The configuration table of a device tree (the UEFI specification's EFI_DTB_TABLE_GUID).
@@ -71,8 +74,8 @@ fn main() -> Status {
         "the firmware runs the loader at EL{}; kernel 0.11 starts at EL1",
         (el >> 2) & 3
     );
-    // Nothing is printed until the console UART is known: QEMU's address may hold anything
-    // elsewhere.
+    // Until the console UART is known, output goes to the firmware's console (QEMU's UART
+    // address may hold anything elsewhere).
     serial::set_base(0);
 
     // The machine: the firmware's device tree, else its ACPI tables.
@@ -96,25 +99,30 @@ fn main() -> Status {
         (None, Some(rsdp)) => {
             // SAFETY: the firmware's configuration table points to its RSDP.
             let hardware = unsafe { acpi::read(rsdp) };
-            if let Some((base, kind)) = hardware.uart {
-                // The kernel stores each byte at the base: both families take that. The
-                // loader waits on the PL011 flag register only where there is one.
+            if let Some((base, kind, width)) = hardware.uart {
+                // The kernel stores each byte at the base: both families take that.
                 assert!(
                     acpi::SPCR_PL011_FAMILY.contains(&kind)
                         || acpi::SPCR_16550_FAMILY.contains(&kind),
                     "the SPCR UART at {base:#x} is of interface type {kind:#x}, which the \
                      kernel's console cannot drive"
                 );
-                serial::set_flow_control(acpi::SPCR_PL011_FAMILY.contains(&kind));
+                if acpi::SPCR_16550_FAMILY.contains(&kind) {
+                    serial::set_16550(if width == 32 { 2 } else { 0 });
+                }
             }
             (
-                hardware.uart.map(|(base, _)| base),
+                hardware.uart.map(|(base, ..)| base),
                 Description::Acpi(hardware),
             )
         }
         (None, None) => panic!("the firmware gives neither a device tree nor ACPI tables"),
     };
     let uart = uart.expect("the firmware names no console UART (device tree or SPCR)");
+    assert!(
+        uart < KERNEL_LIMIT,
+        "the console UART at {uart:#x} lies above 4 GiB, where kernel 0.11 cannot reach it"
+    );
     serial::set_base(uart);
     println!("[LOADER] Hermit-WASM loader (aarch64, UEFI)");
     let cmdline = uefi_boot::cmdline();
@@ -137,21 +145,27 @@ fn main() -> Status {
     );
     let image_size = (object.mem_size() as u64).next_multiple_of(GUEST_ALIGN);
 
-    // The largest free region becomes the arena, the kernel and the kernel's memory.
+    // The largest free region below 4 GiB becomes the arena, the kernel and the kernel's
+    // memory: kernel 0.11 hands out virtual addresses from its image's end up to 4 GiB.
     let region = {
         let map = boot::memory_map(MemoryType::LOADER_DATA).expect("the firmware's memory map");
         map.entries()
-            .filter(|e| e.ty == MemoryType::CONVENTIONAL)
+            .filter(|e| e.ty == MemoryType::CONVENTIONAL && e.phys_start < KERNEL_LIMIT)
             .map(|e| e.phys_start..e.phys_start + e.page_count * PAGE_SIZE)
-            .max_by_key(|r| r.end - r.start)
-            .expect("the firmware's memory map lists no free memory")
+            .max_by_key(|r| r.end.min(KERNEL_LIMIT) - r.start)
+            .expect("the firmware's memory map lists no free memory below 4 GiB")
     };
     let start = region.start.next_multiple_of(GUEST_ALIGN);
     let kernel = (start + ARENA_SIZE).next_multiple_of(GUEST_ALIGN);
     assert!(
-        kernel + image_size + MIN_KERNEL_MEMORY <= region.end,
+        kernel + image_size + MIN_KERNEL_MEMORY <= region.end.min(KERNEL_LIMIT),
         "the largest free memory region {region:#x?} cannot hold the kernel ({image_size:#x} \
          bytes) and {MIN_KERNEL_MEMORY:#x} bytes for it: give the machine more memory"
+    );
+    assert!(
+        !(kernel..KERNEL_LIMIT).contains(&uart),
+        "the console UART at {uart:#x} lies where the kernel hands out virtual addresses \
+         ({kernel:#x}..4 GiB)"
     );
     let pages = ((region.end - start) / PAGE_SIZE) as usize;
     boot::allocate_pages(AllocateType::Address(start), MemoryType::LOADER_CODE, pages)
@@ -236,7 +250,8 @@ enum Description<'a> {
 
 // The switch to the kernel's translation regime, copied into the arena and run from there:
 // MMU off, the kernel's MAIR, TCR and tables, TLBs invalidated, MMU on (caches on,
-// alignment checks off), then the kernel's entry with its stack. Position-independent;
+// alignment checks and the firmware's write-implies-execute-never off: the kernel's image
+// is mapped writable and executable), then SP_EL1 as the kernel's stack and its entry. Position-independent;
 // uses only registers: x0 boot info, x1 CPU id, x2 entry, x3 stack (lowest address),
 // x4 TTBR0, x5 MAIR, x6 TCR.
 global_asm!(
@@ -260,8 +275,10 @@ hermit_wasm_trampoline:
     mov x8, #0x1005
     orr x7, x7, x8
     bic x7, x7, #0x2
+    bic x7, x7, #(1 << 19)
     msr sctlr_el1, x7
     isb
+    msr spsel, #1
     mov sp, x3
     br x2
 hermit_wasm_trampoline_end:
@@ -300,8 +317,16 @@ fn arena_bytes(len: usize, align: usize) -> &'static mut [u8] {
 /// Powers the machine off through PSCI; waits forever if PSCI does not answer: a disk boot
 /// must never reboot into the module again.
 pub fn halt() -> ! {
-    // SAFETY: SYSTEM_OFF does not return; if the call fails, the loop below halts.
-    unsafe { asm!("hvc #0", in("x0") PSCI_SYSTEM_OFF, options(nostack)) };
+    // SAFETY: SYSTEM_OFF does not return; if the call fails (it returns an error in x0 and
+    // may clobber what SMCCC allows), the loop below halts.
+    unsafe {
+        asm!(
+            "hvc #0",
+            inout("x0") PSCI_SYSTEM_OFF => _,
+            clobber_abi("C"),
+            options(nostack)
+        )
+    };
     loop {
         // SAFETY: waiting for an event has no effects.
         unsafe { asm!("wfe", options(nomem, nostack)) };

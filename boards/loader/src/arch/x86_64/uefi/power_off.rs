@@ -83,20 +83,33 @@ unsafe fn find(rsdp: u64) -> Option<String> {
     }
 }
 
-/// SLP_TYPa from the DSDT's `\_S5` package: `_S5_`, PackageOp, PkgLength, NumElements, then
-/// the first element (BytePrefix and a byte, ZeroOp or OneOp).
+/// SLP_TYPa (3 bits) from the DSDT's `\_S5` object: NameOp, `_S5_` (or `\_S5_`),
+/// PackageOp, PkgLength, NumElements, then the first element (BytePrefix and a byte,
+/// ZeroOp or OneOp). Each occurrence of the name is tried; anything else is no answer.
 fn s5_sleep_type(dsdt: &[u8]) -> Option<u8> {
-    let at = dsdt.windows(4).position(|w| w == b"_S5_")? + 4;
-    let rest = dsdt.get(at..)?;
-    if *rest.first()? != 0x12 {
-        return None;
-    }
-    let pkg_length_bytes = 1 + usize::from(rest.get(1)? >> 6);
-    let element = rest.get(1 + pkg_length_bytes + 1..)?;
-    match *element.first()? {
-        0x0a => element.get(1).copied(),
-        0x00 => Some(0),
-        0x01 => Some(1),
-        byte => Some(byte),
-    }
+    dsdt.windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"_S5_")
+        .find_map(|(at, _)| {
+            let name_op = match at.checked_sub(1).map(|i| dsdt[i]) {
+                Some(b'\\') => at.checked_sub(2).map(|i| dsdt[i]),
+                byte => byte,
+            };
+            if name_op != Some(0x08) {
+                return None;
+            }
+            let rest = dsdt.get(at + 4..)?;
+            if *rest.first()? != 0x12 {
+                return None;
+            }
+            let pkg_length_bytes = 1 + usize::from(rest.get(1)? >> 6);
+            let element = rest.get(1 + pkg_length_bytes + 1..)?;
+            let value = match *element.first()? {
+                0x0a => *element.get(1)?,
+                0x00 => 0,
+                0x01 => 1,
+                _ => return None,
+            };
+            Some(value & 7)
+        })
 }
