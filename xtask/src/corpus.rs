@@ -4,7 +4,8 @@
 //! transform stdin to stdout (jaq, sd, choose, hexyl). None is ours; each is pinned to a
 //! version and built with `cargo install --locked` and the project's toolchain, once,
 //! into `~/.cache/hermit-wasm/corpus/` (or `$HERMIT_WASM_CORPUS_DIR`), so that a fresh
-//! clone on the same machine reuses it.
+//! clone on the same machine reuses it. A symbol a program's locked dependencies need and
+//! the toolchain's wasi-libc no longer has comes from a shim of ours (`xtask/corpus-shims/`).
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,9 @@ pub struct Program {
     /// Extra `cargo install` arguments (features).
     pub install: &'static [&'static str],
     pub bin: &'static str,
+    /// Sources under `xtask/corpus-shims/` compiled to wasm objects and linked in: symbols
+    /// the program's locked dependencies name and the toolchain's wasi-libc lacks.
+    pub shims: &'static [&'static str],
 }
 
 pub const RIPGREP: Program = Program {
@@ -27,6 +31,7 @@ pub const RIPGREP: Program = Program {
     version: "15.2.0",
     install: &[],
     bin: "rg",
+    shims: &[],
 };
 /// Its standard library is not in the `.wasm`: it is mapped in from the crate
 /// `rustpython-pylib`, which the install brings into cargo's registry.
@@ -39,30 +44,35 @@ pub const RUSTPYTHON: Program = Program {
         "stdlib rustpython-pylib/freeze-stdlib",
     ],
     bin: "rustpython",
+    shims: &["process_cputime_clock.rs"],
 };
 pub const JAQ: Program = Program {
     krate: "jaq",
     version: "2.0.0",
     install: &["--no-default-features"],
     bin: "jaq",
+    shims: &[],
 };
 pub const SD: Program = Program {
     krate: "sd",
     version: "1.0.0",
     install: &[],
     bin: "sd",
+    shims: &[],
 };
 pub const CHOOSE: Program = Program {
     krate: "choose",
     version: "1.3.7",
     install: &[],
     bin: "choose",
+    shims: &[],
 };
 pub const HEXYL: Program = Program {
     krate: "hexyl",
     version: "0.16.0",
     install: &[],
     bin: "hexyl",
+    shims: &[],
 };
 /// Every program, by crate name.
 pub const PROGRAMS: [&Program; 6] = [&RIPGREP, &RUSTPYTHON, &JAQ, &SD, &CHOOSE, &HEXYL];
@@ -131,7 +141,7 @@ impl Program {
             .args(self.install)
             // From `/`, with the project's pinned toolchain (it has wasm32-wasip1).
             .current_dir("/")
-            .env("RUSTUP_TOOLCHAIN", channel);
+            .env("RUSTUP_TOOLCHAIN", &channel);
         for (name, _) in std::env::vars_os() {
             let Some(name) = name.to_str() else { continue };
             if (name.starts_with("CARGO") || name.starts_with("RUST"))
@@ -139,6 +149,15 @@ impl Program {
             {
                 command.env_remove(name);
             }
+        }
+        if !self.shims.is_empty() {
+            let mut flags = Vec::new();
+            for shim in self.shims {
+                let object = shim_object(project, &channel, shim, &root)?;
+                flags.push(format!("-Clink-arg={}", object.display()));
+            }
+            // Encoded (separated by 0x1f), so that a path with spaces stays one argument.
+            command.env("CARGO_ENCODED_RUSTFLAGS", flags.join("\u{1f}"));
         }
         eprintln!("$ {command:?}");
         let status = command
@@ -154,4 +173,38 @@ impl Program {
         }
         Ok(wasm)
     }
+}
+
+/// Compiles the shim `name` (under `xtask/corpus-shims/`) to a wasm32-wasip1 object in
+/// `root`, with the toolchain `channel`.
+fn shim_object(project: &Project, channel: &str, name: &str, root: &Path) -> Result<PathBuf> {
+    let source = project.root.join("xtask/corpus-shims").join(name);
+    let dir = root.join("shims");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let object = dir.join(name).with_extension("o");
+    let mut command = std::process::Command::new("rustc");
+    command
+        .args([
+            "--target",
+            "wasm32-wasip1",
+            "--crate-type",
+            "lib",
+            "--emit",
+            "obj",
+        ])
+        .args(["-C", "opt-level=2", "-o"])
+        .arg(&object)
+        .arg(&source)
+        .env("RUSTUP_TOOLCHAIN", channel);
+    eprintln!("$ {command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("running rustc on {}", source.display()))?;
+    if !status.success() {
+        bail!(
+            "compiling {} for wasm32-wasip1 failed ({status})",
+            source.display()
+        );
+    }
+    Ok(object)
 }
