@@ -204,15 +204,23 @@ pub struct ThreadSupport {
 pub const THREAD_START: &str = "wasi_thread_start";
 
 /// Lets the timer preempt the calling thread. Kernel 0.11 on aarch64 starts a new thread
-/// with IRQs masked (SPSR 0x3e5) until its first reschedule, so a wasm thread that spins
-/// from its start would never give the CPU back; it unmasks them first thing. Elsewhere
-/// (and natively) threads start preemptible and this does nothing.
+/// with IRQs masked (SPSR 0x3e5) until its first reschedule, and on riscv64 a thread first
+/// switched to from inside the scheduler starts with `sstatus.SIE` clear as the scheduler
+/// left it; so a wasm thread that spun from its start would never give the CPU back. It
+/// unmasks them first thing. On x86_64 (and natively) threads start preemptible and this
+/// does nothing.
 fn unmask_interrupts() {
     #[cfg(all(target_os = "hermit", target_arch = "aarch64"))]
     // SAFETY: Hermit runs the application at EL1; clearing DAIF.I only lets IRQs, which the
     // kernel handles, interrupt this thread, as they do every other.
     unsafe {
         core::arch::asm!("msr daifclr, #2", options(nomem, nostack))
+    };
+    #[cfg(all(target_os = "hermit", target_arch = "riscv64"))]
+    // SAFETY: Hermit runs the application in S-mode; setting `sstatus.SIE` (bit 1) only
+    // lets interrupts, which the kernel handles, interrupt this thread, as they do others.
+    unsafe {
+        core::arch::asm!("csrsi sstatus, 2", options(nomem, nostack))
     };
 }
 
@@ -256,6 +264,10 @@ pub fn run(
     ) {
         Ok((mut store, func)) => {
             crate::phases::mark("start");
+            if shared_memory.is_some() {
+                // A threads module: its main thread may spin while others wait their turn.
+                unmask_interrupts();
+            }
             let result = func.call(&mut store, ());
             crate::phases::mark("end");
             outcome(result)
@@ -296,6 +308,10 @@ fn start(
     let mut store = Guest::store(engine, wasi, memory);
     let pre = Arc::new(OnceLock::new());
     if let Some(threads) = threads {
+        // Before any module thread exists: a thread that spins must not starve the others.
+        // (Natively, the host's scheduler has time slices of its own.)
+        #[cfg(target_os = "hermit")]
+        crate::platform::timeslice::start();
         let memory_of_threads = define_shared_memory(
             &mut linker,
             &store,

@@ -1755,9 +1755,13 @@ fn wasi_cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) 
         }));
     }
     for board in boards {
-        // The wasi-threads programs run on the host only, for now: in the VM one of them
-        // (`wasi_threads_exit_nonmain_busy`) hangs on kernel 0.11 (README, "Threads").
-        for program in programs.iter().filter(|p| !p.is_threads()) {
+        // On a board that refuses threads modules, its `threads-refused` case stands for
+        // the threads programs.
+        let threads = profile::find(&project.boards(), board)?
+            .guest
+            .threads_unsupported
+            .is_none();
+        for program in programs.iter().filter(|p| threads || !p.is_threads()) {
             let case = format!("{board}/wasi/{}", program.name);
             let image = Image::Module {
                 board: board.clone(),

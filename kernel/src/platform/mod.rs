@@ -1,5 +1,6 @@
 //! What the guest needs from Hermit beyond std: the hooks Wasmtime's custom platform calls
-//! (memory, TLS, instruction caches, code run in place), a stack aligned for Wasmtime, the consoles and exit device of the machine it runs
+//! (memory, TLS, instruction caches, code run in place), a stack aligned for Wasmtime, time
+//! slices for the threads of a threads module, the consoles and exit device of the machine it runs
 //! on, the virtio-fs device that brings host directories and the virtio console that
 //! streams stdin on x86 (with the device mappings and DMA memory they need). Under QEMU the launch script says so
 //! (`HERMIT_WASM_PLATFORM=qemu` in the kernel's environment); a disk boot's configuration
@@ -15,6 +16,7 @@ mod qemu;
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 mod semihosting;
 mod stack_alignment;
+pub mod timeslice;
 pub mod virtio_fs;
 mod virtio_stdin;
 mod wasmtime_hooks;
