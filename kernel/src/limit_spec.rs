@@ -13,6 +13,7 @@
 //! | `wall` | a duration | the run's wall-clock time (what `--timeout` sets) | the launcher (`timeout`) |
 //! | `output` | a size | bytes the module writes to stdout and stderr together | the runner |
 //! | `files` | a count | the module's open descriptors, stdio and preopens included | the runner |
+//! | `threads` | a count | threads a threads module runs at once besides its main one | the runner |
 //!
 //! - A size is a whole number of bytes, or of KiB, MiB or GiB with a suffix `K`, `M`, `G`
 //!   (any case): `65536`, `64K`, `256M`, `1G`.
@@ -21,7 +22,7 @@
 //! - A count is a whole number.
 //!
 //! Every value is at least 1 (`memory` at least one 64 KiB page), and at most [`MAX_VALUE`]
-//! in base units (bytes, seconds, descriptors), so that the scripts' arithmetic cannot
+//! in base units (bytes, seconds, or a count), so that the scripts' arithmetic cannot
 //! overflow.
 
 use std::fmt;
@@ -36,15 +37,17 @@ pub enum LimitName {
     Wall,
     Output,
     Files,
+    Threads,
 }
 
 impl LimitName {
-    pub const ALL: [LimitName; 5] = [
+    pub const ALL: [LimitName; 6] = [
         LimitName::Memory,
         LimitName::Cpu,
         LimitName::Wall,
         LimitName::Output,
         LimitName::Files,
+        LimitName::Threads,
     ];
 
     /// The name as written.
@@ -55,6 +58,7 @@ impl LimitName {
             LimitName::Wall => "wall",
             LimitName::Output => "output",
             LimitName::Files => "files",
+            LimitName::Threads => "threads",
         }
     }
 
@@ -62,7 +66,7 @@ impl LimitName {
         match self {
             LimitName::Memory | LimitName::Output => Unit::Size,
             LimitName::Cpu | LimitName::Wall => Unit::Duration,
-            LimitName::Files => Unit::Count,
+            LimitName::Files | LimitName::Threads => Unit::Count,
         }
     }
 }
@@ -80,7 +84,7 @@ enum Unit {
     Count,
 }
 
-/// A parsed `NAME=VALUE`, its value in bytes, seconds or descriptors.
+/// A parsed `NAME=VALUE`, its value in bytes, seconds or a count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LimitSpec {
     pub name: LimitName,
@@ -106,12 +110,12 @@ impl std::error::Error for LimitSpecError {}
 
 /// How limits are written, for error messages.
 pub const LIMIT_SYNTAX: &str = "write memory=SIZE, output=SIZE, cpu=DURATION, \
-     wall=DURATION or files=COUNT; a SIZE like 256M (K, M, G), a DURATION like 30s, 2m or 1h";
+     wall=DURATION, files=COUNT or threads=COUNT; a SIZE like 256M (K, M, G), a DURATION like 30s, 2m or 1h";
 
 /// The most digits a value may have.
 pub const MAX_DIGITS: usize = 12;
 
-/// The greatest value, in base units (bytes, seconds, descriptors): the scripts compute
+/// The greatest value, in base units (bytes, seconds, or a count): the scripts compute
 /// with values up to twice this in 64-bit arithmetic.
 pub const MAX_VALUE: u64 = 999_999_999_999;
 
@@ -205,6 +209,9 @@ pub struct Limits {
     /// Descriptors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<u64>,
+    /// Threads besides the main one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u64>,
 }
 
 impl Limits {
@@ -225,6 +232,7 @@ impl Limits {
             LimitName::Wall => &self.wall,
             LimitName::Output => &self.output,
             LimitName::Files => &self.files,
+            LimitName::Threads => &self.threads,
         }
     }
 
@@ -235,6 +243,7 @@ impl Limits {
             LimitName::Wall => &mut self.wall,
             LimitName::Output => &mut self.output,
             LimitName::Files => &mut self.files,
+            LimitName::Threads => &mut self.threads,
         }
     }
 
@@ -266,6 +275,8 @@ pub const CASES: &[(&str, Option<(&str, u64)>)] = &[
     ("wall=30s", Some(("wall", 30))),
     ("files=64", Some(("files", 64))),
     ("files=1", Some(("files", 1))),
+    ("threads=8", Some(("threads", 8))),
+    ("threads=1", Some(("threads", 1))),
     ("memory=65535", None),
     ("memory=0", None),
     ("memory=1000000000000", None),
@@ -287,6 +298,8 @@ pub const CASES: &[(&str, Option<(&str, u64)>)] = &[
     ("files=0", None),
     ("files=1K", None),
     ("files=3s", None),
+    ("threads=0", None),
+    ("threads=4K", None),
     ("output=0", None),
     ("Memory=1M", None),
     ("fuel=100", None),

@@ -56,7 +56,7 @@ fn run_payload(
         .module
         .threads
         .as_ref()
-        .map(|info| info.within(limits.memory));
+        .map(|info| info.within(&limits));
     hermit_wasm_kernel::phases::mark("configured");
     let engine_config = engine::runtime_config(threads.as_ref());
     #[cfg(target_os = "hermit")]

@@ -46,19 +46,24 @@ pub struct ThreadsInfo {
     /// board's RAM leaves (a shared memory never moves, so this is reserved at start).
     pub memory_capacity_pages: u64,
     /// Threads the module may run at once besides its main one; `thread-spawn` fails
-    /// (the module sees EAGAIN from `pthread_create`) beyond it.
+    /// (the module sees EAGAIN from `pthread_create`) beyond it. The `threads` limit
+    /// replaces it for a run.
     pub max_threads: u32,
 }
 
 impl ThreadsInfo {
-    /// These bounds under a memory limit of `memory` bytes (none: as the image has them).
-    /// A limit replaces the capacity the image computed from the board's RAM: the launch
-    /// script sizes the VM's RAM from the limit so that the shared memory fits
-    /// (`templates/limits.sh`), up to the module's maximum.
-    pub fn within(&self, memory: Option<u64>) -> ThreadsInfo {
+    /// These bounds under the run's limits (none set: as the image has them).
+    /// A memory limit replaces the capacity the image computed from the board's RAM: the
+    /// launch script sizes the VM's RAM from the limit so that the shared memory fits
+    /// (`templates/limits.sh`), up to the module's maximum. A threads limit replaces the
+    /// image's cap on threads.
+    pub fn within(&self, limits: &Limits) -> ThreadsInfo {
         let mut info = self.clone();
-        if let Some(bytes) = memory {
+        if let Some(bytes) = limits.memory {
             info.memory_capacity_pages = self.memory_maximum_pages.min(bytes / WASM_PAGE);
+        }
+        if let Some(threads) = limits.threads {
+            info.max_threads = u32::try_from(threads).unwrap_or(u32::MAX);
         }
         info
     }
@@ -68,18 +73,39 @@ impl ThreadsInfo {
 mod tests {
     use super::*;
 
+    /// What the image records for Rust's threads examples on a 512 MiB board.
+    const INFO: ThreadsInfo = ThreadsInfo {
+        memory_minimum_pages: 17,
+        memory_maximum_pages: 16384,
+        memory_capacity_pages: 1024,
+        max_threads: 64,
+    };
+
     #[test]
     fn a_memory_limit_replaces_the_shared_memory_capacity() {
-        let info = ThreadsInfo {
-            memory_minimum_pages: 17,
-            memory_maximum_pages: 16384,
-            memory_capacity_pages: 1024,
-            max_threads: 64,
+        let info = INFO;
+        let memory = |bytes: u64| Limits {
+            memory: Some(bytes),
+            ..Limits::default()
         };
-        assert_eq!(info.within(None), info);
-        assert_eq!(info.within(Some(32 << 20)).memory_capacity_pages, 512);
-        assert_eq!(info.within(Some(4 << 30)).memory_capacity_pages, 16384);
-        assert_eq!(info.within(Some(100_000)).memory_capacity_pages, 1);
+        assert_eq!(info.within(&Limits::default()), info);
+        assert_eq!(info.within(&memory(32 << 20)).memory_capacity_pages, 512);
+        assert_eq!(info.within(&memory(4 << 30)).memory_capacity_pages, 16384);
+        assert_eq!(info.within(&memory(100_000)).memory_capacity_pages, 1);
+        assert_eq!(info.within(&memory(32 << 20)).max_threads, 64);
+    }
+
+    #[test]
+    fn a_threads_limit_replaces_the_cap_on_threads() {
+        let info = INFO;
+        let threads = |count: u64| Limits {
+            threads: Some(count),
+            ..Limits::default()
+        };
+        assert_eq!(info.within(&threads(2)).max_threads, 2);
+        assert_eq!(info.within(&threads(500)).max_threads, 500);
+        assert_eq!(info.within(&threads(1 << 40)).max_threads, u32::MAX);
+        assert_eq!(info.within(&threads(2)).memory_capacity_pages, 1024);
     }
 }
 

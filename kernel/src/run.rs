@@ -452,6 +452,7 @@ struct Spawner {
     next_id: AtomicU32,
     /// Threads started and not yet returned.
     running: AtomicU32,
+    /// The cap on `running`: the image's, or the run's `threads` limit.
     max_threads: u32,
     /// The memory limit of every thread's store.
     memory: Option<u64>,
@@ -476,7 +477,8 @@ impl Spawner {
         let release = || self.running.fetch_sub(1, Ordering::SeqCst);
         if running >= self.max_threads {
             release();
-            bail!("{running} threads are running, the most this image allows");
+            wasi.usage().refused(LimitName::Threads);
+            bail!("{running} threads are running, the most the threads limit allows");
         }
         let Ok(id) = self
             .next_id
@@ -493,39 +495,54 @@ impl Spawner {
             let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, THREAD_START)?;
             let spawner = Arc::clone(self);
             let id = id as i32;
-            std::thread::Builder::new()
+            let builder = std::thread::Builder::new()
                 .name(format!("wasm thread {id}"))
-                .stack_size(THREAD_STACK)
-                .spawn(move || {
-                    unmask_interrupts();
-                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        on_aligned_stack(|| start.call(&mut store, (id, arg)))
-                    }));
-                    let ending = match result {
-                        Ok(Ok(())) => {
-                            spawner.running.fetch_sub(1, Ordering::SeqCst);
-                            return;
-                        }
-                        Ok(Err(err)) => outcome(Err(err)),
-                        // Where panics unwind (natively), a panic in the runner ends the
-                        // run rather than one thread silently.
-                        Err(_) => Outcome::Failed(anyhow::anyhow!(
-                            "the runner panicked in wasm thread {id}"
-                        )),
-                    };
-                    if claim_the_end() {
-                        let usage = store.data().wasi.usage();
-                        let end = ended(ending, usage, Some(&spawner.shared_memory));
-                        match (spawner.end)(end) {}
+                .stack_size(THREAD_STACK);
+            let body = move || {
+                unmask_interrupts();
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    on_aligned_stack(|| start.call(&mut store, (id, arg)))
+                }));
+                let ending = match result {
+                    Ok(Ok(())) => {
+                        spawner.running.fetch_sub(1, Ordering::SeqCst);
+                        return;
                     }
-                    wait_for_the_end();
-                })?;
+                    Ok(Err(err)) => outcome(Err(err)),
+                    // Where panics unwind (natively), a panic in the runner ends the
+                    // run rather than one thread silently.
+                    Err(_) => {
+                        Outcome::Failed(anyhow::anyhow!("the runner panicked in wasm thread {id}"))
+                    }
+                };
+                if claim_the_end() {
+                    let usage = store.data().wasi.usage();
+                    let end = ended(ending, usage, Some(&spawner.shared_memory));
+                    match (spawner.end)(end) {}
+                }
+                wait_for_the_end();
+            };
+            // The kernel maps the new thread's stack.
+            editing_page_tables(|| builder.spawn(body))?;
             anyhow::Ok(id)
         })();
         if started.is_err() {
             release();
         }
         started
+    }
+}
+
+/// Runs `f`, a kernel call that maps or unmaps pages, so that the timer cannot preempt it
+/// (`platform::page_tables`).
+fn editing_page_tables<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_os = "hermit")]
+    {
+        crate::platform::page_tables::edit(f)
+    }
+    #[cfg(not(target_os = "hermit"))]
+    {
+        f()
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a run consumes, counted while it runs and checked against the limits the runner
-//! enforces itself (`memory`, `output`, `files`; `limit_spec.rs`). One [`Usage`] per run,
+//! enforces itself (`memory`, `output`, `files`, `threads`; `limit_spec.rs`). One [`Usage`] per run,
 //! shared by every thread's store (the memory limiter), the standard streams (output) and
-//! the fd table (descriptors); at the end it becomes the guest's part of the run report
+//! the fd table (descriptors) and `thread-spawn` (threads); at the end it becomes the guest's part of the run report
 //! ([`UsageRecord`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,9 +29,11 @@ pub struct Usage {
     output: AtomicU64,
     /// The largest size any linear memory of the module reached, in bytes.
     peak_memory: AtomicU64,
-    /// Set once a limit refused something: a memory or table growth, a descriptor, output.
+    /// Set once a limit refused something: a memory or table growth, a descriptor, output,
+    /// a thread.
     memory_reached: AtomicBool,
     files_reached: AtomicBool,
+    threads_reached: AtomicBool,
     output_reached: AtomicBool,
     /// Set when the run's end is claimed: nothing more goes out.
     output_closed: AtomicBool,
@@ -107,6 +109,7 @@ impl Usage {
         let flag = match name {
             LimitName::Memory => &self.memory_reached,
             LimitName::Files => &self.files_reached,
+            LimitName::Threads => &self.threads_reached,
             LimitName::Output => &self.output_reached,
             // Enforced outside the guest: nothing here refuses on their behalf.
             LimitName::Cpu | LimitName::Wall => return,
@@ -119,6 +122,7 @@ impl Usage {
         let reached = [
             (LimitName::Memory, &self.memory_reached),
             (LimitName::Files, &self.files_reached),
+            (LimitName::Threads, &self.threads_reached),
             (LimitName::Output, &self.output_reached),
         ];
         UsageRecord {

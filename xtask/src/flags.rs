@@ -137,7 +137,7 @@ pub struct QemuArgs {
     #[arg(long = "map", value_name = "HOST:GUEST[:ro]")]
     pub maps: Vec<String>,
     /// A limit for this run (memory=SIZE, cpu=DURATION, wall=DURATION, output=SIZE,
-    /// files=COUNT), replacing the image's LIMIT of that kind.
+    /// files=COUNT, threads=COUNT), replacing the image's LIMIT of that kind.
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     pub limits: Vec<String>,
     /// Write the run report (JSON: status, how the run ended, times, usage) to FILE.

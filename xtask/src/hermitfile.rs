@@ -944,6 +944,7 @@ LIMIT wall=2m output=10M files=64
             wall: Some(120),
             output: Some(10 << 20),
             files: Some(64),
+            threads: None,
         };
         assert_eq!(file.limits, limits);
     }

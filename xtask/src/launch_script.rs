@@ -343,6 +343,7 @@ mod tests {
         wall: None,
         output: None,
         files: None,
+        threads: None,
     };
 
     const INFO: ScriptInfo = ScriptInfo {

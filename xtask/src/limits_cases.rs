@@ -1,6 +1,7 @@
 //! End-to-end cases of the limits (`LIMIT`, `--limit`) and the run report (`--report`), per
 //! board: a table of runs of the `limits` example made to exceed one resource each (memory
-//! growth, a spin loop, a flood of output, descriptors opened in a loop), a module under
+//! growth, a spin loop, a flood of output, descriptors opened in a loop; and `threads-sum`
+//! spawning more threads than the limit lets it, on boards that run threads), a module under
 //! every limit, a trap, and an image whose Hermitfile bakes limits in. Each run writes a
 //! report, checked against what the launcher returned and the image's manifest. The
 //! comparison corpus (`compare_corpus.rs`) also holds the memory limit to `wasmtime run -W
@@ -136,6 +137,38 @@ const RUNS: &[Run] = &[
         reached: &[],
         message: "",
     },
+    // Two workers may run besides main: the third spawn fails, and Rust's `thread::spawn`
+    // panics on that.
+    Run {
+        label: "threads",
+        module: "threads-sum",
+        args: &["4"],
+        limits: &["threads=2"],
+        folder: false,
+        status: 134,
+        stdout: Stdout::Text("threads: 4\n"),
+        stderr: "failed to spawn thread",
+        ended: "trap",
+        limit: None,
+        reached: &["threads"],
+        message: "unreachable",
+    },
+    Run {
+        label: "under-the-threads-limit",
+        module: "threads-sum",
+        args: &["2"],
+        limits: &["threads=2"],
+        folder: false,
+        status: 0,
+        stdout: Stdout::Text(
+            "threads: 2\nchecksum: 13931654504962573068\nparallel and sequential checksums agree\n",
+        ),
+        stderr: "",
+        ended: "exit",
+        limit: None,
+        reached: &[],
+        message: "",
+    },
     Run {
         label: "trap",
         module: "trap",
@@ -155,7 +188,12 @@ const RUNS: &[Run] = &[
 pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     let b = board.name.clone();
     let has_folders = board.qemu.virtio_mmio.is_some();
-    for run in RUNS.iter().filter(|run| has_folders || !run.folder) {
+    let has_threads = board.guest.threads_unsupported.is_none();
+    for run in RUNS
+        .iter()
+        .filter(|run| has_folders || !run.folder)
+        .filter(|run| has_threads || !run.module.starts_with("threads-"))
+    {
         let project = project.clone();
         let name = format!("{b}/limits/{}", run.label);
         cases.push(Case::new(

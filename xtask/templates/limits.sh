@@ -1,7 +1,7 @@
 # Limits: the grammar NAME=VALUE of hermit_wasm_kernel::limit_spec, whose parser the runner
 # uses too (the xtask's tests hold this function to the same table).
-limit_syntax="write memory=SIZE, output=SIZE, cpu=DURATION, wall=DURATION or files=COUNT; a SIZE like 256M (K, M, G), a DURATION like 30s, 2m or 1h"
-# parse_limit SPEC: sets limit_name and limit_value (bytes, seconds or descriptors), or
+limit_syntax="write memory=SIZE, output=SIZE, cpu=DURATION, wall=DURATION, files=COUNT or threads=COUNT; a SIZE like 256M (K, M, G), a DURATION like 30s, 2m or 1h"
+# parse_limit SPEC: sets limit_name and limit_value (bytes, seconds or a count), or
 # says why SPEC is refused and returns 1.
 parse_limit() {
   local spec=$1 kind value number unit scale least=1
@@ -16,7 +16,7 @@ parse_limit() {
     memory) kind=size least=65536 ;;
     output) kind=size ;;
     cpu|wall) kind=duration ;;
-    files) kind=count ;;
+    files|threads) kind=count ;;
     *)
       echo "$me: --limit '$1': unknown limit '$limit_name' ($limit_syntax)" >&2
       return 1 ;;

@@ -9,8 +9,9 @@
 #
 # --limit replaces the image's LIMIT of one kind for this run: memory=SIZE (each linear
 # memory of the module; the VM's RAM follows), output=SIZE (stdout and stderr together),
-# files=COUNT (open descriptors), cpu=DURATION (the VM's CPU time, as this host counts
-# QEMU's), wall=DURATION (the same as --timeout). --report FILE writes the run report, one
+# files=COUNT (open descriptors), threads=COUNT (threads of a threads module besides its
+# main one), cpu=DURATION (the VM's CPU time, as this host counts QEMU's),
+# wall=DURATION (the same as --timeout). --report FILE writes the run report, one
 # JSON object: status, how the run ended, wall and CPU time, the module's peak memory and
 # output, the module's sha256. --phases prints to stderr, after the run, the runner's steps
 # on the guest's monotonic clock (`phase NAME MICROSECONDS` lines, for `cargo xtask bench`).

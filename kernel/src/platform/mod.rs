@@ -1,6 +1,6 @@
 //! What the guest needs from Hermit beyond std: the hooks Wasmtime's custom platform calls
 //! (memory, TLS, instruction caches, code run in place), a stack aligned for Wasmtime, time
-//! slices for the threads of a threads module, the consoles and exit device of the machine it runs
+//! slices for the threads of a threads module, page-table edits the timer cannot preempt, the consoles and exit device of the machine it runs
 //! on, the virtio-fs device that brings host directories and the virtio console that
 //! streams stdin on x86 (with the device mappings and DMA memory they need). Under QEMU the launch script says so
 //! (`HERMIT_WASM_PLATFORM=qemu` in the kernel's environment); a disk boot's configuration
@@ -10,6 +10,7 @@ pub mod code_memory;
 mod device_memory;
 mod dma;
 mod icache;
+pub mod page_tables;
 #[cfg(target_arch = "x86_64")]
 mod power_off;
 mod qemu;

@@ -51,7 +51,9 @@ pub fn start() {
             // nothing but an atomic counter and the kernel's sleep; the kernel gives it a
             // stack of `TICK_STACK` bytes on CPU `cpu`, which exists (below the count the
             // kernel gave).
-            unsafe { hermit_abi::spawn2(tick, 0, TICK_PRIORITY, TICK_STACK, cpu as isize) };
+            crate::platform::page_tables::edit(|| unsafe {
+                hermit_abi::spawn2(tick, 0, TICK_PRIORITY, TICK_STACK, cpu as isize)
+            });
         }
         // This CPU's ticker runs at the first yield (its priority is higher); the others
         // as their CPUs pick them up.

@@ -27,7 +27,9 @@ pub extern "C" fn wasmtime_mmap_new(size: usize, _prot_flags: u32, ret: &mut *mu
     let size = round_up(size.max(1));
     let mut addr = ptr::null_mut();
     // SAFETY: the kernel writes the new mapping's address to `addr`.
-    let rc = unsafe { hermit_abi::mmap(size, PROT_ALL, &mut addr) };
+    let rc = crate::platform::page_tables::edit(|| unsafe {
+        hermit_abi::mmap(size, PROT_ALL, &mut addr)
+    });
     if rc != 0 || addr.is_null() {
         return if rc != 0 {
             rc
@@ -53,7 +55,9 @@ pub extern "C" fn wasmtime_mmap_remap(addr: *mut u8, size: usize, _prot_flags: u
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmtime_munmap(addr: *mut u8, size: usize) -> i32 {
     // SAFETY: a whole mapping made by `wasmtime_mmap_new`.
-    unsafe { hermit_abi::munmap(addr, round_up(size.max(1))) }
+    crate::platform::page_tables::edit(|| unsafe {
+        hermit_abi::munmap(addr, round_up(size.max(1)))
+    })
 }
 
 #[unsafe(no_mangle)]
