@@ -6,7 +6,7 @@
 //! [--terminals FDS] -- ARGS...`
 //!
 //! `--limit` (the grammar of `limit_spec.rs`) replaces the image's `LIMIT` of that kind for
-//! this run; the runner enforces `memory`, `output` and `files` itself.
+//! this run; the runner enforces `memory`, `output`, `files` and `threads` itself.
 //!
 //! `--terminals` lists which of the launcher's stdin, stdout and stderr (0, 1, 2, comma
 //! separated) are terminals: the module sees each stdio stream as `wasmtime run` shows the

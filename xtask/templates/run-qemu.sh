@@ -58,7 +58,7 @@ min_memory=@MIN_MEMORY@
 shared_memory=@SHARED_MEMORY@
 module_sha256=@MODULE_SHA256@
 # The image's limits the launcher enforces or sizes the VM by (empty: none), from its LIMIT
-# lines; the runner reads the others (output, files) from the image itself.
+# lines; the runner reads the others (output, files, threads) from the image itself.
 limit_memory=@LIMIT_MEMORY@
 limit_cpu=@LIMIT_CPU@
 limit_wall=@LIMIT_WALL@
@@ -97,9 +97,9 @@ take_limit() {
     cpu) limit_cpu=$limit_value ;;
     wall) timeout=$limit_value ;;
   esac
-  # The runner enforces memory, output and files itself.
+  # The runner enforces memory, output, files and threads itself.
   case $limit_name in
-    memory|output|files) runner+=(--limit "$limit_name=$limit_value") ;;
+    memory|output|files|threads) runner+=(--limit "$limit_name=$limit_value") ;;
   esac
 }
 while [ $# -gt 0 ]; do
