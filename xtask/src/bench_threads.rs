@@ -69,6 +69,7 @@ pub fn section(bench: &Bench) -> Result<String> {
         }
         speed_rows.push_str(&format!("| {} | {} |\n", board.name, cells.join(" | ")));
     }
+    let host_cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(format!(
         "\n## Threads\n\nOn the boards that run wasm32-wasip1-threads modules. `threads-hello` \
          (one thread prints, main joins it) against the plain `hello`: boot-to-exit (median) \
@@ -79,8 +80,9 @@ pub fn section(bench: &Bench) -> Result<String> {
          `threads-sum {SUM_THREADS} {SUM_ROUNDS}` (four threads summing 2,000,000 numbers \
          {SUM_ROUNDS} times, boot included) on 1, 2 and 4 guest CPUs (`--cpus`), with the \
          speed-up against one CPU (`-`: more than the board's `max-cpus`). Under the \
-         emulator each guest CPU is a host thread, so the speed-up is bounded by the \
-         host's cores.\n\n\
+         emulator each guest CPU is a host thread while the host has a core for each, \
+         and beyond that one host thread runs them all in turn (`run-qemu.sh`), so the \
+         speed-up is bounded by the host's cores ({host_cores} here).\n\n\
          | board | 1 CPU | 2 CPUs | 4 CPUs |\n|---|---|---|---|\n{speed_rows}"
     ))
 }

@@ -1,9 +1,9 @@
 //! End-to-end cases of wasm32-wasip1-threads modules: the example modules under
 //! `modules/threads-*` booted on each board that runs threads (a table of module, launch
 //! options, expected stdout and status), the same examples again and again to catch races
-//! (a flake is a bug), on one CPU and on two where the board allows them (`--cpus`), and on a
-//! board that cannot run threads yet, the refusal. Also `--cpus` beyond the board's maximum,
-//! and a memory limit as the shared memory's capacity.
+//! (a flake is a bug), on one CPU, on two and on the board's most where it allows them
+//! (`--cpus`), and on a board that cannot run threads yet, the refusal. Also `--cpus`
+//! beyond the board's maximum, and a memory limit as the shared memory's capacity.
 //! The official wasi-threads programs are cases of `test_cases::wasi_cases`.
 
 use std::process::Command;
@@ -75,6 +75,9 @@ const EXAMPLES: &[Example] = &[
 /// Rounds of every example, one after the other, in the repeated cases (a race shows up as
 /// a flake, and a flake is a bug): on one CPU, and on two where the board allows it.
 const ROUNDS: usize = 20;
+
+/// Rounds of every example on the board's most CPUs, when that is more than two.
+const MOST_CPUS_ROUNDS: usize = 5;
 
 fn boot(example: &Example, script: &std::path::Path, cpus: u32) -> Result<()> {
     let mut boot = Boot::default().option("--cpus", &cpus.to_string());
@@ -182,9 +185,14 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         },
     ));
     // Every example again and again, on one CPU and on several where the board has them.
+    // On the board's most CPUs fewer rounds: where they outnumber the host's cores they run
+    // on one host thread in turn (run-qemu.sh), each boot slower.
     let mut cpu_counts = vec![(1, ROUNDS)];
     if board.qemu.max_cpus > 1 {
         cpu_counts.push((2, ROUNDS));
+    }
+    if board.qemu.max_cpus > 2 {
+        cpu_counts.push((board.qemu.max_cpus, MOST_CPUS_ROUNDS));
     }
     for (cpus, rounds) in cpu_counts {
         let images = EXAMPLES
