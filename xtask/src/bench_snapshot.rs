@@ -58,7 +58,7 @@ pub fn section(bench: &Bench, figures: &mut Figures) -> Result<String> {
          floor (QEMU's start and the launch script; see \"Phases\"), which bounds the \
          gain. Only on boards whose stdin is a virtio console: a guest waiting on \
          semihosting stdin blocks inside QEMU, which cannot save it then. A restored VM \
-         that has not ended after 30 s is reported so, and stopped.\n\n\
+         that has not ended after 30 s is stopped and reported so, as is one that fails.\n\n\
          | board | cold boot-to-exit | restored to exit | cold / restored | snapshot file |\n\
          |---|---|---|---|---|\n{}",
         result?
@@ -100,16 +100,26 @@ fn rows(bench: &Bench, figures: &mut Figures, dir: &Path) -> Result<String> {
             &[(QEMU_OPTIONS, &incoming)],
             |_| Ok(()),
         );
-        // A restore that does not end is a finding of the experiment, not the bench's end.
-        let Ok(restored) = restored else {
-            rows.push_str(&format!(
-                "| {} | {} ms | did not end within {} s | - | {:.1} MiB |\n",
-                board.name,
-                cold.wall.as_millis(),
-                RESTORE_LIMIT.as_secs(),
-                size as f64 / (1024.0 * 1024.0)
-            ));
-            continue;
+        // A restore that fails is a finding of the experiment, not the bench's end: its row
+        // says how it ended (the launcher's status), the whole error goes to stderr.
+        let restored = match restored {
+            Ok(restored) => restored,
+            Err(err) => {
+                eprintln!("{}: a restored VM failed: {err:#}", board.name);
+                let text = format!("{err:#}");
+                let how = if text.contains("exit status: 124") {
+                    format!("did not end within {} s", RESTORE_LIMIT.as_secs())
+                } else {
+                    "failed (stderr of the bench)".to_string()
+                };
+                rows.push_str(&format!(
+                    "| {} | {} ms | {how} | - | {:.1} MiB |\n",
+                    board.name,
+                    cold.wall.as_millis(),
+                    size as f64 / (1024.0 * 1024.0)
+                ));
+                continue;
+            }
         };
         figures.record(
             &board.name,
