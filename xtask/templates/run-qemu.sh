@@ -169,12 +169,20 @@ fi
 # allows it, QEMU gives root up for `nobody` once it has opened its files; its filter is
 # installed before that setuid, so there `elevateprivileges` stays allowed (the dropped
 # process holds no capability to regain root with).
+# Each probe is a QEMU start (about 30 ms here): the usual case takes one, the options
+# wanted; a QEMU that refuses them is asked again, for fewer.
 sandbox=(-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny)
-if [ "$(id -u)" -eq 0 ] && [ "$drop_privileges" = 1 ] && id -u nobody >/dev/null 2>&1 &&
-  "$qemu" -run-with user=nobody -version >/dev/null 2>&1; then
-  sandbox=(-sandbox on,obsolete=deny,spawn=deny,resourcecontrol=deny -run-with user=nobody)
+sandbox_works=
+if [ "$(id -u)" -eq 0 ] && [ "$drop_privileges" = 1 ] && id -u nobody >/dev/null 2>&1; then
+  dropping=(-sandbox on,obsolete=deny,spawn=deny,resourcecontrol=deny -run-with user=nobody)
+  if "$qemu" "${dropping[@]}" -version >/dev/null 2>&1; then
+    sandbox=("${dropping[@]}")
+    sandbox_works=1
+  elif "$qemu" -run-with user=nobody -version >/dev/null 2>&1; then
+    sandbox=("${dropping[@]}")
+  fi
 fi
-if ! "$qemu" "${sandbox[@]}" -version >/dev/null 2>&1; then
+if [ -z "$sandbox_works" ] && ! "$qemu" "${sandbox[@]}" -version >/dev/null 2>&1; then
   echo "$me: this QEMU has no seccomp sandbox (-sandbox): running it without" >&2
   sandbox=()
 fi
