@@ -13,14 +13,14 @@ use hermit_wasm_kernel::manifest::{
     EngineInfo, KernelInfo, Manifest, Map, ModuleInfo, RunConfig, FORMAT,
 };
 use hermit_wasm_kernel::{engine, payload};
-use xshell::Shell;
+use xshell::{cmd, Shell};
 
 use crate::build_lock::BuildLock;
 use crate::cargo_cmd::{cargo, cargo_with};
 use crate::flags::ImageArgs;
 use crate::hermitfile::Hermitfile;
 use crate::launch_script::{self, ScriptInfo};
-use crate::plan::{self, BuildPlan, ModuleBuild, ModuleSource, Request};
+use crate::plan::{self, BuildPlan, GuestBuild, ModuleBuild, ModuleSource, Request};
 use crate::profile::{Board, BootProtocol};
 use crate::project::Project;
 use crate::{elf_info, kernel_build, payload_segment, precompile, profile, toolchain};
@@ -172,11 +172,12 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     elf_info::check_machine(&elf_info::parse(&loader)?, machine)
         .with_context(|| plan.loader.elf.display().to_string())?;
     let libhermit_dir = archive.parent().context("archive folder")?;
-    let guest = built_once(&plan.guest.elf, libhermit_dir, || {
-        build_guest(sh, project, plan, libhermit_dir)
+    let guest = built_once(&plan.guest.stripped, libhermit_dir, || {
+        build_guest(sh, project, plan, libhermit_dir)?;
+        strip_guest(sh, &plan.guest)
     })?;
     elf_info::check_machine(&elf_info::parse(&guest)?, machine)
-        .with_context(|| plan.guest.elf.display().to_string())?;
+        .with_context(|| plan.guest.stripped.display().to_string())?;
 
     let manifest = Manifest {
         format: FORMAT,
@@ -318,6 +319,23 @@ fn build_guest(
         .env("HERMIT_WASM_LIBHERMIT_DIR", libhermit_dir)
         .run()
         .context("building the guest kernel")?;
+    Ok(())
+}
+
+/// Writes the guest without its symbol table (about a third of the file; nothing in the
+/// VM reads it), keeping the linked ELF for debuggers: both have the same addresses.
+fn strip_guest(sh: &Shell, guest: &GuestBuild) -> Result<()> {
+    let strip = toolchain::llvm_tool(sh, "llvm-strip")?;
+    let (elf, stripped) = (&guest.elf, &guest.stripped);
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if let (Some(linked), Some(written)) = (modified(elf), modified(stripped)) {
+        if written >= linked {
+            return Ok(());
+        }
+    }
+    cmd!(sh, "{strip} --strip-all -o {stripped} {elf}")
+        .run()
+        .context("removing the guest's symbol table")?;
     Ok(())
 }
 

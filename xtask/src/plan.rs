@@ -164,7 +164,10 @@ pub enum ModuleBuild {
 pub struct GuestBuild {
     pub target: String,
     pub cargo_target_dir: PathBuf,
+    /// The linked guest, with its symbols (for debuggers).
     pub elf: PathBuf,
+    /// The same guest without its symbol table, at the same addresses: what images carry.
+    pub stripped: PathBuf,
 }
 
 /// The finished image's files.
@@ -283,11 +286,13 @@ pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str
     }
 
     let guest_dir = target.join("guest");
+    let guest_elf = guest_dir
+        .join(&board.guest.target)
+        .join("release/hermit-wasm-kernel");
     let guest = GuestBuild {
         target: board.guest.target.clone(),
-        elf: guest_dir
-            .join(&board.guest.target)
-            .join("release/hermit-wasm-kernel"),
+        stripped: guest_elf.with_extension("stripped"),
+        elf: guest_elf,
         cargo_target_dir: guest_dir,
     };
 
