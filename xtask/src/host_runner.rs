@@ -30,7 +30,25 @@ pub fn build(sh: &Shell, project: &Project) -> Result<PathBuf> {
 
 /// Precompiles `wasm` for this host with the guest's engine settings and writes the
 /// payload (with an empty run configuration: launch options supply the rest) to `out`.
+/// The code uses every CPU feature this host has.
 pub fn write_payload(wasm_path: &Path, out: &Path) -> Result<()> {
+    write_payload_with(wasm_path, out, engine::config())
+}
+
+/// As [`write_payload`], for the baseline CPU of the host's architecture (`host`, its
+/// triple): code that does not depend on the machine, and that runs where the host's CPU
+/// is emulated without its newer extensions (valgrind has no AVX-512).
+pub fn write_baseline_payload(wasm_path: &Path, out: &Path, host: &str) -> Result<()> {
+    let mut config = engine::config();
+    // An explicit target, even the host's, turns Wasmtime's CPU feature detection off.
+    config
+        .target(host)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("Cranelift cannot target {host}"))?;
+    write_payload_with(wasm_path, out, config)
+}
+
+fn write_payload_with(wasm_path: &Path, out: &Path, config: wasmtime::Config) -> Result<()> {
     let wasm =
         std::fs::read(wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
     let name_for_errors = wasm_path.display().to_string();
@@ -39,7 +57,7 @@ pub fn write_payload(wasm_path: &Path, out: &Path) -> Result<()> {
         Some(shape) => Some(precompile::threads_info(&name_for_errors, &shape, 4 << 30)?),
         None => None,
     };
-    let engine = wasmtime::Engine::new(&engine::config())?;
+    let engine = wasmtime::Engine::new(&config)?;
     let cwasm = engine
         .precompile_module(&wasm)
         .map_err(anyhow::Error::from)

@@ -93,19 +93,24 @@ pub fn rustc_version(sh: &Shell) -> Result<String> {
     Ok(out.trim().to_string())
 }
 
-/// An LLVM tool of the `llvm-tools` component, e.g. `llvm-objcopy`.
-pub fn llvm_tool(sh: &Shell, name: &str) -> Result<PathBuf> {
-    let sysroot = cmd!(sh, "rustc --print sysroot")
-        .read()
-        .context("rustc --print sysroot")?;
+/// The host's target triple, as the pinned rustc names it (`x86_64-unknown-linux-gnu`).
+pub fn host_triple(sh: &Shell) -> Result<String> {
     let verbose = cmd!(sh, "rustc -vV").read().context("rustc -vV")?;
     let host = verbose
         .lines()
         .find_map(|line| line.strip_prefix("host: "))
         .context("rustc -vV names no host")?;
+    Ok(host.to_string())
+}
+
+/// An LLVM tool of the `llvm-tools` component, e.g. `llvm-objcopy`.
+pub fn llvm_tool(sh: &Shell, name: &str) -> Result<PathBuf> {
+    let sysroot = cmd!(sh, "rustc --print sysroot")
+        .read()
+        .context("rustc --print sysroot")?;
     let path = Path::new(sysroot.trim())
         .join("lib/rustlib")
-        .join(host)
+        .join(host_triple(sh)?)
         .join("bin")
         .join(name);
     if !path.exists() {
