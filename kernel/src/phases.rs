@@ -6,6 +6,11 @@
 //! at boot). Kept only when asked (`HERMIT_WASM_PHASES` in the runner's environment, which the
 //! launch script's `--phases` sets through the kernel command line), and printed with the
 //! run's record at the end, so that marking costs no console write while the run goes.
+//!
+//! In the guest the first mark also reads the machine's counter, the one the kernel's clock
+//! divides, beside its microseconds (`hermit-wasm: clock TICKS ticks is MICROSECONDS us`):
+//! the loader marks its own phases in raw ticks (it does not know their rate), and the
+//! launch script converts them with this ratio. Both count from the machine's start.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -13,6 +18,9 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 pub const ENV: &str = "HERMIT_WASM_PHASES";
 
 static MARKS: Mutex<Vec<(&'static str, u64)>> = Mutex::new(Vec::new());
+
+/// One reading of the counter and of the clock, taken together at the first mark.
+static CLOCK: OnceLock<(u64, u64)> = OnceLock::new();
 
 fn enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
@@ -23,6 +31,8 @@ fn enabled() -> bool {
 pub fn mark(name: &'static str) {
     if enabled() {
         let now = now_us();
+        #[cfg(target_os = "hermit")]
+        CLOCK.get_or_init(|| (crate::platform::counter::ticks(), now));
         MARKS
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -30,13 +40,20 @@ pub fn mark(name: &'static str) {
     }
 }
 
-/// The marks so far, one line each: `hermit-wasm: phase NAME MICROSECONDS`.
+/// The marks so far, one line each: `hermit-wasm: phase NAME MICROSECONDS`, after the
+/// counter's reading if there is one.
 pub fn lines() -> String {
-    MARKS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .map(|(name, us)| format!("hermit-wasm: phase {name} {us}\n"))
+    let clock = CLOCK
+        .get()
+        .map(|(ticks, us)| format!("hermit-wasm: clock {ticks} ticks is {us} us\n"));
+    let marks = MARKS.lock().unwrap_or_else(PoisonError::into_inner);
+    clock
+        .into_iter()
+        .chain(
+            marks
+                .iter()
+                .map(|(name, us)| format!("hermit-wasm: phase {name} {us}\n")),
+        )
         .collect()
 }
 

@@ -62,6 +62,17 @@ fn board_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> 
             expect_stdout(&out, &format!("{hello}arguments: two words it's --flag\n"))
         },
     ));
+    cases.push(Case::new(name("phases"), vec![example("hello")], |plans| {
+        // The boot's marks, the loader's converted to the guest's clock, all there in order.
+        let out = Boot {
+            options: vec!["--phases".into()],
+            ..Boot::default()
+        }
+        .run(&plans[0].image.run_qemu)?;
+        expect_status(&out, 0)?;
+        crate::bench_phases::boot_marks(&String::from_utf8_lossy(&out.stderr))?;
+        Ok(())
+    }));
     cases.push(Case::new(
         name("inspect-json"),
         vec![example("hello")],

@@ -13,8 +13,10 @@
 # main one), cpu=DURATION (the VM's CPU time, as this host counts QEMU's),
 # wall=DURATION (the same as --timeout). --report FILE writes the run report, one
 # JSON object: status, how the run ended, wall and CPU time, the module's peak memory and
-# output, the module's sha256. --phases prints to stderr, after the run, the runner's steps
-# on the guest's monotonic clock (`phase NAME MICROSECONDS` lines, for `cargo xtask bench`).
+# output, the module's sha256. --phases prints to stderr, after the run, when the loader
+# started and handed over to the kernel and the runner's steps, on the guest's monotonic
+# clock, which starts with the machine (`phase NAME MICROSECONDS` lines, for `cargo xtask
+# bench`).
 #
 # --cpus N gives the VM N CPUs (the board's default otherwise, at most its maximum): the
 # threads of a wasm32-wasip1-threads module then run on several of them.
@@ -301,6 +303,15 @@ if [ -n "$stdout_pid" ]; then
 fi
 
 if [ -n "$phases" ]; then
+  # The loader marks its phases in the machine's counter ticks; the runner read the same
+  # counter beside its clock once, which converts them (both count from the machine's start).
+  read -r clock_ticks clock_us < <(sed -n \
+    's/^hermit-wasm: clock \([0-9]*\) ticks is \([0-9]*\) us.*$/\1 \2/p' "$log" | tail -n 1)
+  if [ -n "${clock_ticks:-}" ] && [ "$clock_ticks" -gt 0 ]; then
+    while read -r name ticks; do
+      echo "$me: phase $name $((ticks * clock_us / clock_ticks))" >&2
+    done < <(sed -n 's/^\[LOADER\] phase \([a-z]*\) at \([0-9]*\) ticks.*$/\1 \2/p' "$log")
+  fi
   while read -r name us; do
     echo "$me: phase $name $us" >&2
   done < <(sed -n 's/^hermit-wasm: phase \([a-z]*\) \([0-9]*\).*$/\1 \2/p' "$log")
@@ -315,7 +326,7 @@ status=$(sed -n 's/^hermit-wasm: exit status \(-\{0,1\}[0-9][0-9]*\).*$/\1/p' "$
 shown=
 if [ -n "$show_log" ]; then
   echo "$me: kernel log:" >&2
-  sed '/^hermit-wasm: exit status /d; /^hermit-wasm: run /d; /^hermit-wasm: phase /d' "$log" >&2
+  sed '/^hermit-wasm: exit status /d; /^hermit-wasm: run /d; /^hermit-wasm: phase /d; /^hermit-wasm: clock /d' "$log" >&2
   shown=1
 fi
 if [ -z "$status" ]; then

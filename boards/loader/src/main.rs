@@ -19,6 +19,8 @@ mod arch;
 #[cfg(all(not(target_arch = "x86_64"), not(target_os = "uefi")))]
 mod board_dtb;
 #[cfg(not(target_os = "uefi"))]
+mod clock;
+#[cfg(not(target_os = "uefi"))]
 mod dma_window;
 #[cfg(any(target_arch = "x86_64", target_os = "uefi"))]
 mod fdt_writer;

@@ -7,6 +7,7 @@
 //! says `serial`; otherwise (uhyve) std's own I/O and exit carry everything.
 
 pub mod code_memory;
+pub mod counter;
 mod device_memory;
 mod dma;
 mod icache;

@@ -22,7 +22,7 @@ use log::LevelFilter;
 use self::paging::PageTables;
 use crate::board_dtb::BoardDtb;
 use crate::guest::{self, GUEST_ALIGN};
-use crate::{handoff, logger};
+use crate::{clock, handoff, logger};
 
 /// Where QEMU `virt` puts the device tree for an ELF image that does not take it in `x0`.
 const DEFAULT_DTB_ADDRESS: u64 = 0x4000_0000;
@@ -39,8 +39,10 @@ extern "C" {
 /// Called by the entry code with the MMU on and the first 4 GiB identity-mapped.
 #[no_mangle]
 extern "C" fn loader_main(x0: u64) -> ! {
+    let started = clock::ticks();
     logger::init(LevelFilter::Info);
     println!("[LOADER] Hermit-WASM loader (aarch64)");
+    clock::mark("loader", started);
 
     let dtb_address = if x0 != 0 && has_fdt_magic(x0) {
         x0
@@ -104,6 +106,7 @@ extern "C" fn loader_main(x0: u64) -> ! {
         platform_info: PlatformInfo::LinuxBoot,
     });
 
+    clock::mark("kernel", clock::ticks());
     println!("[LOADER] jumping to the guest");
     // SAFETY: the new tables map the loader, its heap and stack, the device tree, the
     // kernel image and the UART.

@@ -20,7 +20,7 @@ use hermit_entry::boot_info::{BootInfo, HardwareInfo, PlatformInfo, RawBootInfo,
 use log::LevelFilter;
 
 use crate::board_dtb::BoardDtb;
-use crate::{guest, handoff, logger};
+use crate::{clock, guest, handoff, logger};
 
 extern "C" {
     /// End of the loader image including `.bss` (linker script).
@@ -30,8 +30,10 @@ extern "C" {
 /// Called by the entry code with OpenSBI's arguments.
 #[no_mangle]
 extern "C" fn loader_main(hart_id: usize, dtb_address: u64) -> ! {
+    let started = clock::ticks();
     logger::init(LevelFilter::Info);
     println!("[LOADER] Hermit-WASM loader (riscv64, hart {hart_id})");
+    clock::mark("loader", started);
     if !sbi::has_debug_console() {
         println!(
             "[LOADER] warning: the SBI firmware has no debug console (OpenSBI 1.3 or later \
@@ -68,6 +70,7 @@ extern "C" fn loader_main(hart_id: usize, dtb_address: u64) -> ! {
         platform_info: PlatformInfo::LinuxBoot,
     });
 
+    clock::mark("kernel", clock::ticks());
     println!("[LOADER] jumping to the guest");
     // SAFETY: the guest is loaded and relocated; its entry follows the Hermit entry ABI.
     unsafe { enter_kernel(guest.entry_point, hart_id, boot_info) }

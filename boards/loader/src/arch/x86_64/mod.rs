@@ -26,7 +26,7 @@ use log::LevelFilter;
 use self::device_tree::Machine;
 use self::paging::PageTables;
 use self::pvh::PvhBoot;
-use crate::{guest, handoff, logger};
+use crate::{clock, guest, handoff, logger};
 
 /// The port of QEMU's `isa-debug-exit` device, if the machine has one.
 const DEBUG_EXIT_PORT: u16 = 0xf4;
@@ -41,9 +41,11 @@ extern "C" {
 /// Called by the PVH entry code in long mode, with the first 4 GiB identity-mapped.
 #[no_mangle]
 extern "C" fn loader_main(start_info: u64) -> ! {
+    let started = clock::ticks();
     serial::init();
     logger::init(LevelFilter::Info);
     println!("[LOADER] Hermit-WASM loader (x86_64, PVH)");
+    clock::mark("loader", started);
 
     // SAFETY: `start_info` is what QEMU passed in `ebx`; low memory is identity-mapped.
     let boot = unsafe { PvhBoot::read(start_info) };
@@ -85,6 +87,7 @@ extern "C" fn loader_main(start_info: u64) -> ! {
         platform_info: PlatformInfo::Fdt,
     });
 
+    clock::mark("kernel", clock::ticks());
     println!("[LOADER] jumping to the guest");
     // SAFETY: the new tables map the loader (code, heap, stack) and all RAM.
     unsafe { page_tables.activate() };
