@@ -185,7 +185,7 @@ pub fn median<T: Ord + Copy>(values: &mut [T]) -> T {
 
 /// The median wall time and the largest peak memory of `runs` runs.
 pub fn measure(runs: usize, script: &Path, args: &[&str]) -> Result<Run> {
-    measure_with(runs, script, args, &[], |_| Ok(()))
+    measure_with(runs, script, args, &[], |_, _| Ok(()))
 }
 
 /// [`measure`] with `env` added to the launcher's environment, and `each` given every
@@ -195,13 +195,13 @@ pub fn measure_with(
     script: &Path,
     args: &[&str],
     env: &[(&str, &str)],
-    mut each: impl FnMut(&str) -> Result<()>,
+    mut each: impl FnMut(&str, Duration) -> Result<()>,
 ) -> Result<Run> {
     let mut walls = Vec::new();
     let mut peak = 0;
     for _ in 0..runs.max(1) {
         let (run, stderr) = run_once(script, args, env)?;
-        each(&stderr)?;
+        each(&stderr, run.wall)?;
         walls.push(run.wall);
         peak = peak.max(run.peak_rss_kib);
     }

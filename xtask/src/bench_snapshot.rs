@@ -98,7 +98,7 @@ fn rows(bench: &Bench, figures: &mut Figures, dir: &Path) -> Result<String> {
             script,
             &[&restore_timeout],
             &[(QEMU_OPTIONS, &incoming)],
-            |_| Ok(()),
+            |_, _| Ok(()),
         );
         // A restore that fails is a finding of the experiment, not the bench's end: its row
         // says how it ended (the launcher's status), the whole error goes to stderr.
