@@ -52,7 +52,7 @@ fn memory_overhead_mib(guest_size: u64) -> u64 {
 }
 
 /// The least RAM, in MiB, the board boots this guest with: on a board whose loader finds the
-/// guest at [`GUEST_LOADER_ADDRESS`], 128 MiB into RAM, that much below it, the guest, and
+/// guest at [`GUEST_LOADER_ADDRESS`], 8 MiB into RAM, that much below it, the guest, and
 /// room above; elsewhere the overhead alone.
 fn min_memory_mib(board: &Board, guest_size: u64) -> u64 {
     let overhead = memory_overhead_mib(guest_size);
@@ -256,9 +256,12 @@ fn qemu_devices(board: &Board) -> Vec<String> {
     lines
 }
 
-/// Where the guest ELF goes with `-device guest-loader` (aarch64): 128 MiB into RAM, clear
-/// of the loader, the device tree and the loaded guest.
-const GUEST_LOADER_ADDRESS: u64 = 0x4800_0000;
+/// Where the guest ELF goes with `-device guest-loader` (aarch64): 8 MiB into RAM, above
+/// the device tree (at the start of RAM), the loader (2 MiB in, under 1 MiB with its heap)
+/// and its DMA window, with room below for the guest's kernel and runner (up to 4 MiB), which
+/// the loader copies there while the payload stays in the file (`guest_in_place.rs`). The
+/// kernel takes only the RAM above its image: higher, the RAM below would be lost.
+const GUEST_LOADER_ADDRESS: u64 = 0x4080_0000;
 
 /// How the module's stdout and stderr reach the launcher's, per stdout device: a template
 /// fragment run before QEMU starts, QEMU arguments, redirections of the QEMU command, and
@@ -529,9 +532,13 @@ mod tests {
         );
         assert_eq!(vm_memory("riscv64-virt", 65536), (2 + 38).to_string());
         assert_eq!(vm_memory("x86_64-kvm", 256 << 20), (512 + 38).to_string());
-        // aarch64 finds its guest 128 MiB into RAM: 128 + 3 + 16 at least.
-        assert_eq!(vm_memory("aarch64-virt", 16 << 20), "147");
-        assert_eq!(vm_memory("aarch64-virt", 64 << 20), (128 + 38).to_string());
+        // aarch64 finds its guest 8 MiB into RAM: 8 + 3 + 16 at least, less than the
+        // overhead.
+        assert_eq!(vm_memory("aarch64-virt", 65536), (2 + 38).to_string());
+        assert_eq!(
+            vm_memory("aarch64-virt", 16 << 20),
+            (2 * 16 + 38).to_string()
+        );
         // A threads module's shared memory: eight times the limit, no power of two.
         let threads = ScriptInfo {
             shared_memory: true,
@@ -578,7 +585,7 @@ mod tests {
         assert!(script.contains("machine='virt,gic-version=3'"));
         assert!(script.contains("cpu='cortex-a72'"));
         assert!(script
-            .contains(r#"-device "guest-loader,addr=0x48000000,initrd=${here//,/,,}/guest.elf""#));
+            .contains(r#"-device "guest-loader,addr=0x40800000,initrd=${here//,/,,}/guest.elf""#));
         assert!(script.contains("-semihosting-config enable=on,target=native"));
         assert!(!script.contains("-bios"));
         assert!(!script.contains("accel=kvm"), "no KVM for Arm guests");

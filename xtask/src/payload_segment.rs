@@ -4,7 +4,13 @@
 //!
 //! The blob is appended to the file, page-aligned ([`payload::MODULE_ALIGN`]: its
 //! module's code runs in place), and described by a new readable, executable
-//! `PT_LOAD` segment placed above every other segment in memory; the program-header slot
+//! `PT_LOAD` segment placed above every other segment in memory, at an address that
+//! differs from its file offset by a multiple of [`IN_PLACE_ALIGN`] no smaller than the
+//! other segments' extent: our loader can then place the guest so that the segment's
+//! address is where the file's blob already lies in RAM, and leave it there instead of
+//! copying it (`boards/loader/src/guest.rs`); the other segments land below the file. The
+//! gap between them and the blob is never read (a copying loader leaves it alone too).
+//! The program-header slot
 //! it takes is the linker's `PT_GNU_STACK`, which nothing on the Hermit route reads
 //! (the loader and the kernel give every thread its own stack). Loaders take the image's
 //! extent from the last `PT_LOAD` entry, so that slot must come after every other load
@@ -19,6 +25,11 @@ use hermit_wasm_kernel::payload::{self, Location, LOCATION_LEN};
 /// The smallest alignment of the payload segment, in memory and in the file: the
 /// module's, whose code runs where the segment puts it.
 const SEGMENT_ALIGN: u64 = payload::MODULE_ALIGN as u64;
+
+/// The alignment of a guest's load address (the loader's `GUEST_ALIGN`: the kernel maps its
+/// image with 2 MiB pages). The payload segment's address and file offset differ by a
+/// multiple of it.
+const IN_PLACE_ALIGN: u64 = 0x20_0000;
 
 /// Returns a copy of the guest ELF `guest` that carries `blob`.
 pub fn attach(guest: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
@@ -63,8 +74,8 @@ pub fn attach(guest: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
         .map(|(_, ph)| ph.p_vaddr + ph.p_memsz)
         .max()
         .unwrap_or(0);
-    let vaddr = memory_end.next_multiple_of(align);
     let offset = (guest.len() as u64).next_multiple_of(align);
+    let vaddr = offset + memory_end.next_multiple_of(IN_PLACE_ALIGN.max(align));
     let len = blob.len() as u64;
 
     let mut out = Vec::with_capacity((offset + len) as usize);
@@ -250,8 +261,10 @@ mod tests {
             .unwrap();
         assert_eq!(elf.program_headers.len(), 3);
         assert_eq!(
-            last.p_vaddr, 0x8000,
-            "above the .bss of the segment before, page-aligned"
+            last.p_vaddr,
+            0x3000 + IN_PLACE_ALIGN,
+            "its file offset plus the other segments' extent (up to 0x7345) rounded up to \
+             the in-place alignment"
         );
         assert_eq!(last.p_offset, 0x3000);
         assert_eq!(last.p_align, SEGMENT_ALIGN);
@@ -261,10 +274,26 @@ mod tests {
         assert_eq!(
             record,
             Location {
-                offset: 0x8000 - 0x200,
+                offset: 0x3000 + IN_PLACE_ALIGN as i64 - 0x200,
                 len: 5000
             }
         );
+    }
+
+    #[test]
+    fn the_in_place_alignment_is_the_loaders() {
+        let loader = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/loader/src/guest.rs"),
+        )
+        .unwrap();
+        let value = loader
+            .lines()
+            .find_map(|line| line.strip_prefix("pub const GUEST_ALIGN: u64 = "))
+            .expect("the loader's GUEST_ALIGN")
+            .trim_end_matches(';')
+            .replace('_', "");
+        let value = u64::from_str_radix(value.trim_start_matches("0x"), 16).unwrap();
+        assert_eq!(value, IN_PLACE_ALIGN);
     }
 
     #[test]

@@ -21,11 +21,16 @@ pub const GUEST_ALIGN: u64 = 0x20_0000;
 /// Parses `elf`, copies its segments to their place in RAM and relocates them.
 ///
 /// `ram` lists the usable RAM regions; `lowest` is the first address above the loader's
-/// own memory. A relocatable guest goes to the first `GUEST_ALIGN`ed address that leaves room
+/// own memory. An image's guest whose file lies where its payload can stay goes right below
+/// the file, around the payload (`guest_in_place.rs`). Otherwise a relocatable guest goes to the first `GUEST_ALIGN`ed address that leaves room
 /// for the DMA window between `lowest` and itself, or, if the ELF file lies there, above
 /// the ELF file; a fixed-position guest must fit where it wants to be. The window's header is
 /// written once the guest is in place.
-pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> LoadedKernel {
+///
+/// Returns the loaded guest and the part of its image the loader wrote, which instruction
+/// fetch must be made to see (a payload left in place holds the module's code, which the
+/// runner makes visible itself when Wasmtime publishes it).
+pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> (LoadedKernel, Range<u64>) {
     // The parser panics on a file shorter than an ELF header rather than failing: say what
     // is there instead.
     if elf.len() < ELF64_HEADER_LEN || !elf.starts_with(b"\x7fELF") {
@@ -38,6 +43,17 @@ pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> LoadedKernel
         .unwrap_or_else(|err| panic!("the guest ELF cannot be booted: {err}"));
     if let Some(version) = object.hermit_version() {
         println!("[LOADER] guest built with Hermit {version}");
+    }
+
+    if let Some((loaded, written)) = crate::guest_in_place::load(elf, ram, lowest) {
+        let image = &loaded.load_info.kernel_image_addr_range;
+        dma_window::announce(image.start, ram, lowest);
+        println!(
+            "[LOADER] guest loaded at {image:#x?} around its payload, which stays where the \
+             file lies; entry point {:#x}",
+            loaded.entry_point
+        );
+        return (loaded, written);
     }
 
     let size = u64::try_from(object.mem_size()).unwrap();
@@ -89,5 +105,6 @@ pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> LoadedKernel
         "[LOADER] guest loaded at {:#x?}, entry point {:#x}",
         loaded.load_info.kernel_image_addr_range, loaded.entry_point
     );
-    loaded
+    let written = loaded.load_info.kernel_image_addr_range.clone();
+    (loaded, written)
 }

@@ -26,6 +26,8 @@ mod dma_window;
 mod fdt_writer;
 #[cfg(not(target_os = "uefi"))]
 mod guest;
+#[cfg(not(target_os = "uefi"))]
+mod guest_in_place;
 mod handoff;
 mod logger;
 mod panic;

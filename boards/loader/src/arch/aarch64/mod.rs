@@ -83,9 +83,9 @@ extern "C" fn loader_main(x0: u64) -> ! {
          more memory or load the ELF lower",
         ram[ram.len() - 1].end
     );
-    let guest = guest::load(guest_elf, &ram, loader_end);
+    let (guest, written) = guest::load(guest_elf, &ram, loader_end);
     let image = guest.load_info.kernel_image_addr_range.clone();
-    cache::sync_instructions(image.clone());
+    cache::sync_instructions(written);
 
     // Map RAM up to the 2 MiB-aligned end of the kernel image, and the UART.
     let image_end = image.end.next_multiple_of(GUEST_ALIGN);

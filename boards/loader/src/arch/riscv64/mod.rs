@@ -56,7 +56,7 @@ extern "C" fn loader_main(hart_id: usize, dtb_address: u64) -> ! {
     let loader_end = &raw const __loader_end as u64;
     let dtb_copy = copy_below(&dtb, loader_end);
 
-    let guest = guest::load(guest_elf, &ram, loader_end);
+    let (guest, _) = guest::load(guest_elf, &ram, loader_end);
     // SAFETY: makes the stores of the kernel image visible to instruction fetch.
     unsafe { asm!("fence.i", options(nostack)) };
 

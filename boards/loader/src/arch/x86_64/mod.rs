@@ -53,7 +53,7 @@ extern "C" fn loader_main(start_info: u64) -> ! {
     assert!(!ram.is_empty(), "the memory map lists no RAM");
 
     let loader_end = &raw const __loader_end as u64;
-    let guest = guest::load(boot.guest_elf, &ram, loader_end);
+    let (guest, _) = guest::load(boot.guest_elf, &ram, loader_end);
 
     let rsdp = boot.rsdp.or_else(acpi::find_rsdp);
     match rsdp {
