@@ -7,7 +7,7 @@
 use hermit_wasm_kernel::limit_spec::Limits;
 use hermit_wasm_kernel::manifest::Map;
 
-use crate::profile::{Board, BootProtocol, ExitDevice, StdinDevice, StdoutDevice};
+use crate::profile::{Board, ExitDevice, StdinDevice, StdoutDevice};
 
 const QEMU_TEMPLATE: &str = include_str!("../templates/run-qemu.sh");
 const UHYVE_TEMPLATE: &str = include_str!("../templates/run-uhyve.sh");
@@ -51,22 +51,12 @@ fn memory_overhead_mib(guest_size: u64) -> u64 {
     32 + 2 * guest_size.div_ceil(MIB)
 }
 
-/// The least RAM, in MiB, the board boots this guest with: on a board whose loader finds the
-/// guest at [`GUEST_LOADER_ADDRESS`], 8 MiB into RAM, that much below it, the guest, and
-/// room above; elsewhere the overhead alone.
-fn min_memory_mib(board: &Board, guest_size: u64) -> u64 {
-    let overhead = memory_overhead_mib(guest_size);
-    match board.qemu.boot {
-        BootProtocol::GuestLoader => {
-            let below = (GUEST_LOADER_ADDRESS - AARCH64_VIRT_RAM_BASE) / MIB;
-            overhead.max(below + guest_size.div_ceil(MIB) + 16)
-        }
-        BootProtocol::Pvh | BootProtocol::Sbi => overhead,
-    }
+/// The least RAM, in MiB, the board boots this guest with: the overhead, which also covers
+/// a guest ELF that QEMU puts up to 16 MiB into RAM (`guest-address`; the RAM below it and
+/// the guest's kernel and runner are lost to the kernel's heap).
+fn min_memory_mib(guest_size: u64) -> u64 {
+    memory_overhead_mib(guest_size)
 }
-
-/// Where RAM starts on QEMU's aarch64 `virt` machine.
-const AARCH64_VIRT_RAM_BASE: u64 = 0x4000_0000;
 
 /// The RAM, in MiB, that the launch script `script` (a `run-qemu.sh`'s text) gives a VM
 /// whose module may grow to `limit` bytes: its own `vm_memory`, run by bash.
@@ -155,7 +145,7 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
     };
     let image_maps = image_maps(info.maps);
     let overhead = memory_overhead_mib(info.guest_size).to_string();
-    let min_memory = min_memory_mib(board, info.guest_size).to_string();
+    let min_memory = min_memory_mib(info.guest_size).to_string();
     let (limit_memory, limit_cpu, limit_wall) = (
         optional(info.limits.memory),
         optional(info.limits.cpu),
@@ -223,15 +213,16 @@ fn image_maps(maps: &[Map]) -> String {
 /// line each, as bash words (they may use `$here`, `$cmdline`).
 fn qemu_devices(board: &Board) -> Vec<String> {
     let mut lines = Vec::new();
-    match board.qemu.boot {
-        BootProtocol::Pvh | BootProtocol::Sbi => {
-            lines.push(r#"-kernel "$here/loader.elf" -initrd "$here/guest.elf" -append "$cmdline""#.to_string())
-        }
+    let guest = match board.qemu.guest_address {
         // QEMU splits device options at commas; a comma in the path is written twice.
-        BootProtocol::GuestLoader => lines.push(format!(
-            r#"-kernel "$here/loader.elf" -device "guest-loader,addr={GUEST_LOADER_ADDRESS:#x},initrd=${{here//,/,,}}/guest.elf" -append "$cmdline""#
-        )),
-    }
+        Some(address) => {
+            format!(r#"-device "guest-loader,addr={address:#x},initrd=${{here//,/,,}}/guest.elf""#)
+        }
+        None => r#"-initrd "$here/guest.elf""#.to_string(),
+    };
+    lines.push(format!(
+        r#"-kernel "$here/loader.elf" {guest} -append "$cmdline""#
+    ));
     if let Some(firmware) = &board.qemu.firmware {
         lines.push(format!("-bios {}", bash_quote(firmware)));
     }
@@ -255,13 +246,6 @@ fn qemu_devices(board: &Board) -> Vec<String> {
     }
     lines
 }
-
-/// Where the guest ELF goes with `-device guest-loader` (aarch64): 8 MiB into RAM, above
-/// the device tree (at the start of RAM), the loader (2 MiB in, under 1 MiB with its heap)
-/// and its DMA window, with room below for the guest's kernel and runner (up to 4 MiB), which
-/// the loader copies there while the payload stays in the file (`guest_in_place.rs`). The
-/// kernel takes only the RAM above its image: higher, the RAM below would be lost.
-const GUEST_LOADER_ADDRESS: u64 = 0x4080_0000;
 
 /// How the module's stdout and stderr reach the launcher's, per stdout device: a template
 /// fragment run before QEMU starts, QEMU arguments, redirections of the QEMU command, and
@@ -602,7 +586,9 @@ mod tests {
         let script = qemu_script(&board("riscv64-virt"), &INFO);
         assert!(script.contains("qemu='qemu-system-riscv64'"));
         assert!(script.contains("-bios 'default'"));
-        assert!(script.contains(r#"-kernel "$here/loader.elf" -initrd "$here/guest.elf""#));
+        assert!(script.contains(
+            r#"-kernel "$here/loader.elf" -device "guest-loader,addr=0x80800000,initrd=${here//,/,,}/guest.elf""#
+        ));
         assert!(script.contains("-semihosting-config enable=on,target=native"));
         // OpenSBI's console (the kernel log) is QEMU's stdout: that goes to the log, the
         // module's stdout to fd 3, a pipe to cat; the status is QEMU's, not cat's.

@@ -44,7 +44,8 @@ pub enum BootProtocol {
     Pvh,
     /// aarch64: the loader is the `-kernel` ELF, the guest comes through `-device guest-loader`.
     GuestLoader,
-    /// riscv64: firmware (OpenSBI) enters the loader in S-mode; the guest through `-initrd`.
+    /// riscv64: firmware (OpenSBI) enters the loader in S-mode; the guest through
+    /// `-device guest-loader` at `guest-address`, or `-initrd`.
     Sbi,
 }
 
@@ -130,6 +131,11 @@ pub struct QemuProfile {
     /// Debian package that provides `binary`.
     pub package: String,
     pub boot: BootProtocol,
+    /// Where `-device guest-loader` puts the guest ELF in RAM; absent: the ELF is the
+    /// `-initrd`, where QEMU chooses. Our loader leaves the payload in place (no copy) when
+    /// the file lies on a 2 MiB boundary a little above it (`guest_in_place.rs`).
+    #[serde(default)]
+    pub guest_address: Option<u64>,
     pub machine: String,
     /// CPU model under the emulator (TCG).
     pub cpu: String,
@@ -415,6 +421,18 @@ impl Board {
                 self.qemu.stdout
             );
         }
+        match (self.qemu.boot, self.qemu.guest_address) {
+            (BootProtocol::GuestLoader, None) => bail!(
+                "board {}: boot = \"guest-loader\" needs guest-address (where QEMU puts the \
+                 guest ELF)",
+                self.name
+            ),
+            (BootProtocol::Pvh, Some(_)) => bail!(
+                "board {}: the PVH loader takes the guest ELF as -initrd only: no guest-address",
+                self.name
+            ),
+            _ => {}
+        }
         if self.qemu.stdin == StdinDevice::VirtioConsole && self.qemu.virtio_mmio.is_none() {
             bail!(
                 "board {}: stdin = \"virtio-console\" needs the machine's [qemu.virtio-mmio]",
@@ -530,6 +548,26 @@ mod tests {
             assert!(board.uhyve.is_none(), "{}", board.name);
             assert!(board.qemu.kvm_cpu.is_none(), "{}", board.name);
         }
+    }
+
+    #[test]
+    fn the_guest_address_goes_with_the_boot_protocol() {
+        let aarch64 = std::fs::read_to_string(repo_boards().join("aarch64-virt.toml")).unwrap();
+        assert!(aarch64.contains("\nguest-address = 0x4080_0000\n"));
+        let text = aarch64.replace("\nguest-address = 0x4080_0000\n", "\n");
+        let err = Board::parse("aarch64-virt", &text).unwrap_err().to_string();
+        assert!(err.contains("needs guest-address"), "{err}");
+        let x86 = std::fs::read_to_string(repo_boards().join("x86_64-kvm.toml")).unwrap();
+        let text = x86.replace(
+            "boot = \"pvh\"\n",
+            "boot = \"pvh\"\nguest-address = 0x80_0000\n",
+        );
+        let err = Board::parse("x86_64-kvm", &text).unwrap_err().to_string();
+        assert!(err.contains("no guest-address"), "{err}");
+        // riscv64 may take either.
+        let boards = load_all(&repo_boards()).unwrap();
+        assert_eq!(boards["riscv64-virt"].qemu.guest_address, Some(0x8080_0000));
+        assert_eq!(boards["x86_64-kvm"].qemu.guest_address, None);
     }
 
     #[test]

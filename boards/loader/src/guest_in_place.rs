@@ -14,8 +14,9 @@
 //! relocations are all relative. Anything else, or a file that does not lie where this
 //! works, takes the copying path in `guest.rs`: an x86_64 initrd is only page-aligned, and
 //! QEMU puts a riscv64 one half-way into RAM, where a guest right below it would leave the
-//! kernel (which takes only the RAM above its image) without the lower half. On aarch64 the
-//! launch script puts the file 8 MiB into RAM (`GUEST_LOADER_ADDRESS` in the xtask).
+//! kernel (which takes only the RAM above its image) without the lower half. On aarch64
+//! and riscv64 the launch script has QEMU's `guest-loader` put the file 8 MiB into RAM (the
+//! board profile's `guest-address`).
 
 use core::ops::Range;
 use core::ptr;
@@ -38,7 +39,7 @@ const DT_RELR: u64 = 36;
 const RELA_LEN: usize = 24;
 
 /// The most RAM a guest left in place may leave unused below itself, against where the
-/// copying path puts it. (On riscv64, QEMU puts the file half-way into RAM: copying wins.)
+/// copying path puts it. (QEMU puts a riscv64 `-initrd` half-way into RAM: copying wins.)
 const MAX_RAM_LEFT_BELOW: u64 = 2 * GUEST_ALIGN;
 
 #[cfg(target_arch = "x86_64")]
