@@ -500,6 +500,78 @@ mod tests {
     }
 
     #[test]
+    fn what_qemu_takes_is_probed_once_per_build_and_a_bad_cache_is_not_believed() {
+        let script = qemu_script(&board("riscv64-virt"), &INFO);
+        let start = script.find("\nsandbox=(-sandbox").unwrap();
+        let end = script.find("\n# Temporary files").unwrap();
+        let snippet = &script[start..end];
+        let dir = std::env::temp_dir().join(format!("hermit-wasm-probe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        // A QEMU that takes the sandbox (or not, as told) and counts its starts.
+        let fake = dir.join("bin/qemu-fake");
+        std::fs::write(
+            &fake,
+            "#!/bin/bash\necho start >>\"$COUNT\"\n[ -z \"$REFUSE\" ] || [[ \"$*\" != *-sandbox* ]]\n",
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&fake)
+            .status()
+            .unwrap();
+        let run = |refuse: bool| -> (String, usize) {
+            let count = dir.join("count");
+            let _ = std::fs::remove_file(&count);
+            let out = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!(
+                    "me=test qemu=qemu-fake drop_privileges=0\n{snippet}\necho \"${{sandbox[*]}}\""
+                ))
+                .env(
+                    "PATH",
+                    format!("{}:/usr/bin:/bin", dir.join("bin").display()),
+                )
+                .env("XDG_CACHE_HOME", dir.join("cache"))
+                .env("COUNT", &count)
+                .env("REFUSE", if refuse { "1" } else { "" })
+                .output()
+                .unwrap();
+            let starts = std::fs::read_to_string(&count)
+                .unwrap_or_default()
+                .lines()
+                .count();
+            (
+                String::from_utf8_lossy(&out.stdout).trim().to_string(),
+                starts,
+            )
+        };
+        let full =
+            "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+        // Probed once, then taken from the cache.
+        assert_eq!(run(false), (full.to_string(), 1));
+        assert_eq!(run(false), (full.to_string(), 0));
+        // A cache that says something no probe says is probed again.
+        let cache = std::fs::read_dir(dir.join("cache/hermit-wasm"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::write(&cache, "-no-such-option\n").unwrap();
+        assert_eq!(run(false), (full.to_string(), 1));
+        // Another build of QEMU (its size changes) is probed again: this one has no sandbox.
+        std::fs::write(
+            &fake,
+            format!("{}\n# rebuilt\n", std::fs::read_to_string(&fake).unwrap()),
+        )
+        .unwrap();
+        assert_eq!(run(true), (String::new(), 1));
+        assert_eq!(run(true), (String::new(), 0));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_memory_limit_sizes_the_vm() {
         // RAM = twice the limit's next power of two (MiB) + the overhead, at least the
         // board's floor.

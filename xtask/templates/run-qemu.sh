@@ -171,23 +171,48 @@ fi
 # allows it, QEMU gives root up for `nobody` once it has opened its files; its filter is
 # installed before that setuid, so there `elevateprivileges` stays allowed (the dropped
 # process holds no capability to regain root with).
-# Each probe is a QEMU start (about 30 ms here): the usual case takes one, the options
-# wanted; a QEMU that refuses them is asked again, for fewer.
+# Each probe is a QEMU start (16-23 ms here, more under load): the usual case takes one,
+# the options wanted; a QEMU that refuses them is asked again, for fewer. The answer is
+# remembered per QEMU build (its path, size, time and inode) and per kind of launch, in
+# ${XDG_CACHE_HOME:-~/.cache}/hermit-wasm, and taken from there only when it is one of the
+# answers a probe can give; a launcher that cannot write there probes every time.
 sandbox=(-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny)
-sandbox_works=
+dropping=()
 if [ "$(id -u)" -eq 0 ] && [ "$drop_privileges" = 1 ] && id -u nobody >/dev/null 2>&1; then
   dropping=(-sandbox on,obsolete=deny,spawn=deny,resourcecontrol=deny -run-with user=nobody)
-  if "$qemu" "${dropping[@]}" -version >/dev/null 2>&1; then
-    sandbox=("${dropping[@]}")
-    sandbox_works=1
-  elif "$qemu" -run-with user=nobody -version >/dev/null 2>&1; then
-    sandbox=("${dropping[@]}")
+fi
+probe_cache=
+qemu_path=$(command -v "$qemu")
+cache_home=${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}
+if [ -n "$cache_home" ] && qemu_id=$(stat -Lc '%s-%Y-%i' "$qemu_path" 2>/dev/null); then
+  probe_cache="$cache_home/hermit-wasm/qemu-options${qemu_path//\//-}-$qemu_id-${#dropping[@]}"
+fi
+cached=()
+[ -z "$probe_cache" ] || [ ! -f "$probe_cache" ] || mapfile -t cached <"$probe_cache" 2>/dev/null
+if [ -f "$probe_cache" ] && { [ "${cached[*]}" = "${sandbox[*]}" ] || [ "${cached[*]}" = "" ] ||
+  { [ ${#dropping[@]} -gt 0 ] && [ "${cached[*]}" = "${dropping[*]}" ]; }; }; then
+  sandbox=("${cached[@]}")
+else
+  sandbox_works=
+  if [ ${#dropping[@]} -gt 0 ]; then
+    if "$qemu" "${dropping[@]}" -version >/dev/null 2>&1; then
+      sandbox=("${dropping[@]}")
+      sandbox_works=1
+    elif "$qemu" -run-with user=nobody -version >/dev/null 2>&1; then
+      sandbox=("${dropping[@]}")
+    fi
+  fi
+  if [ -z "$sandbox_works" ] && ! "$qemu" "${sandbox[@]}" -version >/dev/null 2>&1; then
+    sandbox=()
+  fi
+  if [ -n "$probe_cache" ] && mkdir -p "${probe_cache%/*}" 2>/dev/null; then
+    { [ ${#sandbox[@]} -eq 0 ] || printf '%s\n' "${sandbox[@]}"; } >"$probe_cache.$$" 2>/dev/null &&
+      mv -f "$probe_cache.$$" "$probe_cache" 2>/dev/null
+    rm -f "$probe_cache.$$" 2>/dev/null
   fi
 fi
-if [ -z "$sandbox_works" ] && ! "$qemu" "${sandbox[@]}" -version >/dev/null 2>&1; then
+[ ${#sandbox[@]} -gt 0 ] ||
   echo "$me: this QEMU has no seccomp sandbox (-sandbox): running it without" >&2
-  sandbox=()
-fi
 # Temporary files; QEMU options cannot hold every path with a comma, so avoid such a TMPDIR.
 tmp=${TMPDIR:-/tmp}
 case $tmp in *,*) tmp=/tmp ;; esac
