@@ -502,31 +502,31 @@ mod tests {
     #[test]
     fn what_qemu_takes_is_probed_once_per_build_and_a_bad_cache_is_not_believed() {
         let script = qemu_script(&board("riscv64-virt"), &INFO);
-        let start = script.find("\nsandbox=(-sandbox").unwrap();
+        let start = script.find("\n# Each probe is a QEMU start").unwrap();
         let end = script.find("\n# Temporary files").unwrap();
         let snippet = &script[start..end];
         let dir = std::env::temp_dir().join(format!("hermit-wasm-probe-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("bin")).unwrap();
-        // A QEMU that takes the sandbox (or not, as told) and counts its starts.
+        // A QEMU that counts its starts and takes the sandbox, or refuses it (REFUSE), or
+        // fails whatever it is asked (BROKEN).
         let fake = dir.join("bin/qemu-fake");
-        std::fs::write(
-            &fake,
-            "#!/bin/bash\necho start >>\"$COUNT\"\n[ -z \"$REFUSE\" ] || [[ \"$*\" != *-sandbox* ]]\n",
-        )
-        .unwrap();
+        let fake_text = "#!/bin/bash\necho start >>\"$COUNT\"\n[ -z \"$BROKEN\" ] || exit 1\n\
+                         [ -z \"$REFUSE\" ] || [[ \"$*\" != *-sandbox* ]]\n";
+        std::fs::write(&fake, fake_text).unwrap();
         std::process::Command::new("chmod")
             .arg("+x")
             .arg(&fake)
             .status()
             .unwrap();
-        let run = |refuse: bool| -> (String, usize) {
+        let run = |qemu: &str| -> (String, usize, String) {
             let count = dir.join("count");
             let _ = std::fs::remove_file(&count);
             let out = std::process::Command::new("bash")
                 .arg("-c")
                 .arg(format!(
-                    "me=test qemu=qemu-fake drop_privileges=0\n{snippet}\necho \"${{sandbox[*]}}\""
+                    "set -u\nme=test qemu=qemu-fake drop_privileges=0\n{snippet}\n\
+                     echo \"${{sandbox[*]:-}}\""
                 ))
                 .env(
                     "PATH",
@@ -534,40 +534,65 @@ mod tests {
                 )
                 .env("XDG_CACHE_HOME", dir.join("cache"))
                 .env("COUNT", &count)
-                .env("REFUSE", if refuse { "1" } else { "" })
+                .env("REFUSE", if qemu == "refuses" { "1" } else { "" })
+                .env("BROKEN", if qemu == "broken" { "1" } else { "" })
                 .output()
                 .unwrap();
             let starts = std::fs::read_to_string(&count)
                 .unwrap_or_default()
                 .lines()
                 .count();
+            let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
             (
-                String::from_utf8_lossy(&out.stdout).trim().to_string(),
+                stdout,
                 starts,
+                String::from_utf8_lossy(&out.stderr).to_string(),
             )
         };
         let full =
             "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+        // A QEMU that fails to start is not an answer: nothing is remembered.
+        let (options, starts, stderr) = run("broken");
+        assert_eq!((options.as_str(), starts), ("", 2));
+        assert!(stderr.contains("no seccomp sandbox"), "{stderr}");
+        assert!(
+            !dir.join("cache/hermit-wasm").exists()
+                || std::fs::read_dir(dir.join("cache/hermit-wasm"))
+                    .unwrap()
+                    .next()
+                    .is_none()
+        );
         // Probed once, then taken from the cache.
-        assert_eq!(run(false), (full.to_string(), 1));
-        assert_eq!(run(false), (full.to_string(), 0));
-        // A cache that says something no probe says is probed again.
+        let (options, starts, _) = run("takes");
+        assert_eq!((options.as_str(), starts), (full, 1));
+        let (options, starts, stderr) = run("takes");
+        assert_eq!((options.as_str(), starts, stderr.as_str()), (full, 0, ""));
+        // A cache that says something no probe says, or nothing, is probed again.
         let cache = std::fs::read_dir(dir.join("cache/hermit-wasm"))
             .unwrap()
             .next()
             .unwrap()
             .unwrap()
             .path();
-        std::fs::write(&cache, "-no-such-option\n").unwrap();
-        assert_eq!(run(false), (full.to_string(), 1));
-        // Another build of QEMU (its size changes) is probed again: this one has no sandbox.
-        std::fs::write(
-            &fake,
-            format!("{}\n# rebuilt\n", std::fs::read_to_string(&fake).unwrap()),
-        )
-        .unwrap();
-        assert_eq!(run(true), (String::new(), 1));
-        assert_eq!(run(true), (String::new(), 0));
+        for bad in [
+            "-no-such-option\n",
+            "",
+            "\n",
+            &format!("{}\n", full.replace(' ', "\n ")),
+        ] {
+            std::fs::write(&cache, bad).unwrap();
+            let (options, starts, _) = run("takes");
+            assert_eq!((options.as_str(), starts), (full, 1), "{bad:?}");
+        }
+        // Another build of QEMU (its size changes) is probed again: this one has no sandbox,
+        // which is remembered once it starts without.
+        std::fs::write(&fake, format!("{fake_text}# rebuilt\n")).unwrap();
+        let (options, starts, stderr) = run("refuses");
+        assert_eq!((options.as_str(), starts), ("", 2));
+        assert!(stderr.contains("no seccomp sandbox"), "{stderr}");
+        let (options, starts, stderr) = run("refuses");
+        assert_eq!((options.as_str(), starts), ("", 0));
+        assert!(stderr.contains("no seccomp sandbox"), "{stderr}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -8,13 +8,12 @@
 //! differs from its file offset by a multiple of [`IN_PLACE_ALIGN`] no smaller than the
 //! other segments' extent: our loader can then place the guest so that the segment's
 //! address is where the file's blob already lies in RAM, and leave it there instead of
-//! copying it (`boards/loader/src/guest.rs`); the other segments land below the file. The
-//! gap between them and the blob is never read (a copying loader leaves it alone too).
-//! The program-header slot
-//! it takes is the linker's `PT_GNU_STACK`, which nothing on the Hermit route reads
-//! (the loader and the kernel give every thread its own stack). Loaders take the image's
-//! extent from the last `PT_LOAD` entry, so that slot must come after every other load
-//! entry. The guest finds the blob through the location record in its `.hermit_wasm`
+//! copying it (`boards/loader/src/guest_in_place.rs`); the other segments land below the
+//! file. The gap between them and the blob is never read (a copying loader leaves it alone
+//! too). The program-header slot it takes is the linker's `PT_GNU_STACK`, which nothing
+//! on the Hermit route reads (the loader and the kernel give every thread its own stack).
+//! Loaders take the image's extent from the last `PT_LOAD` entry, so that slot must come
+//! after every other load entry. The guest finds the blob through the location record in its `.hermit_wasm`
 //! section (`kernel/src/payload.rs`), which holds the distance between the two.
 
 use anyhow::{bail, ensure, Context, Result};

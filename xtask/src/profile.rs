@@ -431,6 +431,12 @@ impl Board {
                 "board {}: the PVH loader takes the guest ELF as -initrd only: no guest-address",
                 self.name
             ),
+            // The loader starts a guest on a 2 MiB boundary, and leaves its payload in the
+            // file only if the file lies on one.
+            (_, Some(address)) if address % (2 << 20) != 0 => bail!(
+                "board {}: guest-address {address:#x} is not a multiple of 2 MiB",
+                self.name
+            ),
             _ => {}
         }
         if self.qemu.stdin == StdinDevice::VirtioConsole && self.qemu.virtio_mmio.is_none() {
@@ -557,6 +563,9 @@ mod tests {
         let text = aarch64.replace("\nguest-address = 0x4080_0000\n", "\n");
         let err = Board::parse("aarch64-virt", &text).unwrap_err().to_string();
         assert!(err.contains("needs guest-address"), "{err}");
+        let text = aarch64.replace("guest-address = 0x4080_0000", "guest-address = 0x4081_0000");
+        let err = Board::parse("aarch64-virt", &text).unwrap_err().to_string();
+        assert!(err.contains("not a multiple of 2 MiB"), "{err}");
         let x86 = std::fs::read_to_string(repo_boards().join("x86_64-kvm.toml")).unwrap();
         let text = x86.replace(
             "boot = \"pvh\"\n",

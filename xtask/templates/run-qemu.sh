@@ -174,13 +174,19 @@ fi
 # Each probe is a QEMU start (16-23 ms here, more under load): the usual case takes one,
 # the options wanted; a QEMU that refuses them is asked again, for fewer. The answer is
 # remembered per QEMU build (its path, size, time and inode) and per kind of launch, in
-# ${XDG_CACHE_HOME:-~/.cache}/hermit-wasm, and taken from there only when it is one of the
-# answers a probe can give; a launcher that cannot write there probes every time.
+# ${XDG_CACHE_HOME:-~/.cache}/hermit-wasm: one option per line, or `none`. A file that
+# cannot be read or holds anything but an answer a probe can give is not believed, and
+# "none" is remembered only from a QEMU that starts without the options; a launcher that
+# cannot write there probes every time.
 sandbox=(-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny)
 dropping=()
 if [ "$(id -u)" -eq 0 ] && [ "$drop_privileges" = 1 ] && id -u nobody >/dev/null 2>&1; then
   dropping=(-sandbox on,obsolete=deny,spawn=deny,resourcecontrol=deny -run-with user=nobody)
 fi
+# answer_is WORDS...: whether the answer read (`cached`) is exactly these words.
+answer_is() {
+  [ ${#cached[@]} -eq $# ] && [ "$(printf '%s\n' "${cached[@]}")" = "$(printf '%s\n' "$@")" ]
+}
 probe_cache=
 qemu_path=$(command -v "$qemu")
 cache_home=${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}
@@ -188,30 +194,37 @@ if [ -n "$cache_home" ] && qemu_id=$(stat -Lc '%s-%Y-%i' "$qemu_path" 2>/dev/nul
   probe_cache="$cache_home/hermit-wasm/qemu-options${qemu_path//\//-}-$qemu_id-${#dropping[@]}"
 fi
 cached=()
-[ -z "$probe_cache" ] || [ ! -f "$probe_cache" ] || mapfile -t cached <"$probe_cache" 2>/dev/null
-if [ -f "$probe_cache" ] && { [ "${cached[*]}" = "${sandbox[*]}" ] || [ "${cached[*]}" = "" ] ||
-  { [ ${#dropping[@]} -gt 0 ] && [ "${cached[*]}" = "${dropping[*]}" ]; }; }; then
+if [ -n "$probe_cache" ] && { mapfile -t cached <"$probe_cache"; } 2>/dev/null &&
+  { answer_is "${sandbox[@]}" || answer_is none ||
+    { [ ${#dropping[@]} -gt 0 ] &&
+      { answer_is "${dropping[@]}" || answer_is -run-with user=nobody; }; }; }; then
   sandbox=("${cached[@]}")
+  [ "${sandbox[*]}" != none ] || sandbox=()
 else
-  sandbox_works=
-  if [ ${#dropping[@]} -gt 0 ]; then
-    if "$qemu" "${dropping[@]}" -version >/dev/null 2>&1; then
-      sandbox=("${dropping[@]}")
-      sandbox_works=1
-    elif "$qemu" -run-with user=nobody -version >/dev/null 2>&1; then
-      sandbox=("${dropping[@]}")
+  answered=1
+  if [ ${#dropping[@]} -gt 0 ] && "$qemu" "${dropping[@]}" -version >/dev/null 2>&1; then
+    sandbox=("${dropping[@]}")
+  elif ! "$qemu" "${sandbox[@]}" -version >/dev/null 2>&1; then
+    # No sandbox; still give root up where that works. Remembered only if this QEMU
+    # starts at all (a probe that failed for another reason is not an answer).
+    sandbox=()
+    if [ ${#dropping[@]} -gt 0 ] && "$qemu" -run-with user=nobody -version >/dev/null 2>&1; then
+      sandbox=(-run-with user=nobody)
+    elif ! "$qemu" -version >/dev/null 2>&1; then
+      answered=
     fi
   fi
-  if [ -z "$sandbox_works" ] && ! "$qemu" "${sandbox[@]}" -version >/dev/null 2>&1; then
-    sandbox=()
-  fi
-  if [ -n "$probe_cache" ] && mkdir -p "${probe_cache%/*}" 2>/dev/null; then
-    { [ ${#sandbox[@]} -eq 0 ] || printf '%s\n' "${sandbox[@]}"; } >"$probe_cache.$$" 2>/dev/null &&
-      mv -f "$probe_cache.$$" "$probe_cache" 2>/dev/null
-    rm -f "$probe_cache.$$" 2>/dev/null
+  if [ -n "$answered" ] && [ -n "$probe_cache" ]; then
+    {
+      mkdir -p "${probe_cache%/*}" &&
+        if [ ${#sandbox[@]} -eq 0 ]; then echo none; else printf '%s\n' "${sandbox[@]}"; fi \
+          >"$probe_cache.$$" &&
+        mv -f "$probe_cache.$$" "$probe_cache"
+      rm -f "$probe_cache.$$"
+    } 2>/dev/null
   fi
 fi
-[ ${#sandbox[@]} -gt 0 ] ||
+[ "${sandbox[0]:-}" = -sandbox ] ||
   echo "$me: this QEMU has no seccomp sandbox (-sandbox): running it without" >&2
 # Temporary files; QEMU options cannot hold every path with a comma, so avoid such a TMPDIR.
 tmp=${TMPDIR:-/tmp}

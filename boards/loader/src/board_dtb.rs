@@ -64,6 +64,15 @@ impl BoardDtb {
         let range = self.module().or_else(|| self.initrd()).expect(
             "no guest ELF: pass it with -device guest-loader,addr=…,initrd=<elf> or -initrd",
         );
+        // `guest-loader` puts the ELF where it is told, RAM or not; reading it then hangs.
+        let ram = self.ram();
+        assert!(
+            ram.iter()
+                .any(|region| region.start <= range.start && range.end <= region.end),
+            "the guest ELF at {range:#x?} lies outside RAM (up to {:#x}): give the machine \
+             more memory or load the ELF lower",
+            ram.last().map_or(0, |region| region.end)
+        );
         // SAFETY: QEMU loaded the file there; nothing else uses that memory.
         unsafe {
             slice::from_raw_parts(

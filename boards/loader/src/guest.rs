@@ -56,6 +56,10 @@ pub fn load(elf: &'static [u8], ram: &[Range<u64>], lowest: u64) -> (LoadedKerne
         return (loaded, written);
     }
 
+    println!(
+        "[LOADER] copying the guest into place: its file does not lie where the payload can \
+         stay (a 2 MiB boundary a little above the loader)"
+    );
     let size = u64::try_from(object.mem_size()).unwrap();
     let elf_range = elf.as_ptr_range();
     let elf_range = elf_range.start as u64..elf_range.end as u64;

@@ -4,8 +4,11 @@
 //!
 //! Memory layout: OpenSBI in the first 2 MiB of RAM, the loader at 0x8020_0000 (code, data,
 //! heap with a copy of the device tree and the boot information, the kernel's boot stack),
-//! the guest at the next 2 MiB boundary above the loader, or above the guest ELF file if
-//! that lies in the way. The kernel sets up its own page tables.
+//! the guest ELF file where the launch script has `guest-loader` put it (8 MiB into RAM),
+//! and the guest right below its payload in that file (`guest_in_place.rs`), or, if the
+//! file does not allow that (an `-initrd`, or U-Boot's), at the next 2 MiB boundary above
+//! the loader, or above the file if that lies in the way. The kernel sets up its own page
+//! tables.
 
 mod entry;
 mod sbi;
