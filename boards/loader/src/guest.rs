@@ -22,10 +22,11 @@ pub const GUEST_ALIGN: u64 = 0x20_0000;
 ///
 /// `ram` lists the usable RAM regions; `lowest` is the first address above the loader's
 /// own memory. An image's guest whose file lies where its payload can stay goes right below
-/// the file, around the payload (`guest_in_place.rs`). Otherwise a relocatable guest goes to the first `GUEST_ALIGN`ed address that leaves room
-/// for the DMA window between `lowest` and itself, or, if the ELF file lies there, above
-/// the ELF file; a fixed-position guest must fit where it wants to be. The window's header is
-/// written once the guest is in place.
+/// the file, around the payload (`guest_in_place.rs`). Otherwise a relocatable guest goes
+/// to the first `GUEST_ALIGN`ed address that leaves room for the DMA window between
+/// `lowest` and itself, or, if the ELF file lies there, above the ELF file; a
+/// fixed-position guest must fit where it wants to be. The window's header is written once
+/// the guest is in place.
 ///
 /// Returns the loaded guest and the part of its image the loader wrote, which instruction
 /// fetch must be made to see (a payload left in place holds the module's code, which the
