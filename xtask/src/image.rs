@@ -219,7 +219,7 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
 
     let image = &plan.image;
     sh.create_dir(&image.dir)?;
-    if board.qemu.boot == BootProtocol::Pvh {
+    if board.qemu.boot == BootProtocol::Pvh && board.qemu.guest_address.is_none() {
         pad_for_pvh_initrd(&mut guest_image);
     }
     std::fs::write(&image.guest, &guest_image)?;

@@ -7,7 +7,7 @@
 use hermit_wasm_kernel::limit_spec::Limits;
 use hermit_wasm_kernel::manifest::Map;
 
-use crate::profile::{Board, ExitDevice, StdinDevice, StdoutDevice};
+use crate::profile::{Board, BootProtocol, ExitDevice, StdinDevice, StdoutDevice};
 
 const QEMU_TEMPLATE: &str = include_str!("../templates/run-qemu.sh");
 const UHYVE_TEMPLATE: &str = include_str!("../templates/run-uhyve.sh");
@@ -115,6 +115,20 @@ pub fn bash_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The command line's first word by which the PVH loader finds a guest ELF that QEMU
+/// loaded itself: the loader's `GUEST_ELF_WORD` (`boards/loader/src/arch/x86_64/pvh.rs`,
+/// which a test holds to this), followed by the address.
+const GUEST_ELF_WORD: &str = "hermit-wasm.guest-elf=";
+
+/// What the launch script puts first on the command line for our loader, which takes it
+/// off before the kernel reads the line.
+fn loader_words(board: &Board) -> String {
+    match (board.qemu.boot, board.qemu.guest_address) {
+        (BootProtocol::Pvh, Some(address)) => format!("{GUEST_ELF_WORD}{address:#x} "),
+        _ => String::new(),
+    }
+}
+
 /// `run-qemu.sh` for `board`.
 pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
     let qemu = &board.qemu;
@@ -186,6 +200,7 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
             ("REPORT_FUNCTIONS", Fill::Code(REPORT_FUNCTIONS)),
             ("KVM", Fill::Code(&kvm)),
             ("SHARES", Fill::Code(shares)),
+            ("LOADER_WORDS", Fill::Code(&loader_words(board))),
             ("KERNEL_ENV", Fill::Code(stdout.kernel_env)),
             ("STDIN", Fill::Code(stdin)),
             ("STDOUT", Fill::Code(stdout.fragment)),
@@ -213,12 +228,15 @@ fn image_maps(maps: &[Map]) -> String {
 /// line each, as bash words (they may use `$here`, `$cmdline`).
 fn qemu_devices(board: &Board) -> Vec<String> {
     let mut lines = Vec::new();
-    let guest = match board.qemu.guest_address {
-        // QEMU splits device options at commas; a comma in the path is written twice.
-        Some(address) => {
+    // QEMU splits device options at commas; a comma in the path is written twice.
+    let guest = match (board.qemu.boot, board.qemu.guest_address) {
+        (BootProtocol::Pvh, Some(address)) => format!(
+            r#"-device "loader,file=${{here//,/,,}}/guest.elf,addr={address:#x},force-raw=on""#
+        ),
+        (_, Some(address)) => {
             format!(r#"-device "guest-loader,addr={address:#x},initrd=${{here//,/,,}}/guest.elf""#)
         }
-        None => r#"-initrd "$here/guest.elf""#.to_string(),
+        (_, None) => r#"-initrd "$here/guest.elf""#.to_string(),
     };
     lines.push(format!(
         r#"-kernel "$here/loader.elf" {guest} -append "$cmdline""#
@@ -652,7 +670,10 @@ mod tests {
         let script = qemu_script(&board("x86_64-kvm"), &INFO);
         assert!(script.contains("qemu='qemu-system-x86_64'"));
         assert!(script.contains("machine='microvm"));
-        assert!(script.contains(r#"-kernel "$here/loader.elf" -initrd "$here/guest.elf""#));
+        assert!(script.contains(
+            r#"-kernel "$here/loader.elf" -device "loader,file=${here//,/,,}/guest.elf,addr=0x800000,force-raw=on""#
+        ));
+        assert!(script.contains("\ncmdline=\"hermit-wasm.guest-elf=0x800000 $cmdline\"\nrun=("));
         assert!(script.contains("isa-debug-exit,iobase=0xf4"));
         assert!(script.contains("package='qemu-system-x86'"));
         assert!(script.contains("apt-get install $package"));
@@ -694,6 +715,29 @@ mod tests {
         assert!(script.contains(
             r#"cmdline="env=HERMIT_WASM_PLATFORM=qemu env=HERMIT_WASM_STDOUT=/dev/fd/3${phases:+ env=HERMIT_WASM_PHASES=1} --""#
         ));
+    }
+
+    #[test]
+    fn a_pvh_board_without_a_guest_address_passes_the_guest_as_initrd() {
+        let mut x86 = board("x86_64-kvm");
+        x86.qemu.guest_address = None;
+        let script = qemu_script(&x86, &INFO);
+        assert!(script.contains(r#"-kernel "$here/loader.elf" -initrd "$here/guest.elf""#));
+        assert!(script.contains("\ncmdline=\"$cmdline\"\nrun=("));
+    }
+
+    #[test]
+    fn the_loader_reads_the_guest_elf_word_the_script_writes() {
+        let pvh = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/loader/src/arch/x86_64/pvh.rs"),
+        )
+        .unwrap();
+        assert!(
+            pvh.contains(&format!(
+                "pub const GUEST_ELF_WORD: &str = {GUEST_ELF_WORD:?};"
+            )),
+            "the loader's GUEST_ELF_WORD differs from the script's"
+        );
     }
 
     /// `name`'s profile with its stdin by semihosting (no board uses that now; the route

@@ -40,7 +40,9 @@ impl Arch {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BootProtocol {
-    /// x86_64: the loader is a PVH ELF (`-kernel`), the guest its `-initrd`.
+    /// x86_64: the loader is a PVH ELF (`-kernel`); the guest is loaded raw at
+    /// `guest-address` (`-device loader`), which the command line tells the loader, or is
+    /// its `-initrd`.
     Pvh,
     /// aarch64: the loader is the `-kernel` ELF, the guest comes through `-device guest-loader`.
     GuestLoader,
@@ -131,9 +133,10 @@ pub struct QemuProfile {
     /// Debian package that provides `binary`.
     pub package: String,
     pub boot: BootProtocol,
-    /// Where `-device guest-loader` puts the guest ELF in RAM; absent: the ELF is the
-    /// `-initrd`, where QEMU chooses. Our loader leaves the payload in place (no copy) when
-    /// the file lies on a 2 MiB boundary a little above it (`guest_in_place.rs`).
+    /// Where QEMU puts the guest ELF in RAM (`-device guest-loader`, or on PVH
+    /// `-device loader`); absent: the ELF is the `-initrd`, where QEMU chooses. Our loader
+    /// leaves the payload in place (no copy) when the file lies on a 2 MiB boundary a
+    /// little above it (`guest_in_place.rs`).
     #[serde(default)]
     pub guest_address: Option<u64>,
     pub machine: String,
@@ -427,10 +430,6 @@ impl Board {
                  guest ELF)",
                 self.name
             ),
-            (BootProtocol::Pvh, Some(_)) => bail!(
-                "board {}: the PVH loader takes the guest ELF as -initrd only: no guest-address",
-                self.name
-            ),
             // The loader starts a guest on a 2 MiB boundary, and leaves its payload in the
             // file only if the file lies on one.
             (_, Some(address)) if address % (2 << 20) != 0 => bail!(
@@ -566,17 +565,19 @@ mod tests {
         let text = aarch64.replace("guest-address = 0x4080_0000", "guest-address = 0x4081_0000");
         let err = Board::parse("aarch64-virt", &text).unwrap_err().to_string();
         assert!(err.contains("not a multiple of 2 MiB"), "{err}");
-        let x86 = std::fs::read_to_string(repo_boards().join("x86_64-kvm.toml")).unwrap();
-        let text = x86.replace(
-            "boot = \"pvh\"\n",
-            "boot = \"pvh\"\nguest-address = 0x80_0000\n",
-        );
-        let err = Board::parse("x86_64-kvm", &text).unwrap_err().to_string();
-        assert!(err.contains("no guest-address"), "{err}");
-        // riscv64 may take either.
+        // PVH and SBI may take either.
         let boards = load_all(&repo_boards()).unwrap();
         assert_eq!(boards["riscv64-virt"].qemu.guest_address, Some(0x8080_0000));
-        assert_eq!(boards["x86_64-kvm"].qemu.guest_address, None);
+        assert_eq!(boards["x86_64-kvm"].qemu.guest_address, Some(0x80_0000));
+        let x86 = std::fs::read_to_string(repo_boards().join("x86_64-kvm.toml")).unwrap();
+        let text = x86.replace("\nguest-address = 0x80_0000\n", "\n");
+        assert_eq!(
+            Board::parse("x86_64-kvm", &text)
+                .unwrap()
+                .qemu
+                .guest_address,
+            None
+        );
     }
 
     #[test]

@@ -293,6 +293,8 @@ done
 exec 4</dev/null
 @STDIN@
 @STDOUT@
+# Our loader's own words come first; it takes them off before the kernel reads the line.
+cmdline="@LOADER_WORDS@$cmdline"
 run=("$qemu" ${sandbox[@]+"${sandbox[@]}"} -accel "$accel" -machine "$machine" -cpu "$cpu"
   -m "$memory" -smp "$smp" -nodefaults -display none -monitor none -no-reboot
   -chardev "file,id=log,path=${log//,/,,},append=on" -serial chardev:log

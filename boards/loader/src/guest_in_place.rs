@@ -14,9 +14,9 @@
 //! relocations are all relative. Anything else, or a file that does not lie where this
 //! works, takes the copying path in `guest.rs`: an x86_64 initrd is only page-aligned, and
 //! QEMU puts a riscv64 one half-way into RAM, where a guest right below it would leave the
-//! kernel (which takes only the RAM above its image) without the lower half. On aarch64
-//! and riscv64 the launch script has QEMU's `guest-loader` put the file 8 MiB into RAM (the
-//! board profile's `guest-address`).
+//! kernel (which takes only the RAM above its image) without the lower half. The launch
+//! script has QEMU put the file 8 MiB into RAM (the board profile's `guest-address`): with
+//! `guest-loader` on aarch64 and riscv64, with the generic `loader` device on x86_64.
 
 use core::ops::Range;
 use core::ptr;

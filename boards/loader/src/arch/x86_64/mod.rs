@@ -1,10 +1,12 @@
 //! x86_64: booted by QEMU through the Xen PVH entry (`-M microvm -kernel loader`), the guest
-//! ELF passed with `-initrd`.
+//! ELF loaded by QEMU at the board's `guest-address` (`-device loader`, named on the command
+//! line) or passed with `-initrd` (`pvh.rs`).
 //!
 //! Memory layout: the loader image (code, data, heap with the page tables, device tree and
-//! boot information, and the kernel's boot stack) sits at 1 MiB; the guest goes to the next
-//! 2 MiB boundary above it. QEMU puts the `-initrd` guest ELF near the top of low RAM; the
-//! kernel may reuse that memory once it runs.
+//! boot information, and the kernel's boot stack) sits at 1 MiB. A guest ELF at 8 MiB stays
+//! there, and its kernel and runner go right below it (`guest_in_place.rs`). An `-initrd`
+//! lies near the top of low RAM, and the guest is copied to the next 2 MiB boundary above
+//! the loader; the kernel may reuse the file's memory once it runs.
 
 mod acpi;
 mod device_tree;

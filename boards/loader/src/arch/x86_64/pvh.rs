@@ -1,5 +1,7 @@
 //! Reading the Xen PVH start information (`hvm_start_info`, public Xen ABI
-//! `xen/include/public/arch-x86/hvm/start_info.h`) that QEMU passes in `ebx`.
+//! `xen/include/public/arch-x86/hvm/start_info.h`) that QEMU passes in `ebx`, and finding
+//! the guest ELF: where QEMU loaded it raw (`-device loader`), named by the first word of
+//! the command line ([`GUEST_ELF_WORD`]), or else the first module (`-initrd`).
 
 use alloc::vec::Vec;
 use core::ffi::CStr;
@@ -7,6 +9,14 @@ use core::ops::Range;
 use core::slice;
 
 const START_INFO_MAGIC: u32 = 0x336e_c578;
+
+/// The command line's first word when QEMU loaded the guest ELF itself (`-device loader`):
+/// `hermit-wasm.guest-elf=0xADDRESS`. The launch script writes it from the board's
+/// `guest-address`; the loader takes it off the line before the kernel sees it.
+pub const GUEST_ELF_WORD: &str = "hermit-wasm.guest-elf=";
+
+/// Bytes in an ELF64 file header.
+const ELF_HEADER_LEN: u64 = 64;
 const MEMMAP_TYPE_RAM: u32 = 1;
 
 #[repr(C)]
@@ -44,9 +54,9 @@ struct MemmapEntry {
 pub struct PvhBoot {
     /// Usable RAM, sorted by address.
     pub ram: Vec<Range<u64>>,
-    /// The `-append` command line.
+    /// The `-append` command line, without [`GUEST_ELF_WORD`].
     pub cmdline: &'static str,
-    /// The guest ELF, the first module (`-initrd`).
+    /// The guest ELF.
     pub guest_elf: &'static [u8],
     /// The ACPI RSDP, if QEMU named it.
     pub rsdp: Option<u64>,
@@ -103,15 +113,32 @@ impl PvhBoot {
                 .expect("the command line (-append) is not UTF-8")
         };
 
-        assert!(
-            info.nr_modules >= 1 && info.modlist_paddr != 0,
-            "no guest ELF: pass the Hermit application with -initrd"
-        );
-        // SAFETY: QEMU stores `nr_modules` module entries at `modlist_paddr`.
-        let module = unsafe { &*(info.modlist_paddr as *const ModlistEntry) };
-        // SAFETY: QEMU loaded the module's bytes at `paddr` and leaves them alone.
-        let guest_elf =
-            unsafe { slice::from_raw_parts(module.paddr as *const u8, module.size as usize) };
+        let (guest_elf, cmdline) = match cmdline.strip_prefix(GUEST_ELF_WORD) {
+            Some(rest) => {
+                let (address, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+                let address = address
+                    .strip_prefix("0x")
+                    .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                    .unwrap_or_else(|| {
+                        panic!("{GUEST_ELF_WORD}{address}: not a hexadecimal address (0x…)")
+                    });
+                (guest_elf_at(address, &ram), rest)
+            }
+            None => {
+                assert!(
+                    info.nr_modules >= 1 && info.modlist_paddr != 0,
+                    "no guest ELF: pass the Hermit application with -initrd, or load it with \
+                     -device loader and name its address with {GUEST_ELF_WORD}0x…"
+                );
+                // SAFETY: QEMU stores `nr_modules` module entries at `modlist_paddr`.
+                let module = unsafe { &*(info.modlist_paddr as *const ModlistEntry) };
+                // SAFETY: QEMU loaded the module's bytes at `paddr` and leaves them alone.
+                let elf = unsafe {
+                    slice::from_raw_parts(module.paddr as *const u8, module.size as usize)
+                };
+                (elf, cmdline)
+            }
+        };
 
         Self {
             ram,
@@ -120,4 +147,59 @@ impl PvhBoot {
             rsdp: (info.rsdp_paddr != 0).then_some(info.rsdp_paddr),
         }
     }
+}
+
+/// The ELF file QEMU loaded raw at `address`: as long as its headers say (the furthest of
+/// its program headers, section headers and segments' bytes), all of it in one RAM region.
+fn guest_elf_at(address: u64, ram: &[Range<u64>]) -> &'static [u8] {
+    let in_ram = |len: u64| {
+        address.checked_add(len).is_some_and(|end| {
+            ram.iter()
+                .any(|region| region.start <= address && end <= region.end)
+        })
+    };
+    assert!(
+        in_ram(ELF_HEADER_LEN),
+        "the guest ELF's address {address:#x} ({GUEST_ELF_WORD}) is not in RAM"
+    );
+    let bytes = |offset: u64, len: u64| -> &'static [u8] {
+        assert!(
+            offset.checked_add(len).is_some_and(in_ram),
+            "the guest ELF at {address:#x} runs past the end of RAM by its headers"
+        );
+        // SAFETY: checked to lie in RAM, which is identity-mapped; QEMU loaded the file
+        // there before the machine started, and nothing has written it since.
+        unsafe { slice::from_raw_parts((address + offset) as *const u8, len as usize) }
+    };
+    let header = bytes(0, ELF_HEADER_LEN);
+    assert!(
+        header.starts_with(b"\x7fELF"),
+        "no ELF file at {address:#x}, where the launch script has QEMU load guest.elf"
+    );
+    let u16_at = |at: usize| u64::from(u16::from_le_bytes([header[at], header[at + 1]]));
+    let u64_at =
+        |bytes: &[u8], at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    let (phoff, phentsize, phnum) = (u64_at(header, 32), u16_at(54), u16_at(56));
+    let (shoff, shentsize, shnum) = (u64_at(header, 40), u16_at(58), u16_at(60));
+    let table_end = |offset: u64, entry: u64, count: u64| {
+        entry
+            .checked_mul(count)
+            .and_then(|size| offset.checked_add(size))
+            .expect("the guest ELF's header tables overflow")
+    };
+    let mut len = ELF_HEADER_LEN
+        .max(table_end(phoff, phentsize, phnum))
+        .max(table_end(shoff, shentsize, shnum));
+    if phentsize >= 40 {
+        let headers = bytes(phoff, phentsize * phnum);
+        for header in headers.chunks_exact(phentsize as usize) {
+            let (offset, filesz) = (u64_at(header, 8), u64_at(header, 32));
+            len = len.max(
+                offset
+                    .checked_add(filesz)
+                    .expect("a guest ELF segment overflows"),
+            );
+        }
+    }
+    bytes(0, len)
 }
