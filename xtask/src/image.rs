@@ -324,19 +324,39 @@ fn build_guest(
 
 /// Writes the guest without its symbol table (about a third of the file; nothing in the
 /// VM reads it), keeping the linked ELF for debuggers: both have the same addresses.
+///
+/// Skipped when the stripped file was made from this very linked file: its identity (inode,
+/// size, modification time) is kept beside the stripped file. Times alone would not do:
+/// cargo may put back an older build's guest (its own older time, under a hard link) after
+/// a newer stripped file was written from another build.
 fn strip_guest(sh: &Shell, guest: &GuestBuild) -> Result<()> {
     let strip = toolchain::llvm_tool(sh, "llvm-strip")?;
     let (elf, stripped) = (&guest.elf, &guest.stripped);
-    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    if let (Some(linked), Some(written)) = (modified(elf), modified(stripped)) {
-        if written >= linked {
-            return Ok(());
-        }
+    let identity = file_identity(elf)?;
+    let stamp = stripped.with_extension("stripped-from");
+    let made_from = std::fs::read_to_string(&stamp).ok();
+    if stripped.exists() && made_from.as_deref() == Some(identity.as_str()) {
+        return Ok(());
     }
     cmd!(sh, "{strip} --strip-all -o {stripped} {elf}")
         .run()
         .context("removing the guest's symbol table")?;
+    std::fs::write(&stamp, identity).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(())
+}
+
+/// What tells one build's file from another's at the same path: inode, size and
+/// modification time (nanoseconds).
+fn file_identity(path: &Path) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(format!(
+        "{} {} {}.{:09}\n",
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    ))
 }
 
 /// The bytes of `elf` after running `build` once in this process for that file and
@@ -385,6 +405,22 @@ fn write_script(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_put_back_under_its_name_has_another_identity() {
+        let dir = std::env::temp_dir().join(format!("identity-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (older, path) = (dir.join("older"), dir.join("guest"));
+        std::fs::write(&older, b"an older build").unwrap();
+        std::fs::write(&path, b"a newer build!").unwrap();
+        let newer = file_identity(&path).unwrap();
+        assert_eq!(file_identity(&path).unwrap(), newer);
+        // What cargo does when it brings an older artifact back: a hard link, older time.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::hard_link(&older, &path).unwrap();
+        assert_ne!(file_identity(&path).unwrap(), newer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn pvh_padding_leaves_one_byte_past_a_page() {
