@@ -338,6 +338,14 @@ fn strip_guest(sh: &Shell, guest: &GuestBuild) -> Result<()> {
     if stripped.exists() && made_from.as_deref() == Some(identity.as_str()) {
         return Ok(());
     }
+    // Gone until the stripped file is whole again: a strip or stamp write that fails
+    // halfway must not leave a stamp naming another build.
+    match std::fs::remove_file(&stamp) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(err).with_context(|| format!("removing {}", stamp.display()));
+        }
+        _ => {}
+    }
     cmd!(sh, "{strip} --strip-all -o {stripped} {elf}")
         .run()
         .context("removing the guest's symbol table")?;

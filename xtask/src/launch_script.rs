@@ -46,7 +46,8 @@ const MIB: u64 = 1 << 20;
 /// MiB the guest needs besides its module's linear memory: the kernel's own, and the guest
 /// ELF twice, rounded up: loaded, and room for the copy of the precompiled module Wasmtime
 /// makes when the payload is not page-aligned in memory (the module runs in place
-/// otherwise), or for the ELF file where QEMU puts it before the loader runs.
+/// otherwise), or for the ELF file where QEMU puts it before the loader runs when the
+/// loader has to copy the guest (an `-initrd`).
 fn memory_overhead_mib(guest_size: u64) -> u64 {
     32 + 2 * guest_size.div_ceil(MIB)
 }

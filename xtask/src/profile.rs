@@ -430,6 +430,16 @@ impl Board {
                  guest ELF)",
                 self.name
             ),
+            // Above our loader (1 MiB up, under 2 MiB with its heap) and the DMA window it
+            // keeps below the guest; within what the launch script's RAM sizing allows for.
+            (BootProtocol::Pvh, Some(address)) if !(4 << 20..=16 << 20).contains(&address) => {
+                bail!(
+                    "board {}: guest-address {address:#x} must lie between 4 and 16 MiB into RAM \
+                     (above the loader and its DMA window; the launch script sizes RAM for a \
+                     file at most 16 MiB in)",
+                    self.name
+                )
+            }
             // The loader starts a guest on a 2 MiB boundary, and leaves its payload in the
             // file only if the file lies on one.
             (_, Some(address)) if address % (2 << 20) != 0 => bail!(

@@ -159,7 +159,7 @@ fn guest_elf_at(address: u64, ram: &[Range<u64>]) -> &'static [u8] {
         })
     };
     assert!(
-        in_ram(ELF_HEADER_LEN),
+        address != 0 && in_ram(ELF_HEADER_LEN),
         "the guest ELF's address {address:#x} ({GUEST_ELF_WORD}) is not in RAM"
     );
     let bytes = |offset: u64, len: u64| -> &'static [u8] {
