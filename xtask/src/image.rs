@@ -21,7 +21,7 @@ use crate::flags::ImageArgs;
 use crate::hermitfile::Hermitfile;
 use crate::launch_script::{self, ScriptInfo};
 use crate::plan::{self, BuildPlan, GuestBuild, ModuleBuild, ModuleSource, Request};
-use crate::profile::{Board, BootProtocol};
+use crate::profile::{Board, BootProtocol, GuestDelivery};
 use crate::project::Project;
 use crate::{elf_info, kernel_build, payload_segment, precompile, profile, toolchain};
 
@@ -219,7 +219,8 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
 
     let image = &plan.image;
     sh.create_dir(&image.dir)?;
-    if board.qemu.boot == BootProtocol::Pvh && board.qemu.guest_address.is_none() {
+    if board.qemu.boot == BootProtocol::Pvh && board.qemu.guest_delivery() == GuestDelivery::Initrd
+    {
         pad_for_pvh_initrd(&mut guest_image);
     }
     std::fs::write(&image.guest, &guest_image)?;

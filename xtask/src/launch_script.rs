@@ -7,7 +7,7 @@
 use hermit_wasm_kernel::limit_spec::Limits;
 use hermit_wasm_kernel::manifest::Map;
 
-use crate::profile::{Board, BootProtocol, ExitDevice, StdinDevice, StdoutDevice};
+use crate::profile::{Board, ExitDevice, GuestDelivery, StdinDevice, StdoutDevice};
 
 const QEMU_TEMPLATE: &str = include_str!("../templates/run-qemu.sh");
 const UHYVE_TEMPLATE: &str = include_str!("../templates/run-uhyve.sh");
@@ -124,9 +124,9 @@ const GUEST_ELF_WORD: &str = "hermit-wasm.guest-elf=";
 /// What the launch script puts first on the command line for our loader, which takes it
 /// off before the kernel reads the line.
 fn loader_words(board: &Board) -> String {
-    match (board.qemu.boot, board.qemu.guest_address) {
-        (BootProtocol::Pvh, Some(address)) => format!("{GUEST_ELF_WORD}{address:#x} "),
-        _ => String::new(),
+    match board.qemu.guest_delivery() {
+        GuestDelivery::RawLoader(address) => format!("{GUEST_ELF_WORD}{address:#x} "),
+        GuestDelivery::Initrd | GuestDelivery::GuestLoader(_) => String::new(),
     }
 }
 
@@ -230,14 +230,14 @@ fn image_maps(maps: &[Map]) -> String {
 fn qemu_devices(board: &Board) -> Vec<String> {
     let mut lines = Vec::new();
     // QEMU splits device options at commas; a comma in the path is written twice.
-    let guest = match (board.qemu.boot, board.qemu.guest_address) {
-        (BootProtocol::Pvh, Some(address)) => format!(
+    let guest = match board.qemu.guest_delivery() {
+        GuestDelivery::RawLoader(address) => format!(
             r#"-device "loader,file=${{here//,/,,}}/guest.elf,addr={address:#x},force-raw=on""#
         ),
-        (_, Some(address)) => {
+        GuestDelivery::GuestLoader(address) => {
             format!(r#"-device "guest-loader,addr={address:#x},initrd=${{here//,/,,}}/guest.elf""#)
         }
-        (_, None) => r#"-initrd "$here/guest.elf""#.to_string(),
+        GuestDelivery::Initrd => r#"-initrd "$here/guest.elf""#.to_string(),
     };
     lines.push(format!(
         r#"-kernel "$here/loader.elf" {guest} -append "$cmdline""#

@@ -13,8 +13,9 @@
 //! too). The program-header slot it takes is the linker's `PT_GNU_STACK`, which nothing
 //! on the Hermit route reads (the loader and the kernel give every thread its own stack).
 //! Loaders take the image's extent from the last `PT_LOAD` entry, so that slot must come
-//! after every other load entry. The guest finds the blob through the location record in its `.hermit_wasm`
-//! section (`kernel/src/payload.rs`), which holds the distance between the two.
+//! after every other load entry. The guest finds the blob through the location record in
+//! its `.hermit_wasm` section (`kernel/src/payload.rs`), which holds the distance between
+//! the two.
 
 use anyhow::{bail, ensure, Context, Result};
 use goblin::elf::program_header::{PF_R, PF_X, PT_GNU_STACK, PT_LOAD};

@@ -308,6 +308,31 @@ pub fn memory_bytes(size: &str) -> Result<u64> {
         .with_context(|| format!("memory size {size:?} is too large"))
 }
 
+/// How the guest ELF reaches the machine's RAM, from the boot protocol and
+/// `guest-address`; the launch script and the image follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestDelivery {
+    /// `-initrd`, where QEMU chooses.
+    Initrd,
+    /// `-device guest-loader` at this address; the device tree names it for the loader.
+    GuestLoader(u64),
+    /// `-device loader` at this address, raw (PVH); the command line's first word names it
+    /// for the loader.
+    RawLoader(u64),
+}
+
+impl QemuProfile {
+    pub fn guest_delivery(&self) -> GuestDelivery {
+        match (self.boot, self.guest_address) {
+            (_, None) => GuestDelivery::Initrd,
+            (BootProtocol::Pvh, Some(address)) => GuestDelivery::RawLoader(address),
+            (BootProtocol::GuestLoader | BootProtocol::Sbi, Some(address)) => {
+                GuestDelivery::GuestLoader(address)
+            }
+        }
+    }
+}
+
 impl Board {
     /// Bytes a threads module's shared memory may take at most: an eighth of the VM's RAM.
     /// A shared memory is reserved whole when it is made, and kernel 0.11 takes it from

@@ -13,7 +13,7 @@ use hermit_entry::elf::{KernelObject, LoadedKernel};
 use crate::dma_window;
 
 /// Bytes in an ELF64 file header.
-const ELF64_HEADER_LEN: usize = 64;
+pub const ELF64_HEADER_LEN: usize = 64;
 
 /// Alignment of the guest image: the kernel maps its image with 2 MiB pages.
 pub const GUEST_ALIGN: u64 = 0x20_0000;

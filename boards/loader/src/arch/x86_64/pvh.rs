@@ -8,16 +8,16 @@ use core::ffi::CStr;
 use core::ops::Range;
 use core::slice;
 
+use crate::guest::ELF64_HEADER_LEN;
+use crate::guest_in_place::{u16_at, u64_at};
+
 const START_INFO_MAGIC: u32 = 0x336e_c578;
+const MEMMAP_TYPE_RAM: u32 = 1;
 
 /// The command line's first word when QEMU loaded the guest ELF itself (`-device loader`):
 /// `hermit-wasm.guest-elf=0xADDRESS`. The launch script writes it from the board's
 /// `guest-address`; the loader takes it off the line before the kernel sees it.
 pub const GUEST_ELF_WORD: &str = "hermit-wasm.guest-elf=";
-
-/// Bytes in an ELF64 file header.
-const ELF_HEADER_LEN: u64 = 64;
-const MEMMAP_TYPE_RAM: u32 = 1;
 
 #[repr(C)]
 struct StartInfo {
@@ -159,7 +159,7 @@ fn guest_elf_at(address: u64, ram: &[Range<u64>]) -> &'static [u8] {
         })
     };
     assert!(
-        address != 0 && in_ram(ELF_HEADER_LEN),
+        address != 0 && in_ram(ELF64_HEADER_LEN as u64),
         "the guest ELF's address {address:#x} ({GUEST_ELF_WORD}) is not in RAM"
     );
     let bytes = |offset: u64, len: u64| -> &'static [u8] {
@@ -171,29 +171,29 @@ fn guest_elf_at(address: u64, ram: &[Range<u64>]) -> &'static [u8] {
         // there before the machine started, and nothing has written it since.
         unsafe { slice::from_raw_parts((address + offset) as *const u8, len as usize) }
     };
-    let header = bytes(0, ELF_HEADER_LEN);
+    let header = bytes(0, ELF64_HEADER_LEN as u64);
     assert!(
         header.starts_with(b"\x7fELF"),
         "no ELF file at {address:#x}, where the launch script has QEMU load guest.elf"
     );
-    let u16_at = |at: usize| u64::from(u16::from_le_bytes([header[at], header[at + 1]]));
-    let u64_at =
-        |bytes: &[u8], at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-    let (phoff, phentsize, phnum) = (u64_at(header, 32), u16_at(54), u16_at(56));
-    let (shoff, shentsize, shnum) = (u64_at(header, 40), u16_at(58), u16_at(60));
+    // Every field read here lies within the bytes read (the header, a program header).
+    let field16 = |at| u64::from(u16_at(header, at).unwrap());
+    let field64 = |bytes, at| u64_at(bytes, at).unwrap();
+    let (phoff, phentsize, phnum) = (field64(header, 32), field16(54), field16(56));
+    let (shoff, shentsize, shnum) = (field64(header, 40), field16(58), field16(60));
     let table_end = |offset: u64, entry: u64, count: u64| {
         entry
             .checked_mul(count)
             .and_then(|size| offset.checked_add(size))
             .expect("the guest ELF's header tables overflow")
     };
-    let mut len = ELF_HEADER_LEN
+    let mut len = (ELF64_HEADER_LEN as u64)
         .max(table_end(phoff, phentsize, phnum))
         .max(table_end(shoff, shentsize, shnum));
     if phentsize >= 40 {
         let headers = bytes(phoff, phentsize * phnum);
         for header in headers.chunks_exact(phentsize as usize) {
-            let (offset, filesz) = (u64_at(header, 8), u64_at(header, 32));
+            let (offset, filesz) = (field64(header, 8), field64(header, 32));
             len = len.max(
                 offset
                     .checked_add(filesz)
