@@ -20,7 +20,7 @@ use crate::launch_script::{self, Fill};
 use crate::profile::{self, Board};
 use crate::{oci_archive, partial_file};
 
-const KUBEVIRT_TEMPLATE: &str = include_str!("../templates/kubevirt-vm.yaml");
+const KUBEVIRT_TEMPLATE: &str = include_str!("../../templates/disk/kubevirt-vm.yaml");
 /// KubeVirt's `containerDisk`: the disk under `/disk/`, readable by the `qemu` user (107).
 const KUBEVIRT_DISK: &str = "disk/disk.qcow2";
 const KUBEVIRT_UID: u64 = 107;

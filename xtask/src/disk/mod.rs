@@ -22,10 +22,10 @@ use crate::profile::{self, Board, DiskProfile, DiskRoute};
 use crate::project::Project;
 use crate::{image, partial_file};
 
-const TEMPLATE: &str = include_str!("../templates/run-disk.sh");
+const TEMPLATE: &str = include_str!("../../templates/disk/run-disk.sh");
 /// How `run-disk.sh` hands QEMU the board's firmware, per route.
-const FIRMWARE_UEFI: &str = include_str!("../templates/disk-firmware-uefi.sh");
-const FIRMWARE_U_BOOT: &str = include_str!("../templates/disk-firmware-u-boot.sh");
+const FIRMWARE_UEFI: &str = include_str!("../../templates/disk/disk-firmware-uefi.sh");
+const FIRMWARE_U_BOOT: &str = include_str!("../../templates/disk/disk-firmware-u-boot.sh");
 
 /// Where the guest lies on the EFI system partition (the UEFI loader reads it there:
 /// `boards/loader/src/uefi_boot.rs`; extlinux.conf names it).

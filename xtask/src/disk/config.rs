@@ -15,10 +15,10 @@ use anyhow::{Context, Result};
 use crate::launch_script::{self, Fill};
 use crate::profile::DiskRoute;
 
-const EXTLINUX_TEMPLATE: &str = include_str!("../templates/extlinux.conf");
+const EXTLINUX_TEMPLATE: &str = include_str!("../../templates/disk/extlinux.conf");
 const APPEND: &str = "append ";
 /// `run-disk.sh`'s copy of `uboot_escape`, in bash.
-const UBOOT_ESCAPE: &str = include_str!("../templates/cmdline-escape-u-boot.sh");
+const UBOOT_ESCAPE: &str = include_str!("../../templates/disk/cmdline-escape-u-boot.sh");
 
 /// The command line a disk starts with: the runner on the serial platform, no launch
 /// options, no module arguments beyond the image's own.

@@ -9,21 +9,21 @@ use hermit_wasm_kernel::manifest::Map;
 
 use crate::profile::{Board, ExitDevice, GuestDelivery, StdinDevice, StdoutDevice};
 
-const QEMU_TEMPLATE: &str = include_str!("../templates/run-qemu.sh");
-const UHYVE_TEMPLATE: &str = include_str!("../templates/run-uhyve.sh");
+const QEMU_TEMPLATE: &str = include_str!("../../templates/launch/run-qemu.sh");
+const UHYVE_TEMPLATE: &str = include_str!("../../templates/launch/run-uhyve.sh");
 /// `parse_map` and `add_map`: the map grammar in bash (both scripts).
-const MAP_FUNCTIONS: &str = include_str!("../templates/map.sh");
+const MAP_FUNCTIONS: &str = include_str!("../../templates/launch/map.sh");
 /// `parse_limit` and `vm_memory`: the limit grammar in bash, and the RAM a memory limit needs.
-const LIMIT_FUNCTIONS: &str = include_str!("../templates/limits.sh");
+const LIMIT_FUNCTIONS: &str = include_str!("../../templates/launch/limits.sh");
 /// The run report (`--report`).
-pub const REPORT_FUNCTIONS: &str = include_str!("../templates/report.sh");
-const KVM_BLOCK: &str = include_str!("../templates/kvm.sh");
-const VIRTIO_FS_BLOCK: &str = include_str!("../templates/virtio-fs.sh");
-const NO_VIRTIO_FS_BLOCK: &str = include_str!("../templates/no-virtio-fs.sh");
-const STDIN_VIRTIO_CONSOLE: &str = include_str!("../templates/stdin-virtio-console.sh");
-const STDIN_SEMIHOSTING: &str = include_str!("../templates/stdin-semihosting.sh");
-const STDOUT_PIPE: &str = include_str!("../templates/stdout-pipe.sh");
-const STDOUT_DEBUGCON: &str = include_str!("../templates/stdout-debugcon.sh");
+pub const REPORT_FUNCTIONS: &str = include_str!("../../templates/launch/report.sh");
+const KVM_BLOCK: &str = include_str!("../../templates/launch/kvm.sh");
+const VIRTIO_FS_BLOCK: &str = include_str!("../../templates/launch/virtio-fs.sh");
+const NO_VIRTIO_FS_BLOCK: &str = include_str!("../../templates/launch/no-virtio-fs.sh");
+const STDIN_VIRTIO_CONSOLE: &str = include_str!("../../templates/launch/stdin-virtio-console.sh");
+const STDIN_SEMIHOSTING: &str = include_str!("../../templates/launch/stdin-semihosting.sh");
+const STDOUT_PIPE: &str = include_str!("../../templates/launch/stdout-pipe.sh");
+const STDOUT_DEBUGCON: &str = include_str!("../../templates/launch/stdout-debugcon.sh");
 
 /// What the scripts say about the image they boot.
 pub struct ScriptInfo<'a> {
