@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::flags::BoardsArgs;
-use crate::profile;
+use crate::plan::profile;
 use crate::project::Project;
 
 #[derive(Serialize)]

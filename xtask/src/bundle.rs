@@ -17,10 +17,11 @@ use serde::Serialize;
 use xshell::Shell;
 
 use crate::flags::BundleArgs;
-use crate::launch_script::{self, Fill};
+use crate::host::partial_file;
+use crate::image;
+use crate::image::launch_script::{self, Fill};
 use crate::plan::BuildPlan;
 use crate::project::Project;
-use crate::{image, partial_file};
 
 const TEMPLATE: &str = include_str!("../templates/bundle.sh");
 /// Digits of the archive offset in the script (fixed, so that filling it in moves nothing).

@@ -12,11 +12,13 @@ use hermit_wasm_kernel::payload;
 use serde::Serialize;
 use sha2::Digest;
 
-use crate::elf_info::{self, ElfInfo};
+use crate::disk;
 use crate::flags::InspectArgs;
-use crate::profile::{Board, DiskRoute};
+use crate::image::elf_info::{self, ElfInfo};
+use crate::image::payload_segment;
+use crate::plan::profile;
+use crate::plan::profile::{Board, DiskRoute};
 use crate::project::Project;
-use crate::{disk, disk_config, disk_image, payload_segment, profile};
 
 #[derive(Serialize)]
 pub struct Report {
@@ -152,7 +154,7 @@ fn check_flat_loader(bytes: &[u8], raw: &Path) -> Result<()> {
 /// The disk `raw` taken apart: its loader must be a UEFI application for the board's
 /// machine, and the guest and the command line must be where the loader reads them.
 fn disk_report(raw: &Path, board: &Board, guest: &[u8]) -> Result<DiskReport> {
-    let contents = disk_image::read(raw)?;
+    let contents = disk::layout::read(raw)?;
     let file = |path: &str| -> Result<&[u8]> {
         contents
             .files
@@ -172,10 +174,10 @@ fn disk_report(raw: &Path, board: &Board, guest: &[u8]) -> Result<DiskReport> {
     }
     .with_context(|| format!("the disk's {loader}"))?;
     let guest_matches_image = file(disk::GUEST_FILE)? == guest;
-    let config_file = disk_config::file(disk_profile.route);
+    let config_file = disk::config::file(disk_profile.route);
     let config = std::str::from_utf8(file(config_file)?)
         .with_context(|| format!("the disk's {config_file} is not UTF-8"))?;
-    let cmdline = disk_config::cmdline(disk_profile.route, config)?;
+    let cmdline = disk::config::cmdline(disk_profile.route, config)?;
     Ok(DiskReport {
         file: "disk.raw".to_string(),
         size: std::fs::metadata(raw)?.len(),

@@ -10,9 +10,13 @@ use anyhow::{bail, Context, Result};
 use hermit_wasm_kernel::limit_spec::LimitSpec;
 use xshell::{cmd, Shell};
 
+use crate::disk;
 use crate::flags::{DiskArgs, QemuArgs};
+use crate::host;
+use crate::image;
+use crate::plan::hermitfile;
+use crate::plan::profile;
 use crate::project::Project;
-use crate::{disk, hermitfile, host_deps, image, profile};
 
 pub fn run(sh: &Shell, project: &Project, args: &QemuArgs) -> Result<i32> {
     // Launch options are checked before anything is built.
@@ -26,7 +30,7 @@ pub fn run(sh: &Shell, project: &Project, args: &QemuArgs) -> Result<i32> {
         LimitSpec::parse(limit).with_context(|| format!("--limit {limit:?}"))?;
     }
     let board = profile::find(&project.boards(), &args.image.board)?;
-    host_deps::ensure(project, &[board])?;
+    host::deps::ensure(project, &[board])?;
     if args.disk {
         return run_disk(sh, project, args);
     }

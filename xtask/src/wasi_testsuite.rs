@@ -14,8 +14,9 @@ use serde::Deserialize;
 use xshell::Shell;
 
 use crate::flags::{ImageArgs, WasiTestsuiteArgs};
+use crate::host;
+use crate::image;
 use crate::project::Project;
-use crate::{host_runner, image};
 
 const LANGUAGES: [&str; 3] = ["assemblyscript", "c", "rust"];
 
@@ -169,7 +170,7 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
     let work = project.target().join("wasi-testsuite");
     let mut failures = Vec::new();
     let runner = match &args.board {
-        None => Some(host_runner::build(sh, project)?),
+        None => Some(host::runner::build(sh, project)?),
         Some(_) => None,
     };
     for program in &programs {
@@ -178,7 +179,7 @@ pub fn run(sh: &Shell, project: &Project, args: &WasiTestsuiteArgs) -> Result<()
             (Some(runner), _) => {
                 std::fs::create_dir_all(&scratch)?;
                 let payload = work.join(format!("{}.payload", program.name.replace('/', "-")));
-                host_runner::write_payload(&program.wasm, &payload)?;
+                host::runner::write_payload(&program.wasm, &payload)?;
                 // As a boot has (`--timeout=120`): a hung program fails, the run goes on.
                 let mut command = Command::new("timeout");
                 command

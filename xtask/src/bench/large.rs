@@ -10,15 +10,15 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::bench_history::Figures;
-use crate::bench_phases;
-use crate::bench_run::{hello_image, measure_with, median, Bench};
-use crate::corpus;
+use crate::bench::history::Figures;
+use crate::bench::phases;
+use crate::bench::run::{hello_image, measure_with, median, Bench};
+use crate::compare::corpus;
 use crate::flags::ImageArgs;
-use crate::host_runner;
+use crate::host;
+use crate::host::toolchain;
 use crate::image;
 use crate::project::Project;
-use crate::toolchain;
 
 /// The script RustPython runs (its standard library is not mapped: it says so on stderr,
 /// as `wasmtime run` shows too, and runs the line).
@@ -39,8 +39,8 @@ fn measure(runs: usize, script: &Path, args: &[&str]) -> Result<Measured> {
     with_phases.extend_from_slice(args);
     let (mut deserialise, mut own_run, mut without) = (Vec::new(), Vec::new(), Vec::new());
     let run = measure_with(runs, script, &with_phases, &[], |stderr, wall| {
-        deserialise.push(bench_phases::step_us(stderr, "engine", "loaded")?);
-        let own = bench_phases::step_us(stderr, "start", "end")?;
+        deserialise.push(phases::step_us(stderr, "engine", "loaded")?);
+        let own = phases::step_us(stderr, "start", "end")?;
         own_run.push(own);
         without.push((wall.as_micros() as u64).saturating_sub(own));
         Ok(())
@@ -178,7 +178,7 @@ fn instruction_counts(
         .ignore_stdout()
         .run()
         .context("valgrind is needed for the instruction counts: apt-get install valgrind")?;
-    let runner = host_runner::build(sh, project)?;
+    let runner = host::runner::build(sh, project)?;
     let dir = project.target().join("host-runner");
     let hello_wasm = project
         .target()
@@ -190,7 +190,7 @@ fn instruction_counts(
         ("large module", large_wasm, &SCRIPT[..]),
     ] {
         let payload = dir.join(format!("bench-{}.payload", name.replace(' ', "-")));
-        host_runner::write_baseline_payload(wasm, &payload, &host)?;
+        host::runner::write_baseline_payload(wasm, &payload, &host)?;
         let out = dir.join(format!("bench-{}.callgrind", name.replace(' ', "-")));
         cmd!(
             sh,

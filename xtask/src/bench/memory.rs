@@ -4,9 +4,9 @@
 
 use anyhow::Result;
 
-use crate::bench_history::Figures;
-use crate::bench_run::{hello_image, measure, Bench};
-use crate::launch_script;
+use crate::bench::history::Figures;
+use crate::bench::run::{hello_image, measure, Bench};
+use crate::image::launch_script;
 
 /// The memory limit the second boot runs under: hello's memory is about 1 MiB.
 const LIMIT_MIB: u64 = 16;

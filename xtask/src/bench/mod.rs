@@ -8,20 +8,27 @@
 //! snapshot (`bench_snapshot.rs`) sections. Results go to stdout and `docs/benchmarks.md`, with the figures kept in
 //! `docs/benchmarks.json` and set beside the previous run's (`bench_history.rs`).
 
+pub mod history;
+pub mod large;
+pub mod memory;
+pub mod phases;
+pub mod run;
+pub mod snapshot;
+pub mod threads;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use xshell::Shell;
 
-use crate::bench_history::{self, Figures};
-use crate::bench_run::Bench;
+use crate::bench::history::Figures;
+use crate::bench::run::Bench;
 use crate::flags::{BenchArgs, ImageArgs};
+use crate::host;
+use crate::image;
+use crate::plan::profile;
 use crate::project::Project;
-use crate::{
-    bench_large, bench_memory, bench_phases, bench_snapshot, bench_threads, host_runner, image,
-    profile,
-};
 
 struct BoardResult {
     board: String,
@@ -156,19 +163,19 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         boards: &boards,
         runs: args.runs,
     };
-    let phases = bench_phases::section(&bench, &mut figures)?;
+    let phases = phases::section(&bench, &mut figures)?;
     println!("{phases}");
-    let memory = bench_memory::section(&bench, &mut figures)?;
+    let memory = memory::section(&bench, &mut figures)?;
     println!("{memory}");
-    let large = bench_large::section(&bench, &mut figures)?;
+    let large = large::section(&bench, &mut figures)?;
     println!("{large}");
-    let threads = bench_threads::section(&bench)?;
+    let threads = threads::section(&bench)?;
     println!("{threads}");
-    let snapshot = bench_snapshot::section(&bench, &mut figures)?;
+    let snapshot = snapshot::section(&bench, &mut figures)?;
     println!("{snapshot}");
     let kept = project.root.join("docs/benchmarks.json");
     let previous = Figures::load(&kept)?;
-    let history = bench_history::section(previous.as_ref(), &figures);
+    let history = history::section(previous.as_ref(), &figures);
     println!("{history}");
     let doc = format!("{doc}{phases}{memory}{large}{threads}{snapshot}{history}");
     let path = project.root.join("docs/benchmarks.md");
@@ -205,12 +212,12 @@ fn shared_folder(project: &Project) -> Result<std::path::PathBuf> {
 
 /// `wc` of the 16 MiB file, run natively by the guest kernel's host build.
 fn host_read_baseline(sh: &Shell, project: &Project, runs: usize) -> Result<Duration> {
-    let runner = host_runner::build(sh, project)?;
+    let runner = host::runner::build(sh, project)?;
     let wasm_path = project
         .target()
         .join("modules/wasm32-wasip1/release/wc.wasm");
     let payload_path = project.target().join("host-runner/wc.payload");
-    host_runner::write_payload(&wasm_path, &payload_path)?;
+    host::runner::write_payload(&wasm_path, &payload_path)?;
     let map = format!("{}:/data:ro", shared_folder(project)?.display());
     median(runs, || {
         let out = Command::new(&runner)
@@ -228,12 +235,12 @@ fn host_read_baseline(sh: &Shell, project: &Project, runs: usize) -> Result<Dura
 
 /// The hello module run natively by the guest kernel's host build.
 fn host_baseline(sh: &Shell, project: &Project, runs: usize) -> Result<Duration> {
-    let runner = host_runner::build(sh, project)?;
+    let runner = host::runner::build(sh, project)?;
     let wasm_path = project
         .target()
         .join("modules/wasm32-wasip1/release/hello.wasm");
     let payload_path = project.target().join("host-runner/hello.payload");
-    host_runner::write_payload(&wasm_path, &payload_path)?;
+    host::runner::write_payload(&wasm_path, &payload_path)?;
     median(runs, || {
         let out = Command::new(&runner)
             .arg(&payload_path)

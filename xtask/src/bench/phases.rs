@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{ensure, Context, Result};
 
-use crate::bench_history::Figures;
-use crate::bench_run::{hello_image, median, run_to_end, Bench};
+use crate::bench::history::Figures;
+use crate::bench::run::{hello_image, median, run_to_end, Bench};
 
 /// The marks the runner prints, in order (`kernel/src/phases.rs`), and what each step up to
 /// the next one does.

@@ -17,8 +17,8 @@ use anyhow::{ensure, Context, Result};
 
 use crate::flags::{BenchChildArgs, ImageArgs};
 use crate::image;
+use crate::plan::profile::Board;
 use crate::plan::BuildPlan;
-use crate::profile::Board;
 use crate::project::Project;
 
 /// What every section of the benchmarks measures with: the shell, the project, the boards

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::bench_history::Figures;
-use crate::bench_run::{measure, measure_with, Bench};
+use crate::bench::history::Figures;
+use crate::bench::run::{measure, measure_with, Bench};
 use crate::flags::ImageArgs;
 use crate::image;
-use crate::profile::StdinDevice;
+use crate::plan::profile::StdinDevice;
 
 /// The launch script's variable for extra QEMU options.
 const QEMU_OPTIONS: &str = "HERMIT_WASM_QEMU_OPTIONS";

@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 
-use crate::bench_run::{measure, Bench};
+use crate::bench::run::{measure, Bench};
 use crate::flags::ImageArgs;
 use crate::image;
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::host::toolchain;
 use crate::project::Project;
-use crate::toolchain;
 
 /// One program: the crate, its pinned version, how it is installed, and the binary.
 pub struct Program {

@@ -7,6 +7,9 @@
 //! targets), prints a unified diff of whatever differs, and succeeds only when nothing
 //! does.
 
+pub mod corpus;
+pub mod reference;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -16,11 +19,13 @@ use hermit_wasm_kernel::map_spec::MapSpec;
 use sha2::{Digest, Sha256};
 use xshell::Shell;
 
-use crate::child_processes::Launcher;
 use crate::flags::{CompareArgs, ImageArgs};
+use crate::host::child_processes::Launcher;
+use crate::image;
+use crate::plan::profile;
 use crate::plan::{ModuleBuild, ModuleSource};
 use crate::project::Project;
-use crate::{image, profile, reference, wasi_testsuite};
+use crate::wasi_testsuite;
 
 /// What one comparison runs: the module, its launch, and where to work.
 pub struct Run {
@@ -49,7 +54,7 @@ pub fn run(sh: &Shell, project: &Project, args: &CompareArgs) -> Result<i32> {
         .map(|map| MapSpec::parse(map).with_context(|| format!("--map {map:?}")))
         .collect::<Result<Vec<_>>>()?;
     for env in &args.env {
-        crate::hermitfile::parse_env_arg(env)?;
+        crate::plan::hermitfile::parse_env_arg(env)?;
     }
     let reference = reference::wasmtime(project)?;
     let mut differ = 0;

@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::launch_script::{self, Fill};
-use crate::profile::{self, Board};
-use crate::{oci_archive, partial_file};
+use crate::disk::oci_archive;
+use crate::host::partial_file;
+use crate::image::launch_script::{self, Fill};
+use crate::plan::profile::{self, Board};
 
 const KUBEVIRT_TEMPLATE: &str = include_str!("../../templates/disk/kubevirt-vm.yaml");
 /// KubeVirt's `containerDisk`: the disk under `/disk/`, readable by the `qemu` user (107).

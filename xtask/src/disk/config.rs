@@ -12,8 +12,8 @@
 
 use anyhow::{Context, Result};
 
-use crate::launch_script::{self, Fill};
-use crate::profile::DiskRoute;
+use crate::image::launch_script::{self, Fill};
+use crate::plan::profile::DiskRoute;
 
 const EXTLINUX_TEMPLATE: &str = include_str!("../../templates/disk/extlinux.conf");
 const APPEND: &str = "append ";
@@ -171,7 +171,7 @@ mod tests {
         for text in AWKWARD {
             let script = format!(
                 "extra={}\n{UBOOT_ESCAPE}\nprintf '%s' \"$extra\"",
-                crate::launch_script::bash_quote(text)
+                crate::image::launch_script::bash_quote(text)
             );
             let out = std::process::Command::new("bash")
                 .arg("-c")

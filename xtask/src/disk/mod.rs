@@ -6,21 +6,26 @@
 //! - `u-boot-extlinux`: the board's loader as a flat image (`booti`), started by U-Boot from
 //!   `extlinux/extlinux.conf`.
 
+pub mod cloud_formats;
+pub mod config;
+pub mod layout;
+pub mod oci_archive;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use hermit_wasm_kernel::manifest::Manifest;
 use xshell::Shell;
 
-use crate::cargo_cmd::cargo;
-use crate::cloud_formats::{self, Format};
-use crate::disk_config;
-use crate::disk_image::{self, EspFile};
+use crate::disk::cloud_formats::Format;
+use crate::disk::layout::EspFile;
 use crate::flags::DiskArgs;
-use crate::launch_script::{self, Fill};
-use crate::profile::{self, Board, DiskProfile, DiskRoute};
+use crate::host::cargo_cmd::cargo;
+use crate::host::partial_file;
+use crate::image;
+use crate::image::launch_script::{self, Fill};
+use crate::plan::profile::{self, Board, DiskProfile, DiskRoute};
 use crate::project::Project;
-use crate::{image, partial_file};
 
 const TEMPLATE: &str = include_str!("../../templates/disk/run-disk.sh");
 /// How `run-disk.sh` hands QEMU the board's firmware, per route.
@@ -85,13 +90,13 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
     let manifest = Manifest::from_json(&std::fs::read(&plan.image.manifest)?)
         .with_context(|| format!("reading {}", plan.image.manifest.display()))?;
     let loader_path = loader_file(disk);
-    let config_path = disk_config::file(disk.route);
-    let config = disk_config::render(disk.route, disk_config::DEFAULT_CMDLINE);
+    let config_path = config::file(disk.route);
+    let config = config::render(disk.route, config::DEFAULT_CMDLINE);
     eprintln!(
         "writing the disk: GPT, FAT32 EFI system partition with {loader_path}, {GUEST_FILE}, \
          {config_path}"
     );
-    let bytes = disk_image::build(&[
+    let bytes = layout::build(&[
         EspFile {
             path: &loader_path,
             data: &loader,
@@ -132,13 +137,10 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
             ),
             ("BUSES", Fill::Word(&disk.buses.join(" "))),
             ("CMDLINE_FILE", Fill::Word(config_path)),
-            (
-                "CMDLINE_LINE",
-                Fill::Code(disk_config::line_glob(disk.route)),
-            ),
+            ("CMDLINE_LINE", Fill::Code(config::line_glob(disk.route))),
             (
                 "CMDLINE_ESCAPE",
-                Fill::Code(disk_config::bash_escape(disk.route)),
+                Fill::Code(config::bash_escape(disk.route)),
             ),
             ("MODULE_SHA256", Fill::Word(&manifest.module.sha256)),
             (

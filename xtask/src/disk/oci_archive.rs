@@ -16,7 +16,7 @@ use oci_spec::image::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::partial_file;
+use crate::host::partial_file;
 
 /// The annotation that names a manifest's tag in an image layout's index.
 const REF_NAME: &str = "org.opencontainers.image.ref.name";

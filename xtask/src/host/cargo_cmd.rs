@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 use xshell::{cmd, Cmd, Shell};
 
-use crate::toolchain;
+use crate::host::toolchain;
 
 /// Variables that must survive the clean-up: where rustup and cargo live.
 const KEEP: [&str; 2] = ["CARGO_HOME", "RUSTUP_HOME"];

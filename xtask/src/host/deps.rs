@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 
-use crate::profile::Board;
+use crate::plan::profile::Board;
 use crate::project::Project;
 
 /// OpenSBI with the SBI debug console (>= 1.3), as Debian's `opensbi` installs it.

@@ -10,8 +10,8 @@ use hermit_wasm_kernel::manifest::{
 use hermit_wasm_kernel::{engine, payload};
 use xshell::Shell;
 
-use crate::cargo_cmd::cargo;
-use crate::precompile;
+use crate::host::cargo_cmd::cargo;
+use crate::image::precompile;
 use crate::project::Project;
 
 /// Builds `hermit-wasm-kernel` for the host (release) and returns its path.

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::cargo_cmd::{cargo, cargo_with};
+use crate::host::cargo_cmd::{cargo, cargo_with};
+use crate::host::toolchain;
+use crate::image::symbols;
 use crate::plan::KernelBuild;
 use crate::project::Project;
-use crate::{symbols, toolchain};
 
 /// Builds the kernel archive unless the cache holds it. Returns its path.
 pub fn ensure(sh: &Shell, project: &Project, kernel: &KernelBuild) -> Result<PathBuf> {

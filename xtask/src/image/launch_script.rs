@@ -7,7 +7,7 @@
 use hermit_wasm_kernel::limit_spec::Limits;
 use hermit_wasm_kernel::manifest::Map;
 
-use crate::profile::{Board, ExitDevice, GuestDelivery, StdinDevice, StdoutDevice};
+use crate::plan::profile::{Board, ExitDevice, GuestDelivery, StdinDevice, StdoutDevice};
 
 const QEMU_TEMPLATE: &str = include_str!("../../templates/launch/run-qemu.sh");
 const UHYVE_TEMPLATE: &str = include_str!("../../templates/launch/run-uhyve.sh");
@@ -329,7 +329,7 @@ pub fn uhyve_script(board: &Board, info: &ScriptInfo) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile;
+    use crate::plan::profile;
     use hermit_wasm_kernel::limit_spec;
     use hermit_wasm_kernel::map_spec::{self, MapSpec};
     use std::path::Path;
@@ -745,7 +745,7 @@ mod tests {
     /// is still a profile's choice).
     fn semihosting_stdin_board(name: &str) -> Board {
         let mut board = board(name);
-        board.qemu.stdin = crate::profile::StdinDevice::SemihostingStream;
+        board.qemu.stdin = crate::plan::profile::StdinDevice::SemihostingStream;
         board
     }
 

@@ -3,6 +3,14 @@
 //! process's later images), the payload attached to a copy of the guest, ELF checks, then
 //! the image folder with its manifest and launch scripts.
 
+pub mod build_lock;
+pub mod elf_info;
+pub mod kernel_build;
+pub mod launch_script;
+pub mod payload_segment;
+pub mod precompile;
+pub mod symbols;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -15,15 +23,16 @@ use hermit_wasm_kernel::manifest::{
 use hermit_wasm_kernel::{engine, payload};
 use xshell::{cmd, Shell};
 
-use crate::build_lock::BuildLock;
-use crate::cargo_cmd::{cargo, cargo_with};
 use crate::flags::ImageArgs;
-use crate::hermitfile::Hermitfile;
-use crate::launch_script::{self, ScriptInfo};
+use crate::host::cargo_cmd::{cargo, cargo_with};
+use crate::host::toolchain;
+use crate::image::build_lock::BuildLock;
+use crate::image::launch_script::ScriptInfo;
+use crate::plan::hermitfile::Hermitfile;
+use crate::plan::profile;
+use crate::plan::profile::{Board, BootProtocol, GuestDelivery};
 use crate::plan::{self, BuildPlan, GuestBuild, ModuleBuild, ModuleSource, Request};
-use crate::profile::{Board, BootProtocol, GuestDelivery};
 use crate::project::Project;
-use crate::{elf_info, kernel_build, payload_segment, precompile, profile, toolchain};
 
 /// Builds the image `args` ask for; returns its plan (paths included).
 pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan> {

@@ -2,6 +2,9 @@
 //! every artifact, folder, cache key and compiler setting the image needs. Nothing here
 //! touches the disk or runs a process; `image.rs` executes the plan.
 
+pub mod hermitfile;
+pub mod profile;
+
 #[cfg(test)]
 use std::path::Path;
 use std::path::PathBuf;
@@ -10,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use hermit_wasm_kernel::manifest::RunConfig;
 
-use crate::profile::Board;
+use crate::plan::profile::Board;
 use crate::project::Project;
 
 /// The Hermit kernel release we build (its source comes from crates.io).
@@ -332,7 +335,7 @@ fn cache_key(parts: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile;
+    use crate::plan::profile;
 
     fn project() -> Project {
         Project {

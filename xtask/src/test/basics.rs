@@ -12,14 +12,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, ensure, Context, Result};
 
-use crate::child_processes::Launcher;
+use crate::disk;
+use crate::host;
+use crate::host::child_processes::Launcher;
+use crate::plan::profile::{self, Board, DiskProfile, DiskRoute};
 use crate::plan::BuildPlan;
-use crate::profile::{self, Board, DiskProfile, DiskRoute};
 use crate::project::Project;
+use crate::test::corpus;
+use crate::test::limits;
+use crate::test::threads;
 use crate::test::{expect_status, expect_stdout, scratch, stderr_has, Boot, Case, Image};
-use crate::{
-    compare_corpus, disk_config, host_runner, limits_cases, threads_cases, wasi_testsuite,
-};
+use crate::wasi_testsuite;
 
 /// Every case, for `boards`.
 pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
@@ -28,13 +31,13 @@ pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
     for name in boards {
         let board = profile::find(&project.boards(), name)?;
         board_cases(&project, &board, &mut cases)?;
-        threads_cases::cases(&project, &board, &mut cases);
-        limits_cases::cases(&project, &board, &mut cases);
+        threads::cases(&project, &board, &mut cases);
+        limits::cases(&project, &board, &mut cases);
     }
     cli_cases(&project, &mut cases);
     several_boards_bundle_case(&project, boards, &mut cases);
     wasi_cases(&project, boards, &mut cases)?;
-    compare_corpus::cases(&project, boards, &mut cases);
+    corpus::cases(&project, boards, &mut cases);
     Ok(cases)
 }
 
@@ -70,7 +73,7 @@ fn board_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> 
         }
         .run(&plans[0].image.run_qemu)?;
         expect_status(&out, 0)?;
-        crate::bench_phases::boot_marks(&String::from_utf8_lossy(&out.stderr))?;
+        crate::bench::phases::boot_marks(&String::from_utf8_lossy(&out.stderr))?;
         Ok(())
     }));
     cases.push(Case::new(
@@ -587,7 +590,7 @@ fn stdio_cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             let command = boot.command(&plans[0].image.run_qemu);
             let line = std::iter::once(command.get_program())
                 .chain(command.get_args())
-                .map(|word| crate::launch_script::bash_quote(&word.to_string_lossy()))
+                .map(|word| crate::image::launch_script::bash_quote(&word.to_string_lossy()))
                 .collect::<Vec<_>>()
                 .join(" ");
             let mut script = Command::new("script");
@@ -831,13 +834,16 @@ fn disk_cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: 
             for file in ["disk.raw", "run-disk.sh"] {
                 std::fs::copy(t.dir.join(file), t.scratch.join(file))?;
             }
-            let old = mtype(&t.scratch.join("disk.raw"), disk_config::file(t.disk.route))?;
-            let cmdline = disk_config::cmdline(t.disk.route, &old)?;
+            let old = mtype(
+                &t.scratch.join("disk.raw"),
+                disk::config::file(t.disk.route),
+            )?;
+            let cmdline = disk::config::cmdline(t.disk.route, &old)?;
             let edited = format!("{cmdline} -- 'edited' 'on the disk'");
             mcopy(
                 &t.scratch.join("disk.raw"),
-                disk_config::file(t.disk.route),
-                disk_config::render(t.disk.route, &edited).as_bytes(),
+                disk::config::file(t.disk.route),
+                disk::config::render(t.disk.route, &edited).as_bytes(),
                 t.scratch,
             )?;
             let out = boot_disk(t.scratch, &["--console"])?;
@@ -857,7 +863,7 @@ fn disk_cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: 
             let report = inspect_disk(t.dir)?;
             ensure!(
                 report["guest_matches_image"] == true
-                    && report["cmdline"] == disk_config::DEFAULT_CMDLINE
+                    && report["cmdline"] == disk::config::DEFAULT_CMDLINE
                     && report["fat_type"] == "Fat32",
                 "inspect: {report}"
             );
@@ -867,10 +873,10 @@ fn disk_cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: 
             }
             let disk = t.scratch.join("disk.raw");
             let edited = "env=HERMIT_WASM_PLATFORM=serial -- -- edited";
-            let config = disk_config::render(t.disk.route, edited);
+            let config = disk::config::render(t.disk.route, edited);
             mcopy(
                 &disk,
-                disk_config::file(t.disk.route),
+                disk::config::file(t.disk.route),
                 config.as_bytes(),
                 t.scratch,
             )?;
@@ -948,13 +954,13 @@ fn disk_cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: 
                 }
                 let cmdline = format!(
                     "env=HERMIT_WASM_POWER_OFF=none {} -- 5",
-                    disk_config::DEFAULT_CMDLINE
+                    disk::config::DEFAULT_CMDLINE
                 );
-                let config = disk_config::render(disk.route, &cmdline);
+                let config = disk::config::render(disk.route, &cmdline);
                 let raw = scratch.join("disk.raw");
                 mcopy(
                     &raw,
-                    disk_config::file(disk.route),
+                    disk::config::file(disk.route),
                     config.as_bytes(),
                     &scratch,
                 )?;
@@ -1732,13 +1738,13 @@ fn wasi_cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) 
             let runner = HOST_RUNNER
                 .get_or_init(|| {
                     let sh = xshell::Shell::new().map_err(|e| e.to_string())?;
-                    host_runner::build(&sh, &project).map_err(|e| format!("{e:#}"))
+                    host::runner::build(&sh, &project).map_err(|e| format!("{e:#}"))
                 })
                 .clone()
                 .map_err(|e| anyhow!("building the host runner: {e}"))?;
             let dir = scratch(&project, &case)?;
             let payload = dir.join("module.payload");
-            host_runner::write_payload(&program.wasm, &payload)?;
+            host::runner::write_payload(&program.wasm, &payload)?;
             let work = dir.join("work");
             let (launch, args) = program.prepare(&work)?;
             // As a boot has: a hung program fails its case instead of hanging the run.

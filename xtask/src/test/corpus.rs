@@ -10,10 +10,11 @@ use std::sync::{Arc, OnceLock};
 use anyhow::{anyhow, Context, Result};
 use hermit_wasm_kernel::map_spec::MapSpec;
 
-use crate::corpus::{self, Program};
+use crate::compare;
+use crate::compare::corpus::{self, Program};
+use crate::compare::reference;
 use crate::project::Project;
 use crate::test::{example_wasm, scratch, Case, Image};
-use crate::{compare, reference};
 
 /// What runs: one of our examples, or a real program.
 #[derive(Clone, Copy)]

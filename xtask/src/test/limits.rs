@@ -13,8 +13,8 @@ use std::sync::Arc;
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
+use crate::plan::profile::Board;
 use crate::plan::BuildPlan;
-use crate::profile::Board;
 use crate::project::Project;
 use crate::test::{expect_status, expect_stdout, scratch, stderr_has, Boot, Case, Image};
 

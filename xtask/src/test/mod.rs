@@ -11,6 +11,11 @@
 //! `cargo xtask` runs, so the xtask cannot run them itself without building everything
 //! twice.)
 
+pub mod basics;
+pub mod corpus;
+pub mod limits;
+pub mod threads;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -20,11 +25,13 @@ use anyhow::{bail, ensure, Context, Result};
 use libtest_mimic::{Arguments, Failed, Trial};
 use xshell::Shell;
 
-use crate::child_processes::Launcher;
 use crate::flags::{ImageArgs, TestArgs};
+use crate::host;
+use crate::host::child_processes::Launcher;
+use crate::image;
+use crate::plan::profile;
 use crate::plan::BuildPlan;
 use crate::project::Project;
-use crate::{corpus, host_deps, image, profile, test_cases};
 
 /// An image a case boots.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -94,8 +101,8 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<()> {
         .iter()
         .map(|name| profile::find(&project.boards(), name))
         .collect::<Result<Vec<_>>>()?;
-    host_deps::ensure(project, &profiles)?;
-    let cases = test_cases::all(project, &boards)?;
+    host::deps::ensure(project, &profiles)?;
+    let cases = basics::all(project, &boards)?;
     let selected: Vec<Case> = cases
         .into_iter()
         .filter(|case| {
@@ -234,7 +241,8 @@ fn build(sh: &Shell, project: &Project, image: &Image) -> Result<BuildPlan> {
         ),
         Image::Plain { board, module } => plain_image(sh, project, board, module),
         Image::Real { board, program } => {
-            let program = corpus::find(program).context("not a program of the corpus")?;
+            let program =
+                crate::compare::corpus::find(program).context("not a program of the corpus")?;
             let wasm = program.wasm(project)?.display().to_string();
             let name = format!("corpus-{}", program.bin);
             image::run(

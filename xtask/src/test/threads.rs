@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Result};
 
-use crate::profile::Board;
+use crate::plan::profile::Board;
 use crate::project::Project;
 use crate::test::{expect_status, expect_stdout, stderr_has, Boot, Case, Image};
 
