@@ -182,6 +182,9 @@ pub struct TestArgs {
     /// Cases run at once [default: the machine's cores].
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
+    /// Print the selected cases' names, one a line, and build or boot nothing.
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Args, Debug)]

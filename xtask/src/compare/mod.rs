@@ -61,7 +61,7 @@ pub fn run(sh: &Shell, project: &Project, args: &CompareArgs) -> Result<i32> {
     for board in &boards {
         // An example is compared as the plain `.wasm` a user would bring: nothing baked in.
         let plan = match ModuleSource::from_arg(&args.module) {
-            ModuleSource::Example(module) => crate::test::plain_image(sh, project, board, &module)?,
+            ModuleSource::Example(module) => image::plain_example(sh, project, board, &module)?,
             ModuleSource::File(_) => image::run(
                 sh,
                 project,

@@ -61,6 +61,24 @@ pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan>
     Ok(plan)
 }
 
+/// The image of example `module`'s `.wasm` taken as a plain file (`plain-MODULE`): what a
+/// user's own module gets, with nothing baked in.
+pub fn plain_example(
+    sh: &Shell,
+    project: &Project,
+    board: &str,
+    module: &str,
+) -> Result<BuildPlan> {
+    run(sh, project, &ImageArgs::of_module(board, module, None))?;
+    let wasm = plan::example_wasm(project, module).display().to_string();
+    let name = format!("plain-{module}");
+    run(
+        sh,
+        project,
+        &ImageArgs::of_module(board, &wasm, Some(&name)),
+    )
+}
+
 /// What a Hermitfile grants, as the guest reads it. Host directories are stored as
 /// absolute paths: the launch script shares them from wherever it runs.
 fn grants(hermitfile: &Hermitfile, board: &Board) -> Result<RunConfig> {

@@ -64,6 +64,11 @@ impl ExampleTarget {
     }
 }
 
+/// Where example `module`'s `.wasm` is once built.
+pub fn example_wasm(project: &Project, module: &str) -> PathBuf {
+    ExampleTarget::of(module).wasm(&project.target(), module)
+}
+
 /// The module that `cargo xtask qemu` boots when none is named.
 pub const DEFAULT_MODULE: &str = "hello";
 

@@ -1,7 +1,7 @@
-//! The comparison corpus of `cargo xtask test`: real programs from crates.io (`corpus.rs`:
-//! an interpreter, a directory walker, tools from stdin to stdout) and our own edge-case
-//! modules, each run the same way under the reference `wasmtime run` and in every board's
-//! VM (`compare.rs`). Any difference in stdout, stderr, exit status or the folders
+//! The comparison corpus of `cargo xtask test`: real programs from crates.io
+//! (`compare/corpus.rs`: an interpreter, a directory walker, tools from stdin to stdout) and
+//! our own edge-case modules, each run the same way under the reference `wasmtime run` and
+//! in every board's VM (`compare/mod.rs`). Any difference in stdout, stderr, exit status or the folders
 //! afterwards fails the case.
 
 use std::path::{Path, PathBuf};
@@ -13,8 +13,9 @@ use hermit_wasm_kernel::map_spec::MapSpec;
 use crate::compare;
 use crate::compare::corpus::{self, Program};
 use crate::compare::reference;
+use crate::plan::example_wasm;
 use crate::project::Project;
-use crate::test::{example_wasm, scratch, Case, Image};
+use crate::test::case::{named, scratch, Case, Image};
 
 /// What runs: one of our examples, or a real program.
 #[derive(Clone, Copy)]
@@ -88,77 +89,77 @@ use Subject::{Example, Real};
 
 const ENTRIES: &[Entry] = &[
     // Real programs.
-    Entry::new("ripgrep-search", Real(&corpus::RIPGREP))
+    Entry::new("compare/ripgrep-search", Real(&corpus::RIPGREP))
         .args(&["--sort", "path", "-n", "hello", "/data"])
         .maps(&[(Fixture::Tree, "/data")]),
     // Piped, so `path:line` lines, not a terminal's headings.
-    Entry::new("ripgrep-walk-dot", Real(&corpus::RIPGREP))
+    Entry::new("compare/ripgrep-walk-dot", Real(&corpus::RIPGREP))
         .args(&["--sort", "path", "hello", "."])
         .maps(&[(Fixture::Tree, ".")]),
-    Entry::new("ripgrep-files", Real(&corpus::RIPGREP))
+    Entry::new("compare/ripgrep-files", Real(&corpus::RIPGREP))
         .args(&["--files", "--sort", "path", "."])
         .maps(&[(Fixture::Tree, ".")]),
-    Entry::new("rustpython-script", Real(&corpus::RUSTPYTHON))
+    Entry::new("compare/rustpython-script", Real(&corpus::RUSTPYTHON))
         .args(&["/scripts/demo.py", "a", "b c"])
         // Bytecode caches hold hash-seeded data: no two runs would write the same.
         .env(&["RUSTPYTHONPATH=/lib", "PYTHONDONTWRITEBYTECODE=1"])
         .maps(&[(Fixture::Scripts, "/scripts"), (Fixture::PythonLib, "/lib")]),
-    Entry::new("jaq-filter", Real(&corpus::JAQ))
+    Entry::new("compare/jaq-filter", Real(&corpus::JAQ))
         .args(&[
             "-c",
             ".items |= sort | {name, n: (.items|length), items, ok: .nested.ok}",
         ])
         .stdin(br#"{"name":"corpus","items":[3,1,2],"nested":{"ok":true}}"#),
-    Entry::new("sd-replace", Real(&corpus::SD))
+    Entry::new("compare/sd-replace", Real(&corpus::SD))
         .args(&[r"foo=(\d)", "baz:$1"])
         .stdin(b"foo=1\nbar=2\nfoo=3\n"),
-    Entry::new("choose-fields", Real(&corpus::CHOOSE))
+    Entry::new("compare/choose-fields", Real(&corpus::CHOOSE))
         .args(&["2", "0"])
         .stdin(b"alpha beta gamma\none two three\n"),
-    Entry::new("hexyl-dump", Real(&corpus::HEXYL))
+    Entry::new("compare/hexyl-dump", Real(&corpus::HEXYL))
         .args(&["--border", "ascii"])
         .env(&["NO_COLOR=1"])
         .stdin(b"Hello, WASI!\n\x00\x01\xfe\xff"),
     // Our edge cases.
-    Entry::new("hello-args", Example("hello")).args(&["two words", "it's", "--flag"]),
-    Entry::new("exit-code-7", Example("exit-code")).args(&["7"]),
-    Entry::new("trap", Example("trap")),
-    Entry::new("large-offset", Example("large-offset")),
-    Entry::new("bulk-copy", Example("bulk-copy")),
-    Entry::new("printenv", Example("printenv"))
+    Entry::new("compare/hello-args", Example("hello")).args(&["two words", "it's", "--flag"]),
+    Entry::new("compare/exit-code-7", Example("exit-code")).args(&["7"]),
+    Entry::new("compare/trap", Example("trap")),
+    Entry::new("compare/large-offset", Example("large-offset")),
+    Entry::new("compare/bulk-copy", Example("bulk-copy")),
+    Entry::new("compare/printenv", Example("printenv"))
         .args(&["a"])
         .env(&["A=1", "B=two words", "EMPTY="]),
-    Entry::new("cat-stdin", Example("cat"))
+    Entry::new("compare/cat-stdin", Example("cat"))
         .stdin(b"line one\n\x00binary\xff\nno newline at the end"),
-    Entry::new("cat-stdin-at-eof", Example("cat")),
-    Entry::new("head-stdin", Example("head"))
+    Entry::new("compare/cat-stdin-at-eof", Example("cat")),
+    Entry::new("compare/head-stdin", Example("head"))
         .args(&["-n", "2"])
         .stdin(b"one\ntwo\nthree\n"),
-    Entry::new("stdio-not-terminals", Example("isatty")),
-    Entry::new("preopen-dot", Example("reopen"))
+    Entry::new("compare/stdio-not-terminals", Example("isatty")),
+    Entry::new("compare/preopen-dot", Example("reopen"))
         .args(&["."])
         .maps(&[(Fixture::Files, ".")]),
-    Entry::new("preopen-relative", Example("reopen"))
+    Entry::new("compare/preopen-relative", Example("reopen"))
         .args(&["data"])
         .maps(&[(Fixture::Files, "data")]),
-    Entry::new("wc-map", Example("wc"))
+    Entry::new("compare/wc-map", Example("wc"))
         .args(&["/data/big.txt", "/data/greeting.txt"])
         .maps(&[(Fixture::Files, "/data")]),
-    Entry::new("tee-map", Example("tee"))
+    Entry::new("compare/tee-map", Example("tee"))
         .args(&["/data/new.txt"])
         .stdin(b"written\n")
         .maps(&[(Fixture::Files, "/data")]),
-    Entry::new("mv-map", Example("mv"))
+    Entry::new("compare/mv-map", Example("mv"))
         .args(&["/data/old.txt", "/data/moved.txt"])
         .maps(&[(Fixture::Files, "/data")]),
-    Entry::new("ln-map", Example("ln"))
+    Entry::new("compare/ln-map", Example("ln"))
         .args(&["-s", "greeting.txt", "/data/link.txt"])
         .maps(&[(Fixture::Files, "/data")]),
     // The memory limit refuses the growth where Wasmtime's does.
-    Entry::new("grow-past-memory-limit", Example("limits"))
+    Entry::new("compare/grow-past-memory-limit", Example("limits"))
         .args(&["grow", "100"])
         .memory_limit(16 << 20),
-    Entry::new("cat-missing-file", Example("cat"))
+    Entry::new("compare/cat-missing-file", Example("cat"))
         .args(&["/data/missing.txt"])
         .maps(&[(Fixture::Files, "/data")]),
 ];
@@ -213,7 +214,7 @@ pub fn cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
     static REFERENCE: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
     for board in boards {
         for entry in ENTRIES {
-            let case = format!("{board}/compare/{}", entry.label);
+            let case = named(board, entry.label);
             let project = project.clone();
             let image = match entry.subject {
                 Example(module) => Image::Plain {

@@ -4,7 +4,7 @@
 //! spawning more threads than the limit lets it, on boards that run threads), a module under
 //! every limit, a trap, and an image whose Hermitfile bakes limits in. Each run writes a
 //! report, checked against what the launcher returned and the image's manifest. The
-//! comparison corpus (`compare_corpus.rs`) also holds the memory limit to `wasmtime run -W
+//! comparison corpus (`corpus.rs`) also holds the memory limit to `wasmtime run -W
 //! max-memory-size`.
 
 use std::path::Path;
@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::plan::profile::Board;
 use crate::plan::BuildPlan;
 use crate::project::Project;
-use crate::test::{expect_status, expect_stdout, scratch, stderr_has, Boot, Case, Image};
+use crate::test::boot::{expect_status, expect_stdout, stderr_has, Boot};
+use crate::test::case::{named, scratch, Case, Image};
 
 /// What a run's stdout must be.
 #[derive(Clone, Copy)]
@@ -50,7 +51,7 @@ struct Run {
 const RUNS: &[Run] = &[
     // What `wasmtime run -W max-memory-size=16777216` prints for the same module.
     Run {
-        label: "memory",
+        label: "limits/memory",
         module: "limits",
         args: &["grow", "100"],
         limits: &["memory=16M"],
@@ -67,7 +68,7 @@ const RUNS: &[Run] = &[
         message: "",
     },
     Run {
-        label: "cpu",
+        label: "limits/cpu",
         module: "limits",
         args: &["spin"],
         limits: &["cpu=2s"],
@@ -81,7 +82,7 @@ const RUNS: &[Run] = &[
         message: "more than 2s of CPU time",
     },
     Run {
-        label: "wall",
+        label: "limits/wall",
         module: "limits",
         args: &["spin"],
         limits: &["wall=2"],
@@ -95,7 +96,7 @@ const RUNS: &[Run] = &[
         message: "longer than 2s",
     },
     Run {
-        label: "output",
+        label: "limits/output",
         module: "limits",
         args: &["flood"],
         limits: &["output=1000"],
@@ -110,7 +111,7 @@ const RUNS: &[Run] = &[
     },
     // Ten descriptors: stdin, stdout, stderr and the folder's leave six.
     Run {
-        label: "files",
+        label: "limits/files",
         module: "limits",
         args: &["files", "/d", "100"],
         limits: &["files=10"],
@@ -124,7 +125,7 @@ const RUNS: &[Run] = &[
         message: "",
     },
     Run {
-        label: "under-every-limit",
+        label: "limits/under-every-limit",
         module: "limits",
         args: &["files", "/d", "3"],
         limits: &["memory=64M", "cpu=1m", "wall=2m", "output=1M", "files=16"],
@@ -141,7 +142,7 @@ const RUNS: &[Run] = &[
     // a consumer runs (they fill a queue of 16 with 5,000 items each), so spawning the
     // first consumer fails whatever the timing, and Rust's `thread::spawn` panics on that.
     Run {
-        label: "threads",
+        label: "limits/threads",
         module: "threads-queue",
         args: &[],
         limits: &["threads=2"],
@@ -155,7 +156,7 @@ const RUNS: &[Run] = &[
         message: "unreachable",
     },
     Run {
-        label: "under-the-threads-limit",
+        label: "limits/under-the-threads-limit",
         module: "threads-sum",
         args: &["2"],
         limits: &["threads=2"],
@@ -171,7 +172,7 @@ const RUNS: &[Run] = &[
         message: "",
     },
     Run {
-        label: "trap",
+        label: "limits/trap",
         module: "trap",
         args: &[],
         limits: &[],
@@ -196,7 +197,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         .filter(|run| has_threads || !run.module.starts_with("threads-"))
     {
         let project = project.clone();
-        let name = format!("{b}/limits/{}", run.label);
+        let name = named(&b, run.label);
         cases.push(Case::new(
             name.clone(),
             vec![Image::example(&b, run.module)],
@@ -219,7 +220,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     }
     // Limits baked into the image: they hold without launch options, and `--limit`
     // replaces one of them for one run.
-    let name = format!("{b}/limits/hermitfile");
+    let name = named(&b, "limits/hermitfile");
     let hermitfile_project = project.clone();
     cases.push(Case::new(
         name.clone(),
@@ -256,7 +257,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     if b == "x86_64-kvm" {
         let project = project.clone();
         cases.push(Case::new(
-            format!("{b}/limits/malformed-refused"),
+            named(&b, "limits/malformed-refused"),
             vec![Image::example(&b, "hello")],
             move |plans| {
                 // A report asked for before the bad option still says how the launch ended,

@@ -1,6 +1,8 @@
-//! `cargo xtask test [FILTER]...`: the end-to-end tests, as data. `test_cases.rs` holds the
-//! table: named cases (`x86_64-kvm/hello`, `aarch64-virt/wasi/c/fopen-with-access`,
-//! `cli/unknown-board`, ...), each with the images it boots. This file runs it: the cases
+//! `cargo xtask test [FILTER]...`: the end-to-end tests, as data. The topic files beside
+//! this one hold the cases (`case.rs`: what a case is), one file per topic, most of them
+//! rows of a `const` table: named cases (`x86_64-kvm/hello`,
+//! `aarch64-virt/wasi/c/fopen-with-access`, `cli/unknown-board-lists-the-known-ones`, ...),
+//! each with the images it boots. This file runs them: the cases
 //! whose name contains one of the filters (all without one) are selected; their images are
 //! built once each by a background builder (one after the other: every build is a cargo
 //! run on shared target folders), in the order of the cases; the cases run in parallel,
@@ -11,14 +13,24 @@
 //! `cargo xtask` runs, so the xtask cannot run them itself without building everything
 //! twice.)
 
+// What a case is, and how it boots an image.
+pub mod boot;
+pub mod case;
+
+// The cases, by topic.
 pub mod basics;
+pub mod bundle;
+pub mod cli;
 pub mod corpus;
+pub mod disk;
 pub mod limits;
+pub mod maps;
+pub mod signals;
+pub mod stdio;
 pub mod threads;
+pub mod wasi;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -27,68 +39,34 @@ use xshell::Shell;
 
 use crate::flags::{ImageArgs, TestArgs};
 use crate::host;
-use crate::host::child_processes::Launcher;
 use crate::image;
 use crate::plan::profile;
 use crate::plan::BuildPlan;
 use crate::project::Project;
+use crate::test::case::{Case, Image};
 
-/// An image a case boots.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Image {
-    /// An example under `modules/` or a `.wasm` path, under the module's name or `name`.
-    Module {
-        board: String,
-        module: String,
-        name: Option<String>,
-    },
-    /// The example `module`'s `.wasm` as a file of the user's: nothing baked in (the
-    /// default module gets no architecture argument), image `plain-MODULE`.
-    Plain { board: String, module: String },
-    /// A real program of the comparison corpus (`corpus.rs`, by crate name), image
-    /// `corpus-BIN`.
-    Real { board: String, program: String },
-    /// `name`, from a Hermitfile that takes the example `module` with `directives`.
-    Hermitfile {
-        board: String,
-        module: String,
-        name: String,
-        directives: String,
-    },
-}
-
-impl Image {
-    pub fn example(board: &str, module: &str) -> Image {
-        Image::Module {
-            board: board.to_string(),
-            module: module.to_string(),
-            name: None,
+/// Every case, for `boards`, in the order their images are built.
+pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
+    let project = Arc::new(project.clone());
+    let mut cases = Vec::new();
+    for name in boards {
+        let board = profile::find(&project.boards(), name)?;
+        basics::cases(&board, &mut cases);
+        stdio::cases(&project, &board, &mut cases);
+        signals::cases(&project, &board, &mut cases);
+        bundle::cases(&project, &board, &mut cases);
+        if let Some(disk) = &board.disk {
+            disk::cases(&project, &board, disk, &mut cases);
         }
+        maps::cases(&project, &board, &mut cases)?;
+        threads::cases(&project, &board, &mut cases);
+        limits::cases(&project, &board, &mut cases);
     }
-}
-
-/// What a case does with the plans of its images (in the order it listed them).
-pub type Check = Box<dyn FnOnce(&[BuildPlan]) -> Result<()> + Send>;
-
-/// One end-to-end test.
-pub struct Case {
-    pub name: String,
-    pub images: Vec<Image>,
-    pub check: Check,
-}
-
-impl Case {
-    pub fn new(
-        name: impl Into<String>,
-        images: Vec<Image>,
-        check: impl FnOnce(&[BuildPlan]) -> Result<()> + Send + 'static,
-    ) -> Case {
-        Case {
-            name: name.into(),
-            images,
-            check: Box::new(check),
-        }
-    }
+    cli::cases(&project, &mut cases);
+    bundle::several_boards_case(&project, boards, &mut cases);
+    wasi::cases(&project, boards, &mut cases)?;
+    corpus::cases(&project, boards, &mut cases);
+    Ok(cases)
 }
 
 pub fn run(project: &Project, args: &TestArgs) -> Result<()> {
@@ -101,8 +79,10 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<()> {
         .iter()
         .map(|name| profile::find(&project.boards(), name))
         .collect::<Result<Vec<_>>>()?;
-    host::deps::ensure(project, &profiles)?;
-    let cases = basics::all(project, &boards)?;
+    if !args.list {
+        host::deps::ensure(project, &profiles)?;
+    }
+    let cases = all(project, &boards)?;
     let selected: Vec<Case> = cases
         .into_iter()
         .filter(|case| {
@@ -114,6 +94,12 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<()> {
         "no end-to-end case matches {:?} (names look like x86_64-kvm/hello)",
         args.filters
     );
+    if args.list {
+        for case in &selected {
+            println!("{}", case.name);
+        }
+        return Ok(());
+    }
 
     // Every image is built once, by one builder in the background, in the order the cases
     // come; each case waits for its own images, so boots overlap the builds still to come.
@@ -239,7 +225,7 @@ fn build(sh: &Shell, project: &Project, image: &Image) -> Result<BuildPlan> {
             project,
             &ImageArgs::of_module(board, module, name.as_deref()),
         ),
-        Image::Plain { board, module } => plain_image(sh, project, board, module),
+        Image::Plain { board, module } => image::plain_example(sh, project, board, module),
         Image::Real { board, program } => {
             let program =
                 crate::compare::corpus::find(program).context("not a program of the corpus")?;
@@ -269,7 +255,7 @@ fn build(sh: &Shell, project: &Project, image: &Image) -> Result<BuildPlan> {
                 &hermitfile,
                 format!(
                     "# written by cargo xtask test\nFROM {}\n{directives}",
-                    example_wasm(project, module).display()
+                    crate::plan::example_wasm(project, module).display()
                 ),
             )?;
             let mut args = ImageArgs::of_module(board, "unused", Some(name));
@@ -278,136 +264,4 @@ fn build(sh: &Shell, project: &Project, image: &Image) -> Result<BuildPlan> {
             image::run(sh, project, &args)
         }
     }
-}
-
-/// The image of example `module`'s `.wasm` taken as a plain file (`plain-MODULE`): what a
-/// user's own module gets, with nothing baked in.
-pub fn plain_image(sh: &Shell, project: &Project, board: &str, module: &str) -> Result<BuildPlan> {
-    image::run(sh, project, &ImageArgs::of_module(board, module, None))?;
-    let wasm = example_wasm(project, module).display().to_string();
-    let name = format!("plain-{module}");
-    image::run(
-        sh,
-        project,
-        &ImageArgs::of_module(board, &wasm, Some(&name)),
-    )
-}
-
-/// Where an example module's `.wasm` is once built.
-pub fn example_wasm(project: &Project, module: &str) -> PathBuf {
-    crate::plan::ExampleTarget::of(module).wasm(&project.target(), module)
-}
-
-/// A fresh, empty folder for case `name`'s files.
-pub fn scratch(project: &Project, name: &str) -> Result<PathBuf> {
-    let dir = project
-        .target()
-        .join("e2e/cases")
-        .join(name.replace('/', "--"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
-}
-
-/// How a case boots an image: launch options, module arguments, stdin, folder.
-#[derive(Default)]
-pub struct Boot<'a> {
-    pub options: Vec<String>,
-    pub args: Vec<String>,
-    pub stdin: Vec<u8>,
-    /// Keep stdin open after `stdin` until the launcher ends (no end of input).
-    pub stdin_stays_open: bool,
-    pub cwd: Option<&'a Path>,
-}
-
-impl Boot<'_> {
-    pub fn args(args: &[&str]) -> Boot<'static> {
-        Boot {
-            args: args.iter().map(|s| s.to_string()).collect(),
-            ..Boot::default()
-        }
-    }
-
-    pub fn option(mut self, option: &str, value: &str) -> Self {
-        self.options.push(option.to_string());
-        self.options.push(value.to_string());
-        self
-    }
-
-    pub fn stdin(mut self, input: &[u8]) -> Self {
-        self.stdin = input.to_vec();
-        self
-    }
-
-    /// Runs the launch script `script` (a 120 s timeout keeps a hung guest from hanging
-    /// the run) and collects its output.
-    pub fn run(self, script: &Path) -> Result<Output> {
-        let mut launcher = self.spawn(script)?;
-        let mut stdin = launcher.child().stdin.take().context("stdin")?;
-        let (feed, stays_open) = (self.stdin, self.stdin_stays_open);
-        // The writer hands the pipe back when it must stay open: it is then closed only
-        // when joined, after the launcher has ended.
-        let writer = std::thread::spawn(move || {
-            let _ = std::io::Write::write_all(&mut stdin, &feed);
-            stays_open.then_some(stdin)
-        });
-        let out = launcher.wait_with_output()?;
-        // A guest that does not read all of its stdin closes the pipe early: not an error.
-        let _ = writer.join();
-        Ok(out)
-    }
-
-    /// Starts the launch script with stdin, stdout and stderr piped (`stdin` is not fed).
-    pub fn spawn(&self, script: &Path) -> Result<Launcher> {
-        let mut command = self.command(script);
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Launcher::spawn(&mut command)
-    }
-
-    /// The command, not started.
-    pub fn command(&self, script: &Path) -> Command {
-        let mut command = Command::new(script);
-        command
-            .arg("--timeout=120")
-            .args(&self.options)
-            .arg("--")
-            .args(&self.args);
-        if let Some(cwd) = self.cwd {
-            command.current_dir(cwd);
-        }
-        command
-    }
-}
-
-pub fn expect_status(out: &Output, want: i32) -> Result<()> {
-    let got = out.status.code();
-    ensure!(
-        got == Some(want),
-        "exit status {got:?}, expected {want}; stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-pub fn expect_stdout(out: &Output, want: &str) -> Result<()> {
-    let got = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        got == want,
-        "stdout {got:?}, expected {want:?}; stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-pub fn stderr_has(out: &Output, needle: &str) -> Result<()> {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    ensure!(
-        stderr.contains(needle),
-        "stderr lacks {needle:?}:\n{stderr}"
-    );
-    Ok(())
 }

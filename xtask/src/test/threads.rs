@@ -4,7 +4,7 @@
 //! (a flake is a bug), on one CPU, on two and on the board's most where it allows them
 //! (`--cpus`), and on a board that cannot run threads yet, the refusal. Also `--cpus`
 //! beyond the board's maximum, and a memory limit as the shared memory's capacity.
-//! The official wasi-threads programs are cases of `test_cases::wasi_cases`.
+//! The official wasi-threads programs are cases of `wasi.rs`.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -13,7 +13,8 @@ use anyhow::{ensure, Result};
 
 use crate::plan::profile::Board;
 use crate::project::Project;
-use crate::test::{expect_status, expect_stdout, stderr_has, Boot, Case, Image};
+use crate::test::boot::{expect_status, expect_stdout, stderr_has, Boot};
+use crate::test::case::{named, Case, Image};
 
 /// One example run: module, `--env` options, expected stdout, stderr fragment and status.
 struct Example {
@@ -72,12 +73,34 @@ const EXAMPLES: &[Example] = &[
     },
 ];
 
-/// Rounds of every example, one after the other, in the repeated cases (a race shows up as
-/// a flake, and a flake is a bug): on one CPU, and on two where the board allows it.
-const ROUNDS: usize = 20;
+/// The repeated cases: every example, one after the other, round after round (a race
+/// shows up as a flake, and a flake is a bug), on this many CPUs where the board allows
+/// them. Twenty rounds on one CPU and on two; on four fewer: where the guest's CPUs
+/// outnumber the host's cores they run on one host thread in turn (run-qemu.sh), each boot
+/// slower.
+struct Rounds {
+    name: &'static str,
+    cpus: u32,
+    rounds: usize,
+}
 
-/// Rounds of every example on the board's most CPUs, when that is more than two.
-const MOST_CPUS_ROUNDS: usize = 5;
+const ROUNDS: &[Rounds] = &[
+    Rounds {
+        name: "threads-examples-20-rounds-on-1-cpus",
+        cpus: 1,
+        rounds: 20,
+    },
+    Rounds {
+        name: "threads-examples-20-rounds-on-2-cpus",
+        cpus: 2,
+        rounds: 20,
+    },
+    Rounds {
+        name: "threads-examples-5-rounds-on-4-cpus",
+        cpus: 4,
+        rounds: 5,
+    },
+];
 
 fn boot(example: &Example, script: &std::path::Path, cpus: u32) -> Result<()> {
     let mut boot = Boot::default().option("--cpus", &cpus.to_string());
@@ -97,7 +120,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     let b = board.name.clone();
     let max = board.qemu.max_cpus;
     cases.push(Case::new(
-        format!("{b}/more-cpus-than-the-board-has"),
+        named(&b, "more-cpus-than-the-board-has"),
         vec![Image::example(&b, "hello")],
         move |plans| {
             let out = Boot::default()
@@ -110,34 +133,30 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     ));
     if let Some(reason) = &board.guest.threads_unsupported {
         let (project, reason) = (project.clone(), reason.clone());
-        cases.push(Case::new(
-            format!("{b}/threads-refused"),
-            vec![],
-            move |_| {
-                let out = Command::new(std::env::current_exe()?)
-                    .args(["image", "--board", &b, "--module", "threads-sum"])
-                    .current_dir(&project.root)
-                    .output()?;
-                ensure!(!out.status.success(), "a threads image was built");
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                ensure!(
-                    stderr.contains("wasm32-wasip1-threads") && stderr.contains(&reason),
-                    "{stderr}"
-                );
-                Ok(())
-            },
-        ));
+        cases.push(Case::new(named(&b, "threads-refused"), vec![], move |_| {
+            let out = Command::new(std::env::current_exe()?)
+                .args(["image", "--board", &b, "--module", "threads-sum"])
+                .current_dir(&project.root)
+                .output()?;
+            ensure!(!out.status.success(), "a threads image was built");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            ensure!(
+                stderr.contains("wasm32-wasip1-threads") && stderr.contains(&reason),
+                "{stderr}"
+            );
+            Ok(())
+        }));
         return;
     }
     for (i, example) in EXAMPLES.iter().enumerate() {
         cases.push(Case::new(
-            format!("{b}/{}", example.module),
+            named(&b, example.module),
             vec![Image::example(&b, example.module)],
             move |plans| boot(&EXAMPLES[i], &plans[0].image.run_qemu, 1),
         ));
     }
     cases.push(Case::new(
-        format!("{b}/threads-manifest"),
+        named(&b, "threads-manifest"),
         vec![Image::example(&b, "threads-sum")],
         |plans| {
             let out = Command::new(std::env::current_exe()?)
@@ -162,7 +181,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     // A memory limit is the shared memory's capacity: enough for the sum, too little for
     // the memory's minimum (17 pages), which is then refused with the numbers.
     cases.push(Case::new(
-        format!("{b}/threads-memory-limit"),
+        named(&b, "threads-memory-limit"),
         vec![Image::example(&b, "threads-sum")],
         |plans| {
             let script = &plans[0].image.run_qemu;
@@ -185,33 +204,21 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         },
     ));
     // Every example again and again, on one CPU and on several where the board has them.
-    // On the board's most CPUs fewer rounds: where they outnumber the host's cores they run
-    // on one host thread in turn (run-qemu.sh), each boot slower.
-    let mut cpu_counts = vec![(1, ROUNDS)];
-    if board.qemu.max_cpus > 1 {
-        cpu_counts.push((2, ROUNDS));
-    }
-    if board.qemu.max_cpus > 2 {
-        cpu_counts.push((board.qemu.max_cpus, MOST_CPUS_ROUNDS));
-    }
-    for (cpus, rounds) in cpu_counts {
+    for row in ROUNDS.iter().filter(|row| row.cpus <= board.qemu.max_cpus) {
+        let (cpus, rounds) = (row.cpus, row.rounds);
         let images = EXAMPLES
             .iter()
             .map(|e| Image::example(&b, e.module))
             .collect();
-        cases.push(Case::new(
-            format!("{b}/threads-examples-{rounds}-rounds-on-{cpus}-cpus"),
-            images,
-            move |plans| {
-                for round in 1..=rounds {
-                    for (example, plan) in EXAMPLES.iter().zip(plans) {
-                        boot(example, &plan.image.run_qemu, cpus).map_err(|err| {
-                            err.context(format!("{}, round {round} of {rounds}", example.module))
-                        })?;
-                    }
+        cases.push(Case::new(named(&b, row.name), images, move |plans| {
+            for round in 1..=rounds {
+                for (example, plan) in EXAMPLES.iter().zip(plans) {
+                    boot(example, &plan.image.run_qemu, cpus).map_err(|err| {
+                        err.context(format!("{}, round {round} of {rounds}", example.module))
+                    })?;
                 }
-                Ok(())
-            },
-        ));
+            }
+            Ok(())
+        }));
     }
 }
