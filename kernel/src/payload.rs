@@ -9,7 +9,7 @@
 //!
 //! The guest ELF is linked once per board with an empty [`Location`] record in the
 //! [`SECTION`] section; each image appends its blob to a copy of that ELF as a load
-//! segment of its own and fills the record in (`xtask/src/payload_segment.rs`). Record
+//! segment of its own and fills the record in (`xtask/src/image/payload_segment.rs`). Record
 //! layout (little endian, [`LOCATION_LEN`] bytes): magic `HWASMAT1`, the blob's address
 //! minus the record's (i64, unchanged by relocation), the blob's length (u64, 0 in the
 //! unfilled record), 8 reserved zero bytes.

@@ -1,6 +1,8 @@
-//! Hermit-WASM's build system (`cargo xtask`). One module per subcommand (image, qemu,
-//! inspect, boards, test, bench); `plan.rs` turns arguments and a board profile into a
-//! build plan, which `image.rs` executes with the builders (`kernel_build.rs`, ...).
+//! Hermit-WASM's build system (`cargo xtask`). A subcommand is a file (`boards.rs`,
+//! `bundle.rs`, `inspect.rs`, `qemu.rs`, `wasi_testsuite.rs`) until it grows into a folder
+//! (`image/`, `disk/`, `bench/`, `compare/`, `test/`); `plan/` is the pure function from
+//! arguments, a board profile and a Hermitfile to a build plan, which `image/` executes;
+//! `host/` is what touches the machine the xtask runs on. ARCHITECTURE.md is the map.
 
 // The plan and what executes it.
 mod image;

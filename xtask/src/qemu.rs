@@ -76,7 +76,7 @@ fn run_disk(sh: &Shell, project: &Project, args: &QemuArgs) -> Result<i32> {
         bail!(
             "{option} is a launch option of the direct boot; a disk boot (--disk) takes \
              --timeout, --report, --disk-bus and module arguments (its run configuration \
-             holds the rest: README, \"Boot it from a disk\")"
+             holds the rest: docs/disk.md)"
         );
     }
     let disk = disk::run(

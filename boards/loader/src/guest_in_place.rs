@@ -3,7 +3,7 @@
 //! An image's payload (the precompiled module, megabytes, up to tens of them) is the guest
 //! ELF's last `PT_LOAD` segment, at the end of the file, and the xtask gives it an address
 //! that differs from its file offset by a multiple of [`GUEST_ALIGN`] at least as large as
-//! the other segments' extent (`xtask/src/payload_segment.rs`). When the file lies in RAM
+//! the other segments' extent (`xtask/src/image/payload_segment.rs`). When the file lies in RAM
 //! at a `GUEST_ALIGN`ed address, the guest can start that multiple below the file: the
 //! payload segment's address is then where its bytes already are, and only the other
 //! segments (the kernel and the runner, about 2 MiB) are copied, below the file, where they

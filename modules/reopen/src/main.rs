@@ -198,7 +198,7 @@ fn main() {
     // SAFETY: `stat` has the layout of a `$fdstat`.
     match unsafe { fd_fdstat_get(dir, &mut stat) } {
         // The type only: rights are advisory, and the ones reported for a directory opened
-        // without rights are ours (ARCHITECTURE.md, "WASI semantics"), not compared.
+        // without rights are ours (docs/decisions.md, "WASI semantics"), not compared.
         0 => println!("fdstat: filetype {}", stat.filetype),
         errno => {
             println!("fdstat: errno {errno}");

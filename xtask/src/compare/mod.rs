@@ -5,7 +5,11 @@
 //! for each side; compares stdout, stderr (a trap's message may differ in wording, not in
 //! kind), exit status and the folders afterwards (names, types, sizes, contents, symlink
 //! targets), prints a unified diff of whatever differs, and succeeds only when nothing
-//! does.
+//! does. The real programs it is run on in `cargo xtask test` are `corpus.rs`'s.
+//!
+//! Invariant: the reference is always the `wasmtime` CLI of the release the guest embeds
+//! (`reference.rs` reads it from Cargo.lock), and each side works on its own copy of every
+//! mapped folder.
 
 pub mod corpus;
 pub mod reference;

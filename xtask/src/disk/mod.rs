@@ -1,10 +1,16 @@
 //! `cargo xtask disk`: an image as a disk that firmware boots by itself (a cloud VM, a USB
-//! stick, a board; `run-disk.sh` under QEMU with the board's firmware). The disk
-//! (`disk_image.rs`) holds our loader, the image's guest ELF and the run configuration
-//! (`disk_config.rs`), as the board's route wants them:
+//! stick, a board; `run-disk.sh` under QEMU with the board's firmware). The disk's bytes
+//! (`layout.rs`: MBR, GPT, FAT32) hold our loader, the image's guest ELF and the run
+//! configuration (`config.rs`), as the board's route wants them:
 //! - `uefi`: the loader built as a UEFI application at the removable-media path;
 //! - `u-boot-extlinux`: the board's loader as a flat image (`booti`), started by U-Boot from
 //!   `extlinux/extlinux.conf`.
+//!
+//! `--format` writes what each cloud imports (`cloud_formats.rs`, `oci_archive.rs`).
+//!
+//! Invariants: a disk's bytes follow from its files alone (fixed FAT dates, GUIDs from the
+//! contents); every output is written beside its final name and renamed when complete
+//! (`host::partial_file`), so a failed build leaves nothing half-written under that name.
 
 pub mod cloud_formats;
 pub mod config;

@@ -1,7 +1,14 @@
-//! `cargo xtask image`: executes the build plan. Module and precompilation, then kernel
-//! (cached), loader and guest (each built once per board and kept in memory for the
-//! process's later images), the payload attached to a copy of the guest, ELF checks, then
-//! the image folder with its manifest and launch scripts.
+//! `cargo xtask image`: executes the build plan. Module and precompilation
+//! (`precompile.rs`), then kernel (`kernel_build.rs`, `symbols.rs`; cached), loader and
+//! guest (each built once per board under a per-board lock, `build_lock.rs`, and kept in
+//! memory for the process's later images), the payload attached to a copy of the guest
+//! (`payload_segment.rs`), ELF checks (`elf_info.rs`), then the image folder with its
+//! manifest and launch scripts (`launch_script.rs`).
+//!
+//! Invariants: every ELF written is read back and refused if its machine is not the
+//! board's; an image's guest carries exactly the payload its manifest describes (read back
+//! the way the guest finds it before the image is written); every value in a generated
+//! script is one single-quoted bash word (`launch_script::fill`).
 
 pub mod build_lock;
 pub mod elf_info;

@@ -1,6 +1,10 @@
-//! The build plan: a pure function from what the user asked for and a board profile to
-//! every artifact, folder, cache key and compiler setting the image needs. Nothing here
-//! touches the disk or runs a process; `image.rs` executes the plan.
+//! The build plan: the pure function from what the user asked for (arguments or a
+//! Hermitfile, `hermitfile.rs`) and a board profile (`profile.rs`) to every artifact,
+//! folder, cache key and compiler setting an image needs. `image/` executes the plan.
+//!
+//! Invariant: nothing in `plan/` starts a process or writes a file; it reads only its
+//! inputs (the profile, the Hermitfile, the folders a Hermitfile maps), so every decision
+//! is unit-tested without building anything (`tidy.rs` checks this).
 
 pub mod hermitfile;
 pub mod profile;

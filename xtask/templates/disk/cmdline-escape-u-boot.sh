@@ -1,7 +1,7 @@
 # U-Boot's macro processing, which the `append` line goes through, drops the first
 # backslash of each run of them and takes an unescaped ' as a quote and $ as a variable:
 # each run of backslashes gets one more, and ' and $ a backslash before them
-# (disk_config.rs, uboot_escape, does the same).
+# (xtask/src/disk/config.rs, uboot_escape, does the same).
 escape_cmdline() {
   local s=$1 out= i=0 c n
   while [ "$i" -lt "${#s}" ]; do
