@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 
 use wasmtime::Config;
 
-use crate::manifest::ThreadsInfo;
+use crate::manifest::{ThreadsInfo, WASM_PAGE};
 
 /// Settings as `(name, value)`, recorded in every image's manifest.
 pub const SETTINGS: [(&str, &str); 8] = [
@@ -41,9 +41,6 @@ pub fn runtime_config(threads: Option<&ThreadsInfo>) -> Config {
     }
     config
 }
-
-/// Bytes in a WebAssembly page.
-pub const WASM_PAGE: u64 = 64 << 10;
 
 /// The engine configuration of every module we run.
 pub fn config() -> Config {

@@ -157,7 +157,10 @@ mod guest {
             Ok(ended) => ended.report(&mut stderr),
             Err(err) => {
                 let _ = writeln!(stderr, "Error: {err:?}");
-                (run::RUNNER_FAILURE_STATUS, run::RunRecord::failure(&err))
+                (
+                    run::RUNNER_FAILURE_STATUS,
+                    hermit_wasm_kernel::usage::RunRecord::failure(&err),
+                )
             }
         };
         host.exit(status, &record)

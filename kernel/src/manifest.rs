@@ -3,11 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::WASM_PAGE;
 use crate::limit_spec::Limits;
 
 /// Format version of the manifest.
 pub const FORMAT: u32 = 1;
+
+/// Bytes in a WebAssembly page (the unit of the memory sizes recorded here).
+pub const WASM_PAGE: u64 = 64 << 10;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {

@@ -20,12 +20,9 @@ use wasmtime::{
     Caller, Engine, ExternType, InstancePre, Linker, MemoryType, Module, SharedMemory, Store,
 };
 
-use serde::Serialize;
-
-use crate::engine::WASM_PAGE;
 use crate::limit_spec::LimitName;
-use crate::manifest::ThreadsInfo;
-use crate::usage::{LimitExceeded, MemoryLimiter, Usage, UsageRecord};
+use crate::manifest::{ThreadsInfo, WASM_PAGE};
+use crate::usage::{LimitExceeded, MemoryLimiter, RunRecord, Usage, UsageRecord};
 use crate::wasi::{self, SharedWasi, Stdio, WasiConfig, WasiCtx};
 
 /// Exit status of a module that trapped (as from SIGABRT, like `wasmtime` on Unix).
@@ -94,34 +91,6 @@ impl Outcome {
             limit,
             message,
             usage,
-        }
-    }
-}
-
-/// How a run ended and what it consumed, as the guest saw it: one line of JSON that the
-/// launch script completes into the run report (`--report`). `ended` and `limit` come
-/// first, the launcher reads them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RunRecord {
-    /// `exit` (returned or `proc_exit`), `trap`, `limit`, or `failure` (the runner could
-    /// not run the module).
-    pub ended: &'static str,
-    /// The limit that ended the run.
-    pub limit: Option<&'static str>,
-    /// The trap, limit or failure, as printed to stderr.
-    pub message: Option<String>,
-    #[serde(flatten)]
-    pub usage: UsageRecord,
-}
-
-impl RunRecord {
-    /// The record of a run the runner could not start.
-    pub fn failure(err: &anyhow::Error) -> RunRecord {
-        RunRecord {
-            ended: "failure",
-            limit: None,
-            message: Some(format!("{err:?}")),
-            usage: UsageRecord::default(),
         }
     }
 }

@@ -218,6 +218,34 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
+/// How a run ended and what it consumed, as the guest saw it: one line of JSON that the
+/// launch script completes into the run report (`--report`). `ended` and `limit` come
+/// first, the launcher reads them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    /// `exit` (returned or `proc_exit`), `trap`, `limit`, or `failure` (the runner could
+    /// not run the module).
+    pub ended: &'static str,
+    /// The limit that ended the run.
+    pub limit: Option<&'static str>,
+    /// The trap, limit or failure, as printed to stderr.
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub usage: UsageRecord,
+}
+
+impl RunRecord {
+    /// The record of a run the runner could not start.
+    pub fn failure(err: &anyhow::Error) -> RunRecord {
+        RunRecord {
+            ended: "failure",
+            limit: None,
+            message: Some(format!("{err:?}")),
+            usage: UsageRecord::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

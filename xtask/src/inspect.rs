@@ -229,7 +229,7 @@ pub fn run(project: &Project, args: &InspectArgs) -> Result<()> {
     }
     let m = &report.manifest;
     if let Some(t) = &m.module.threads {
-        let mib = |pages: u64| (pages * hermit_wasm_kernel::engine::WASM_PAGE) >> 20;
+        let mib = |pages: u64| (pages * hermit_wasm_kernel::manifest::WASM_PAGE) >> 20;
         println!(
             "threads wasm32-wasip1-threads: shared memory {}..{} pages, room for {} pages \
              ({} MiB); up to {} threads besides the main one",

@@ -11,12 +11,10 @@ use core::slice;
 use hermit_entry::elf::{KernelObject, LoadedKernel};
 
 use crate::dma_window;
+use crate::guest_align::GUEST_ALIGN;
 
 /// Bytes in an ELF64 file header.
 pub const ELF64_HEADER_LEN: usize = 64;
-
-/// Alignment of the guest image: the kernel maps its image with 2 MiB pages.
-pub const GUEST_ALIGN: u64 = 0x20_0000;
 
 /// Parses `elf`, copies its segments to their place in RAM and relocates them.
 ///

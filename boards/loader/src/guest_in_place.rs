@@ -24,7 +24,7 @@ use core::ptr;
 use hermit_entry::boot_info::{LoadInfo, TlsInfo};
 use hermit_entry::elf::LoadedKernel;
 
-use crate::guest::GUEST_ALIGN;
+use crate::guest_align::GUEST_ALIGN;
 
 const PT_LOAD: u32 = 1;
 const PT_DYNAMIC: u32 = 2;

@@ -26,6 +26,7 @@ mod dma_window;
 mod fdt_writer;
 #[cfg(not(target_os = "uefi"))]
 mod guest;
+mod guest_align;
 #[cfg(not(target_os = "uefi"))]
 mod guest_in_place;
 mod handoff;

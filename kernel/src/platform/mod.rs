@@ -25,7 +25,7 @@ mod wasmtime_hooks;
 
 pub use stack_alignment::with_aligned_stack;
 
-use crate::run::RunRecord;
+use crate::usage::RunRecord;
 use crate::wasi::Stdio;
 
 /// The kernel environment variable the QEMU launch scripts set.

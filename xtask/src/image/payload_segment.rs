@@ -283,7 +283,8 @@ mod tests {
     #[test]
     fn the_in_place_alignment_is_the_loaders() {
         let loader = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/loader/src/guest.rs"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../boards/loader/src/guest_align.rs"),
         )
         .unwrap();
         let value = loader

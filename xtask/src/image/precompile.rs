@@ -3,7 +3,7 @@
 //! Hermit target using the guest's own engine settings (`hermit_wasm_kernel::engine`).
 
 use anyhow::{bail, Context, Result};
-use hermit_wasm_kernel::manifest::ThreadsInfo;
+use hermit_wasm_kernel::manifest::{ThreadsInfo, WASM_PAGE};
 use hermit_wasm_kernel::{engine, run};
 use sha2::{Digest, Sha256};
 
@@ -288,13 +288,13 @@ pub fn threads_info(
     shape: &SharedMemoryShape,
     budget_bytes: u64,
 ) -> Result<ThreadsInfo> {
-    let budget_pages = budget_bytes / engine::WASM_PAGE;
+    let budget_pages = budget_bytes / WASM_PAGE;
     if shape.minimum_pages > budget_pages {
         bail!(
             "{name}'s shared memory starts at {} pages ({} MiB), more than the {budget_pages} \
              pages ({} MiB) this board's RAM leaves for it",
             shape.minimum_pages,
-            (shape.minimum_pages * engine::WASM_PAGE) >> 20,
+            (shape.minimum_pages * WASM_PAGE) >> 20,
             budget_bytes >> 20
         );
     }

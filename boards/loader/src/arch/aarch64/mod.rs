@@ -23,7 +23,8 @@ use log::LevelFilter;
 
 use self::paging::PageTables;
 use crate::board_dtb::BoardDtb;
-use crate::guest::{self, GUEST_ALIGN};
+use crate::guest;
+use crate::guest_align::GUEST_ALIGN;
 use crate::{clock, handoff, logger};
 
 /// Where QEMU `virt` puts the device tree for an ELF image that does not take it in `x0`.

@@ -36,12 +36,11 @@ use uefi::table::cfg::ConfigTableEntry;
 use uefi::{guid, Guid, Status};
 
 use self::paging::PageTables;
+use crate::guest_align::GUEST_ALIGN;
 use crate::handoff::{self, KERNEL_STACK_SIZE};
 use crate::uefi_boot::{self, PAGE_SIZE};
 use crate::{allocator, logger};
 
-/// The kernel maps its image with 2 MiB pages.
-const GUEST_ALIGN: u64 = 0x20_0000;
 /// The arena at the start of the claimed region: page tables, the device tree, the boot
 /// information, the kernel's boot stack and the trampoline.
 const ARENA_SIZE: u64 = 4 * 0x10_0000;

@@ -31,11 +31,9 @@ use uefi::table::cfg::ConfigTableEntry;
 use uefi::Status;
 
 use self::device_tree::Machine;
+use crate::guest_align::GUEST_ALIGN;
 use crate::uefi_boot::{self, PAGE_SIZE};
 use crate::{handoff, logger};
-
-/// The kernel maps its image with 2 MiB pages.
-const GUEST_ALIGN: u64 = 0x20_0000;
 
 #[uefi::entry]
 fn main() -> Status {
