@@ -1,6 +1,9 @@
 //! Repository rules as tests (run by `cargo test`, so by CI): every Rust file opens with a
-//! `//!` doc saying what it holds, and the workspace and the loader (a workspace of its
-//! own) are formatted as `cargo fmt` leaves them.
+//! `//!` doc saying what it holds; the workspace and the loader (a workspace of its own)
+//! are formatted as `cargo fmt` leaves them; and the house keeps its shape: every board
+//! profile has its row in `boards/README.md`, every template is used by an `include_str!`,
+//! every page of `docs/` is linked from its index, every relative link in the Markdown
+//! leads to a file, and `xtask/src/plan/` neither starts a process nor writes a file.
 
 #[cfg(test)]
 mod tests {
@@ -61,5 +64,148 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+
+    /// The tracked files under `dir` (relative to the root) whose names end in `suffix`.
+    fn tracked(dir: &str, suffix: &str) -> Vec<PathBuf> {
+        let out = Command::new("git")
+            .args(["ls-files", "-z", "--", dir])
+            .current_dir(root())
+            .output()
+            .expect("git ls-files");
+        assert!(out.status.success(), "git ls-files failed");
+        out.stdout
+            .split(|&b| b == 0)
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .filter(|name| !name.is_empty() && name.ends_with(suffix))
+            .map(PathBuf::from)
+            .collect()
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(root().join(path))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn every_board_has_its_row_in_the_boards_readme() {
+        let readme = read(Path::new("boards/README.md"));
+        let profiles = tracked("boards", ".toml")
+            .into_iter()
+            .filter(|path| path.parent() == Some(Path::new("boards")))
+            .collect::<Vec<_>>();
+        assert!(profiles.len() >= 3, "only {profiles:?}");
+        let missing: Vec<_> = profiles
+            .iter()
+            .filter_map(|path| path.file_stem()?.to_str())
+            .filter(|board| !readme.contains(&format!("| `{board}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "boards without a row (`| `NAME` ...`) in boards/README.md: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn every_template_is_included_by_the_xtask() {
+        // Every path an `include_str!` of the xtask names.
+        let included: Vec<String> = tracked("xtask/src", ".rs")
+            .iter()
+            .flat_map(|path| {
+                let text = read(path);
+                text.split("include_str!(\"")
+                    .skip(1)
+                    .filter_map(|rest| rest.split_once("\")").map(|(arg, _)| arg.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let templates = tracked("xtask/templates", "");
+        assert!(templates.len() > 10, "only {templates:?}");
+        let unused: Vec<_> = templates
+            .iter()
+            .filter(|path| {
+                let name = path.strip_prefix("xtask").unwrap().display().to_string();
+                !included
+                    .iter()
+                    .any(|arg| arg.ends_with(&format!("/{name}")))
+            })
+            .collect();
+        assert!(
+            unused.is_empty(),
+            "templates no `include_str!` in xtask/src takes: {unused:?}"
+        );
+    }
+
+    #[test]
+    fn every_doc_is_linked_from_the_docs_index() {
+        let index = read(Path::new("docs/README.md"));
+        let unlinked: Vec<_> = tracked("docs", ".md")
+            .into_iter()
+            .filter(|path| path != Path::new("docs/README.md"))
+            .filter(|path| {
+                let name = path.strip_prefix("docs").unwrap().display().to_string();
+                !index.contains(&format!("]({name})"))
+            })
+            .collect();
+        assert!(
+            unlinked.is_empty(),
+            "pages of docs/ that docs/README.md does not link: {unlinked:?}"
+        );
+    }
+
+    #[test]
+    fn every_relative_markdown_link_leads_to_a_file() {
+        let mut broken = Vec::new();
+        for page in tracked(".", ".md") {
+            let text = read(&page);
+            for link in text.split("](").skip(1) {
+                let Some(target) = link.split(')').next() else {
+                    continue;
+                };
+                let target = target.split('#').next().unwrap_or("");
+                if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                let path = page.parent().unwrap_or(Path::new("")).join(target);
+                if !root().join(&path).exists() {
+                    broken.push(format!("{}: {target}", page.display()));
+                }
+            }
+        }
+        assert!(broken.is_empty(), "links to nothing: {broken:#?}");
+    }
+
+    /// `plan/` is the pure part of the build: outside its tests it starts no process and
+    /// writes, moves or deletes no file (reading its inputs is all it does).
+    #[test]
+    fn the_plan_starts_no_process_and_writes_no_file() {
+        const FORBIDDEN: [&str; 11] = [
+            "Command",
+            "cmd!",
+            "Shell",
+            "fs::write",
+            "create_dir",
+            "remove_file",
+            "remove_dir",
+            "fs::rename",
+            "fs::copy",
+            "File::create",
+            "OpenOptions",
+        ];
+        let mut found = Vec::new();
+        for path in tracked("xtask/src/plan", ".rs") {
+            if path.file_name() == Some(std::ffi::OsStr::new("tests.rs")) {
+                continue;
+            }
+            let text = read(&path);
+            let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+            for (n, line) in code.lines().enumerate() {
+                let line = line.split("//").next().unwrap_or("");
+                for word in FORBIDDEN.iter().filter(|word| line.contains(*word)) {
+                    found.push(format!("{}:{}: {word}", path.display(), n + 1));
+                }
+            }
+        }
+        assert!(found.is_empty(), "the plan must stay pure: {found:#?}");
     }
 }
