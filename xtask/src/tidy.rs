@@ -3,10 +3,12 @@
 //! are formatted as `cargo fmt` leaves them; and the house keeps its shape: every board
 //! profile has its row in `boards/README.md`, every template is used by an `include_str!`,
 //! every page of `docs/` is linked from its index, every relative link in the Markdown
-//! leads to a file, and `xtask/src/plan/` neither starts a process nor writes a file.
+//! leads to a file, `xtask/src/plan/` neither starts a process nor writes a file, and no
+//! module of the xtask, the kernel or the loader imports itself around a circle.
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
@@ -207,5 +209,125 @@ mod tests {
             }
         }
         assert!(found.is_empty(), "the plan must stay pure: {found:#?}");
+    }
+
+    /// The modules of the crate whose sources are under `src` (relative to the root), each
+    /// with the modules its code outside tests names through `crate::` paths (its own
+    /// descendants left out). A module is a file: `a/b.rs` and `a/b/mod.rs` are `a::b`.
+    fn crate_imports(src: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let mut modules = BTreeMap::new();
+        for path in tracked(src, ".rs") {
+            let rel = path.strip_prefix(src).unwrap().with_extension("");
+            let mut parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if matches!(
+                parts.last().map(String::as_str),
+                Some("mod" | "main" | "lib")
+            ) {
+                parts.pop();
+            }
+            if parts.last().map(String::as_str) == Some("tests") {
+                continue;
+            }
+            modules.insert(parts.join("::"), read(&path));
+        }
+        let resolve = |path: &str| -> Option<String> {
+            let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+            (1..=segments.len())
+                .rev()
+                .map(|n| segments[..n].join("::"))
+                .find(|module| modules.contains_key(module))
+        };
+        let mut imports = BTreeMap::new();
+        for (module, text) in &modules {
+            let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+            let mut named = BTreeSet::new();
+            for rest in code.split("crate::").skip(1) {
+                // `a::b::{c, d::e}` or `a::b::c`: every path the item names.
+                let end = rest
+                    .find(|c: char| !(c.is_alphanumeric() || "_:{}, ".contains(c)))
+                    .unwrap_or(rest.len());
+                let item = &rest[..end];
+                let (prefix, group) = match item.split_once('{') {
+                    Some((prefix, group)) => (prefix, group.split('}').next().unwrap_or("")),
+                    None => (item, ""),
+                };
+                let mut paths = vec![prefix.trim_end_matches(':').to_string()];
+                for entry in group.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                    let entry = entry.split("::{").next().unwrap_or(entry);
+                    if entry != "self" {
+                        paths.push(format!("{prefix}{entry}"));
+                    }
+                }
+                for path in paths {
+                    if let Some(target) = resolve(path.trim()) {
+                        if target != *module && !target.starts_with(&format!("{module}::")) {
+                            named.insert(target);
+                        }
+                    }
+                }
+            }
+            imports.insert(module.clone(), named);
+        }
+        imports
+    }
+
+    /// A circle of imports in `imports`, if there is one (as the modules along it).
+    fn import_circle(imports: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+        fn visit(
+            module: &str,
+            imports: &BTreeMap<String, BTreeSet<String>>,
+            path: &mut Vec<String>,
+            done: &mut BTreeSet<String>,
+        ) -> Option<Vec<String>> {
+            if let Some(start) = path.iter().position(|m| m == module) {
+                let mut circle = path[start..].to_vec();
+                circle.push(module.to_string());
+                return Some(circle);
+            }
+            if done.contains(module) {
+                return None;
+            }
+            path.push(module.to_string());
+            for next in imports.get(module).into_iter().flatten() {
+                if let Some(circle) = visit(next, imports, path, done) {
+                    return Some(circle);
+                }
+            }
+            path.pop();
+            done.insert(module.to_string());
+            None
+        }
+        let mut done = BTreeSet::new();
+        imports
+            .keys()
+            .find_map(|module| visit(module, imports, &mut Vec::new(), &mut done))
+    }
+
+    /// Two modules that import each other (directly or around a circle) are one module
+    /// in two files: a shared definition goes where both sides can see it.
+    #[test]
+    fn no_module_imports_itself_around_a_circle() {
+        for src in ["xtask/src", "kernel/src", "boards/loader/src"] {
+            let imports = crate_imports(src);
+            assert!(imports.len() > 10, "{src}: only {imports:?}");
+            if let Some(circle) = import_circle(&imports) {
+                panic!("{src}: an import circle: {}", circle.join(" -> "));
+            }
+        }
+    }
+
+    #[test]
+    fn an_import_circle_is_found() {
+        let imports = [("a", "b"), ("b", "c"), ("c", "a"), ("d", "a")]
+            .into_iter()
+            .map(|(from, to)| (from.to_string(), BTreeSet::from([to.to_string()])))
+            .collect();
+        assert_eq!(
+            import_circle(&imports).map(|c| c.join(" -> ")),
+            Some("a -> b -> c -> a".to_string())
+        );
     }
 }
