@@ -1,6 +1,7 @@
 //! Tests of the Hermitfile parser: every directive, its errors with line and column, and
 //! the forms the launch options share with it.
 
+use super::directives::KNOWN_DIRECTIVES;
 use super::*;
 
 const PATH: &str = "/proj/Hermitfile";
