@@ -1,5 +1,5 @@
 //! The build plan: the pure function from what the user asked for (arguments or a
-//! Hermitfile, `hermitfile.rs`) and a board profile (`profile.rs`) to every artifact,
+//! Hermitfile, `hermitfile/`) and a board profile (`profile.rs`) to every artifact,
 //! folder, cache key and compiler setting an image needs. `image/` executes the plan.
 //!
 //! Invariant: nothing in `plan/` starts a process or writes a file; it reads only its
