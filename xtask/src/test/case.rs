@@ -2,7 +2,8 @@
 //! the case starts) and its check. The topic files (`basics.rs`, `maps.rs`, ...) make
 //! cases; `mod.rs` builds their images and runs them. A case's own name is a literal in
 //! its topic file (`hello`, `map-read`), joined to its board by `named` alone, so that
-//! `grep` finds where a case of the run's output is defined.
+//! `grep` finds where a case of the run's output is defined. (The official WASI suite's
+//! cases take their names from the suite's own files: `BOARD/wasi/LANGUAGE/PROGRAM`.)
 
 use std::path::PathBuf;
 
@@ -23,7 +24,7 @@ pub enum Image {
     /// The example `module`'s `.wasm` as a file of the user's: nothing baked in (the
     /// default module gets no architecture argument), image `plain-MODULE`.
     Plain { board: String, module: String },
-    /// A real program of the comparison corpus (`corpus.rs`, by crate name), image
+    /// A real program of the comparison corpus (`compare/corpus.rs`, by crate name), image
     /// `corpus-BIN`.
     Real { board: String, program: String },
     /// `name`, from a Hermitfile that takes the example `module` with `directives`.
@@ -32,6 +33,9 @@ pub enum Image {
         module: String,
         name: String,
         directives: String,
+        /// The case whose host folder (`data_folder`) the Hermitfile maps: made afresh
+        /// right before the image is built, which checks that it exists.
+        data_folder: Option<String>,
     },
 }
 
@@ -76,11 +80,33 @@ pub fn named(board: &str, name: &str) -> String {
 
 /// A fresh, empty folder for case `name`'s files.
 pub fn scratch(project: &Project, name: &str) -> Result<PathBuf> {
-    let dir = project
-        .target()
-        .join("e2e/cases")
-        .join(name.replace('/', "--"));
+    let dir = scratch_dir(project, name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+/// Where case `name`'s files go (`scratch` makes it afresh).
+fn scratch_dir(project: &Project, name: &str) -> PathBuf {
+    project
+        .target()
+        .join("e2e/cases")
+        .join(name.replace('/', "--"))
+}
+
+/// A host folder for case `case`: `greeting.txt`, a file outside it and a symlink pointing
+/// there, in a fresh scratch folder; returns the folder (`data_folder_path`).
+pub fn data_folder(project: &Project, case: &str) -> Result<PathBuf> {
+    let root = scratch(project, case)?;
+    let data = root.join("data");
+    std::fs::create_dir_all(&data)?;
+    std::fs::write(data.join("greeting.txt"), "hello from the host\n")?;
+    std::fs::write(root.join("outside.txt"), "secret\n")?;
+    std::os::unix::fs::symlink("../outside.txt", data.join("escape"))?;
+    Ok(data)
+}
+
+/// Where `data_folder` makes case `case`'s host folder (nothing is made).
+pub fn data_folder_path(project: &Project, case: &str) -> PathBuf {
+    scratch_dir(project, case).join("data")
 }

@@ -182,25 +182,20 @@ pub fn cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: &
             for file in ["disk.raw", "manifest.json", "guest.elf", "loader.elf"] {
                 std::fs::copy(t.dir.join(file), t.scratch.join(file))?;
             }
-            let disk = t.scratch.join("disk.raw");
+            let raw = t.scratch.join("disk.raw");
             let edited = "env=HERMIT_WASM_PLATFORM=serial -- -- edited";
-            let config = disk::config::render(t.disk.route, edited);
+            let rendered = disk::config::render(t.disk.route, edited);
             mcopy(
-                &disk,
+                &raw,
                 disk::config::file(t.disk.route),
-                config.as_bytes(),
+                rendered.as_bytes(),
                 t.scratch,
             )?;
-            mcopy(
-                &disk,
-                crate::disk::GUEST_FILE,
-                b"not the image's guest",
-                t.scratch,
-            )?;
+            mcopy(&raw, disk::GUEST_FILE, b"not the image's guest", t.scratch)?;
             let report = inspect_disk(t.scratch)?;
             let guest_size = report["files"]
                 .as_array()
-                .and_then(|files| files.iter().find(|f| f["path"] == crate::disk::GUEST_FILE))
+                .and_then(|files| files.iter().find(|f| f["path"] == disk::GUEST_FILE))
                 .map(|f| f["size"].clone());
             ensure!(
                 report["guest_matches_image"] == false
@@ -249,7 +244,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: &
         // halt after the status line, never reset and run the module again.
         let case = named(&b, "disk-halts-when-it-cannot-power-off");
         let name = "disk-no-power-off".to_string();
-        let (project, board_name, disk) = (project.clone(), b.clone(), disk.clone());
+        let (project, board_name, profile) = (project.clone(), b.clone(), disk.clone());
         cases.push(Case::new(
             case.clone(),
             vec![Image::Module {
@@ -267,12 +262,12 @@ pub fn cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: &
                     "env=HERMIT_WASM_POWER_OFF=none {} -- 5",
                     disk::config::DEFAULT_CMDLINE
                 );
-                let config = disk::config::render(disk.route, &cmdline);
+                let rendered = disk::config::render(profile.route, &cmdline);
                 let raw = scratch.join("disk.raw");
                 mcopy(
                     &raw,
-                    disk::config::file(disk.route),
-                    config.as_bytes(),
+                    disk::config::file(profile.route),
+                    rendered.as_bytes(),
                     &scratch,
                 )?;
                 let mut command = Command::new(scratch.join("run-disk.sh"));

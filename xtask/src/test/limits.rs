@@ -4,7 +4,7 @@
 //! spawning more threads than the limit lets it, on boards that run threads), a module under
 //! every limit, a trap, and an image whose Hermitfile bakes limits in. Each run writes a
 //! report, checked against what the launcher returned and the image's manifest. The
-//! comparison corpus (`corpus.rs`) also holds the memory limit to `wasmtime run -W
+//! comparison corpus (`test/corpus.rs`) also holds the memory limit to `wasmtime run -W
 //! max-memory-size`.
 
 use std::path::Path;
@@ -229,6 +229,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             module: "limits".into(),
             name: "e2e-limits".into(),
             directives: "LIMIT output=1000 memory=16M\n".into(),
+            data_folder: None,
         }],
         move |plans| {
             let script = &plans[0].image.run_qemu;

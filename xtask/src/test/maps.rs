@@ -4,7 +4,7 @@
 //! a map before it boots.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use crate::plan::profile::Board;
 use crate::plan::BuildPlan;
 use crate::project::Project;
 use crate::test::boot::{expect_status, expect_stdout, stderr_has, Boot, BootCase};
-use crate::test::case::{named, scratch, Case, Image};
+use crate::test::case::{data_folder, data_folder_path, named, Case, Image};
 
 /// On a board without host folders, a map is refused before anything boots.
 static MAP_REFUSED: BootCase = BootCase {
@@ -26,18 +26,6 @@ static MAP_REFUSED: BootCase = BootCase {
     stderr: "cannot give host directories",
     ..BootCase::DEFAULT
 };
-
-/// A host folder for a case: `greeting.txt`, a file outside it and a symlink pointing
-/// there, in a fresh scratch folder; returns the folder.
-fn data_folder(project: &Project, case: &str) -> Result<PathBuf> {
-    let root = scratch(project, case)?;
-    let data = root.join("data");
-    std::fs::create_dir_all(&data)?;
-    std::fs::write(data.join("greeting.txt"), "hello from the host\n")?;
-    std::fs::write(root.join("outside.txt"), "secret\n")?;
-    std::os::unix::fs::symlink("../outside.txt", data.join("escape"))?;
-    Ok(data)
-}
 
 /// Host folders through virtio-fs: read, written, refused where read-only, never left;
 /// renames, links and large reads are the host's own; preopen names as given.
@@ -117,7 +105,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
         },
     ));
     // The folder a Hermitfile maps must exist when the image is built.
-    let fixed = data_folder(project, &name("hermitfile-map"))?;
+    let fixed = data_folder_path(project, &name("hermitfile-map"));
     cases.push(Case::new(
         name("hermitfile-map"),
         vec![Image::Hermitfile {
@@ -128,6 +116,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
                 "MAP [\"{}:/srv:ro\"]\nARGS [\"/srv/greeting.txt\"]\n",
                 fixed.display()
             ),
+            data_folder: Some(name("hermitfile-map")),
         }],
         |plans| {
             let out = Boot::default().run(&plans[0].image.run_qemu)?;
@@ -225,7 +214,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
             },
         ));
     }
-    let fixed = data_folder(project, &name("hermitfile-map-dot"))?;
+    let fixed = data_folder_path(project, &name("hermitfile-map-dot"));
     cases.push(Case::new(
         name("hermitfile-map-dot"),
         vec![Image::Hermitfile {
@@ -233,6 +222,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
             module: "reopen".into(),
             name: "e2e-hermitfile-dot".into(),
             directives: format!("MAP [\"{}:.\"]\nARGS [\".\"]\n", fixed.display()),
+            data_folder: Some(name("hermitfile-map-dot")),
         }],
         move |plans| {
             let out = Boot::default().run(&plans[0].image.run_qemu)?;

@@ -1,8 +1,9 @@
 //! `cargo xtask test [FILTER]...`: the end-to-end tests, as data. The topic files beside
-//! this one hold the cases (`case.rs`: what a case is), one file per topic, most of them
-//! rows of a `const` table: named cases (`x86_64-kvm/hello`,
-//! `aarch64-virt/wasi/c/fopen-with-access`, `cli/unknown-board-lists-the-known-ones`, ...),
-//! each with the images it boots. This file runs them: the cases
+//! this one hold the cases (`case.rs`: what a case is), one file per topic: named cases
+//! (`x86_64-kvm/hello`, `aarch64-virt/wasi/c/fopen-with-access`,
+//! `cli/unknown-board-lists-the-known-ones`, ...), each with the images it boots; cases of
+//! one shape are rows of a `const` table, the official WASI suite's a case per program.
+//! This file runs them: the cases
 //! whose name contains one of the filters (all without one) are selected; their images are
 //! built once each by a background builder (one after the other: every build is a cargo
 //! run on shared target folders), in the order of the cases; the cases run in parallel,
@@ -242,7 +243,11 @@ fn build(sh: &Shell, project: &Project, image: &Image) -> Result<BuildPlan> {
             module,
             name,
             directives,
+            data_folder,
         } => {
+            if let Some(owner) = data_folder {
+                case::data_folder(project, owner)?;
+            }
             image::run(sh, project, &ImageArgs::of_module(board, module, None))?;
             let dir = project
                 .target()

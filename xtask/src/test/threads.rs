@@ -2,7 +2,7 @@
 //! `modules/threads-*` booted on each board that runs threads (a table of module, launch
 //! options, expected stdout and status), the same examples again and again to catch races
 //! (a flake is a bug), on one CPU, on two and on the board's most where it allows them
-//! (`--cpus`), and on a board that cannot run threads yet, the refusal. Also `--cpus`
+//! (`--cpus`; a row of `ROUNDS` each), and on a board that cannot run threads yet, the refusal. Also `--cpus`
 //! beyond the board's maximum, and a memory limit as the shared memory's capacity.
 //! The official wasi-threads programs are cases of `wasi.rs`.
 
@@ -74,10 +74,11 @@ const EXAMPLES: &[Example] = &[
 ];
 
 /// The repeated cases: every example, one after the other, round after round (a race
-/// shows up as a flake, and a flake is a bug), on this many CPUs where the board allows
-/// them. Twenty rounds on one CPU and on two; on four fewer: where the guest's CPUs
-/// outnumber the host's cores they run on one host thread in turn (run-qemu.sh), each boot
-/// slower.
+/// shows up as a flake, and a flake is a bug): on one CPU, on two where the board allows
+/// them, and on the board's most CPUs where that is more than two (`rounds_for`; a test
+/// holds every board's `max-cpus` to a row). Twenty rounds on one CPU and on two; on the
+/// most fewer: where the guest's CPUs outnumber the host's cores they run on one host
+/// thread in turn (run-qemu.sh), each boot slower.
 struct Rounds {
     name: &'static str,
     cpus: u32,
@@ -204,7 +205,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         },
     ));
     // Every example again and again, on one CPU and on several where the board has them.
-    for row in ROUNDS.iter().filter(|row| row.cpus <= board.qemu.max_cpus) {
+    for row in rounds_for(board.qemu.max_cpus) {
         let (cpus, rounds) = (row.cpus, row.rounds);
         let images = EXAMPLES
             .iter()
@@ -220,5 +221,49 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             }
             Ok(())
         }));
+    }
+}
+
+/// The rows of `ROUNDS` a board with `max_cpus` runs: one CPU, two where it has them, and
+/// its most where that is more than two.
+fn rounds_for(max_cpus: u32) -> impl Iterator<Item = &'static Rounds> {
+    ROUNDS
+        .iter()
+        .filter(move |row| row.cpus <= 2.min(max_cpus) || row.cpus == max_cpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_boards_most_cpus_have_their_rounds() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards");
+        for board in crate::plan::profile::load_all(&dir).unwrap().values() {
+            let max = board.qemu.max_cpus;
+            let cpus: Vec<u32> = rounds_for(max).map(|row| row.cpus).collect();
+            let want: Vec<u32> =
+                [1, 2, max]
+                    .into_iter()
+                    .filter(|&n| n <= max)
+                    .fold(Vec::new(), |mut all, n| {
+                        if !all.contains(&n) {
+                            all.push(n);
+                        }
+                        all
+                    });
+            assert_eq!(
+                cpus, want,
+                "{}: add a ROUNDS row for {max} CPUs",
+                board.name
+            );
+        }
+        for row in ROUNDS {
+            let name = format!(
+                "threads-examples-{}-rounds-on-{}-cpus",
+                row.rounds, row.cpus
+            );
+            assert_eq!(row.name, name);
+        }
     }
 }
