@@ -118,10 +118,31 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
     ])?;
     let out = plan.image.dir.join("disk.raw");
     partial_file::write(&out, &bytes, 0o644)?;
-    let script = launch_script::fill(
+    let script = disk_script(&board, disk, &plan.name, &manifest.module.sha256);
+    partial_file::write(
+        &plan.image.dir.join("run-disk.sh"),
+        script.as_bytes(),
+        0o755,
+    )?;
+    eprintln!(
+        "disk {}: {} MiB; boot it with {}",
+        out.display(),
+        bytes.len() / (1024 * 1024),
+        plan.image.dir.join("run-disk.sh").display()
+    );
+    for format in formats {
+        cloud_formats::write(sh, &out, format, &board, &plan.name)?;
+    }
+    Ok(out)
+}
+
+/// `run-disk.sh` for image `image` of `board` (whose disk profile is `disk`), built from
+/// a module whose sha256 is `module_sha256`.
+pub fn disk_script(board: &Board, disk: &DiskProfile, image: &str, module_sha256: &str) -> String {
+    launch_script::fill(
         TEMPLATE,
         &[
-            ("IMAGE", Fill::Word(&plan.name)),
+            ("IMAGE", Fill::Word(image)),
             ("BOARD", Fill::Word(&board.name)),
             ("QEMU", Fill::Word(&board.qemu.binary)),
             ("PACKAGE", Fill::Word(&board.qemu.package)),
@@ -142,34 +163,19 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
                 }),
             ),
             ("BUSES", Fill::Word(&disk.buses.join(" "))),
-            ("CMDLINE_FILE", Fill::Word(config_path)),
+            ("CMDLINE_FILE", Fill::Word(config::file(disk.route))),
             ("CMDLINE_LINE", Fill::Code(config::line_glob(disk.route))),
             (
                 "CMDLINE_ESCAPE",
                 Fill::Code(config::bash_escape(disk.route)),
             ),
-            ("MODULE_SHA256", Fill::Word(&manifest.module.sha256)),
+            ("MODULE_SHA256", Fill::Word(module_sha256)),
             (
                 "REPORT_FUNCTIONS",
                 Fill::Code(launch_script::REPORT_FUNCTIONS),
             ),
         ],
-    );
-    partial_file::write(
-        &plan.image.dir.join("run-disk.sh"),
-        script.as_bytes(),
-        0o755,
-    )?;
-    eprintln!(
-        "disk {}: {} MiB; boot it with {}",
-        out.display(),
-        bytes.len() / (1024 * 1024),
-        plan.image.dir.join("run-disk.sh").display()
-    );
-    for format in formats {
-        cloud_formats::write(sh, &out, format, &board, &plan.name)?;
-    }
-    Ok(out)
+    )
 }
 
 /// The loader ELF `elf` as the flat image U-Boot's `booti` loads: its segments' bytes from

@@ -733,8 +733,8 @@ fn the_scripts_tell_the_runner_which_streams_are_terminals() {
 }
 
 /// Each board's generated launch scripts, whole, against the snapshots kept beside this
-/// file (`snapshots/BOARD.run-qemu.sh`, `snapshots/BOARD.run-uhyve.sh`): a change to a
-/// template or a profile shows in review as a change of what every board runs.
+/// file (`snapshots/BOARD.run-qemu.sh`, `BOARD.run-uhyve.sh`, `BOARD.run-disk.sh`): a
+/// change to a template or a profile shows in review as a change of what every board runs.
 /// `UPDATE_SNAPSHOTS=1 cargo test -p xtask snapshots` writes them anew.
 #[test]
 fn each_boards_scripts_match_their_snapshots() {
@@ -745,9 +745,14 @@ fn each_boards_scripts_match_their_snapshots() {
     let mut stale = Vec::new();
     let mut expected = std::collections::BTreeSet::new();
     for (name, board) in &boards {
+        let disk = board
+            .disk
+            .as_ref()
+            .map(|disk| crate::disk::disk_script(board, disk, INFO.image, INFO.module_sha256));
         let scripts = [
             ("run-qemu.sh", Some(qemu_script(board, &INFO))),
             ("run-uhyve.sh", uhyve_script(board, &INFO)),
+            ("run-disk.sh", disk),
         ];
         for (script, text) in scripts {
             let Some(text) = text else { continue };
