@@ -212,12 +212,21 @@ mod tests {
     }
 
     /// The modules of the crate whose sources are under `src` (relative to the root), each
-    /// with the modules its code outside tests names through `crate::` paths (its own
-    /// descendants left out). A module is a file: `a/b.rs` and `a/b/mod.rs` are `a::b`.
+    /// with the modules its code outside tests names through `crate::`, `super::` and
+    /// `self::` paths (its own descendants left out). A module is a file: `a/b.rs` and
+    /// `a/b/mod.rs` are `a::b`. A `main.rs` beside a `lib.rs` is another crate (the
+    /// binary), and left out.
     fn crate_imports(src: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let files = tracked(src, ".rs");
+        let has_lib = files
+            .iter()
+            .any(|path| path == &Path::new(src).join("lib.rs"));
         let mut modules = BTreeMap::new();
-        for path in tracked(src, ".rs") {
+        for path in &files {
             let rel = path.strip_prefix(src).unwrap().with_extension("");
+            if has_lib && rel == Path::new("main") {
+                continue;
+            }
             let mut parts: Vec<String> = rel
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -231,7 +240,7 @@ mod tests {
             if parts.last().map(String::as_str) == Some("tests") {
                 continue;
             }
-            modules.insert(parts.join("::"), read(&path));
+            modules.insert(parts.join("::"), read(path));
         }
         let resolve = |path: &str| -> Option<String> {
             let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
@@ -242,9 +251,49 @@ mod tests {
         };
         let mut imports = BTreeMap::new();
         for (module, text) in &modules {
-            let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+            // The code outside tests, without comment lines (a doc's links are no imports).
+            let code: String = text
+                .split("#[cfg(test)]\nmod tests")
+                .next()
+                .unwrap_or("")
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"))
+                .map(|line| format!("{line}\n"))
+                .collect();
+            let code = code.as_str();
             let mut named = BTreeSet::new();
-            for rest in code.split("crate::").skip(1) {
+            // Every `crate::`, `super::` or `self::` path, as a path from the crate's root.
+            let mut starts = Vec::new();
+            for keyword in ["crate::", "super::", "self::"] {
+                let mut from = 0;
+                while let Some(at) = code[from..].find(keyword) {
+                    let at = from + at;
+                    let before = code[..at].chars().next_back();
+                    if !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                        starts.push(at);
+                    }
+                    from = at + keyword.len();
+                }
+            }
+            for start in starts {
+                let mut rest = &code[start..];
+                let mut base: Vec<&str> = if module.is_empty() {
+                    Vec::new()
+                } else {
+                    module.split("::").collect()
+                };
+                if let Some(after) = rest.strip_prefix("crate::") {
+                    base.clear();
+                    rest = after;
+                } else if let Some(after) = rest.strip_prefix("self::") {
+                    rest = after;
+                } else {
+                    while let Some(after) = rest.strip_prefix("super::") {
+                        base.pop();
+                        rest = after;
+                    }
+                }
+                let base = base.join("::");
                 // `a::b::{c, d::e}` or `a::b::c`: every path the item names.
                 let end = rest
                     .find(|c: char| !(c.is_alphanumeric() || "_:{}, ".contains(c)))
@@ -262,7 +311,8 @@ mod tests {
                     }
                 }
                 for path in paths {
-                    if let Some(target) = resolve(path.trim()) {
+                    let path = format!("{base}::{}", path.trim());
+                    if let Some(target) = resolve(&path) {
                         if target != *module && !target.starts_with(&format!("{module}::")) {
                             named.insert(target);
                         }
