@@ -3,7 +3,7 @@
 //! own `--limit` take it.
 //!
 //! [`LimitSpec::parse`] is its only parser. The xtask and the runner call it; the launch
-//! scripts' bash `parse_limit` (`xtask/templates/limits.sh`) is checked against it case by
+//! scripts' bash `parse_limit` (`xtask/templates/launch/limits.sh`) is checked against it case by
 //! case ([`CASES`]) in the xtask's tests.
 //!
 //! | name | value | what it bounds | enforced by |

@@ -157,16 +157,14 @@ mod guest {
             Ok(ended) => ended.report(&mut stderr),
             Err(err) => {
                 let _ = writeln!(stderr, "Error: {err:?}");
-                (
-                    run::RUNNER_FAILURE_STATUS,
-                    hermit_wasm_kernel::usage::RunRecord::failure(&err),
-                )
+                (run::RUNNER_FAILURE_STATUS, RunRecord::failure(&err))
             }
         };
         host.exit(status, &record)
     }
 
     use hermit_wasm_kernel::run;
+    use hermit_wasm_kernel::usage::RunRecord;
     use std::io::Write;
     use std::sync::Arc;
 }

@@ -57,7 +57,7 @@ impl ThreadsInfo {
     /// These bounds under the run's limits (none set: as the image has them).
     /// A memory limit replaces the capacity the image computed from the board's RAM: the
     /// launch script sizes the VM's RAM from the limit so that the shared memory fits
-    /// (`templates/limits.sh`), up to the module's maximum. A threads limit replaces the
+    /// (`xtask/templates/launch/limits.sh`), up to the module's maximum. A threads limit replaces the
     /// image's cap on threads.
     pub fn within(&self, limits: &Limits) -> ThreadsInfo {
         let mut info = self.clone();

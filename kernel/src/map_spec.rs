@@ -2,7 +2,7 @@
 //!
 //! [`MapSpec::parse`] is its only parser. The xtask (Hermitfile `MAP`, `--map` of `cargo
 //! xtask qemu`) and the runner (`--map`) call it; the launch scripts' bash `parse_map`
-//! (`xtask/templates/map.sh`) is checked against it case by case in the xtask's tests.
+//! (`xtask/templates/launch/map.sh`) is checked against it case by case in the xtask's tests.
 //!
 //! - A last part `ro` or `rw` (any case) is the access mode; `rw` is the default.
 //! - Of what remains, HOST runs to the first `:`, and GUEST is the rest, verbatim: absolute

@@ -598,7 +598,7 @@ mod tests {
     }
 
     /// The launch scripts read `ended` and `limit` at the start of the record line
-    /// (`templates/report.sh`), and splice the rest into the report.
+    /// (`xtask/templates/launch/report.sh`), and splice the rest into the report.
     #[test]
     fn the_record_starts_with_how_the_run_ended() {
         let usage = UsageRecord {

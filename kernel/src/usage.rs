@@ -2,7 +2,8 @@
 //! enforces itself (`memory`, `output`, `files`, `threads`; `limit_spec.rs`). One [`Usage`] per run,
 //! shared by every thread's store (the memory limiter), the standard streams (output) and
 //! the fd table (descriptors) and `thread-spawn` (threads); at the end it becomes the guest's part of the run report
-//! ([`UsageRecord`]).
+//! ([`UsageRecord`]), which [`RunRecord`] completes with how the run ended (the line the
+//! launch script turns into the report; the runner and the platform's exit both use it).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

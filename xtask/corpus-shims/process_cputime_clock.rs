@@ -4,7 +4,7 @@
 //! to an emulation library Rust does not ship), so such a program does not link. wasi-libc
 //! names a clock by the address of a 4-byte record holding its WASI clock id, here 2
 //! (`process_cputime_id` in WASI preview1). Compiled by the xtask to a wasm object and
-//! linked into the program (`corpus.rs`).
+//! linked into the program (`xtask/src/compare/corpus.rs`).
 #![no_std]
 
 #[unsafe(no_mangle)]

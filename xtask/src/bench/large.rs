@@ -1,5 +1,5 @@
 //! The large-module part of `cargo xtask bench`: RustPython (an interpreter from crates.io,
-//! 13 MB of wasm, about 75 MB precompiled; `corpus.rs`) running a one-line script, against
+//! 13 MB of wasm, about 75 MB precompiled; `compare/corpus.rs`) running a one-line script, against
 //! hello on the same board: boot-to-exit, the runner's deserialise step (`--phases`), and
 //! QEMU's peak resident memory. Then the native runner's instruction counts for both
 //! (`valgrind --tool=callgrind`), a figure that does not depend on the machine's load, with

@@ -9,8 +9,9 @@
 //! `docs/benchmarks.md`, with the figures kept in `docs/benchmarks.json` and set beside the
 //! previous run's (`history.rs`).
 //!
-//! Invariant: a timing is only ever set beside a baseline measured in the same run, as a
-//! ratio; no timing decides whether anything passes.
+//! Invariant: no timing decides whether anything passes. Each section compares its
+//! figures with a baseline measured in the same run, as ratios; the figures of the
+//! previous run are shown beside them for reference only (`history.rs`).
 
 pub mod history;
 pub mod large;

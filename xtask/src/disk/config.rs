@@ -4,7 +4,7 @@
 //! route, used by `disk`, `inspect` and the tests; `run-disk.sh` edits the same line
 //! (`line_glob`).
 //! - `uefi`: `hermit-wasm/cmdline.txt`, the command line alone (our loader reads it);
-//! - `u-boot-extlinux`: `extlinux/extlinux.conf` (`templates/extlinux.conf`), the command
+//! - `u-boot-extlinux`: `extlinux/extlinux.conf` (`templates/disk/extlinux.conf`), the command
 //!   line as the `append` line. U-Boot passes that line on as `/chosen/bootargs` after its
 //!   own macro processing, which takes `\` as an escape, `'` as quotes and expands `$`
 //!   variables; so every `\`, `'` and `$` of the command line is written escaped with a

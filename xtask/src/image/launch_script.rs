@@ -294,7 +294,7 @@ fn stdout_route(device: StdoutDevice) -> StdoutRoute {
             kernel_env: "",
         },
         // OpenSBI's console (the kernel's log) is QEMU's stdout, which goes to the log file;
-        // the module's stdout is fd 3, a pipe to `cat` (`templates/stdout-pipe.sh`).
+        // the module's stdout is fd 3, a pipe to `cat` (`templates/launch/stdout-pipe.sh`).
         StdoutDevice::SemihostingPipe => StdoutRoute {
             fragment: STDOUT_PIPE,
             devices: &[],

@@ -8,7 +8,8 @@
 //! Invariants: every ELF written is read back and refused if its machine is not the
 //! board's; an image's guest carries exactly the payload its manifest describes (read back
 //! the way the guest finds it before the image is written); every value in a generated
-//! script is one single-quoted bash word (`launch_script::fill`).
+//! script is one single-quoted bash word (`launch_script::fill`), and only our own
+//! fragments go in as code.
 
 pub mod build_lock;
 pub mod elf_info;

@@ -171,7 +171,7 @@ pub enum ModuleBuild {
 }
 
 /// Building the guest kernel, once per board and kernel: each image is a copy of its ELF
-/// with the image's payload attached (`payload_segment.rs`).
+/// with the image's payload attached (`image/payload_segment.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuestBuild {
     pub target: String,
