@@ -99,68 +99,114 @@ pub fn run(sh: &Shell, project: &Project, args: &CompareArgs) -> Result<i32> {
     Ok(if differ == 0 { 0 } else { 1 })
 }
 
+/// A runtime a side of a comparison runs on.
+pub enum Runtime<'a> {
+    /// The reference `wasmtime` CLI at this path.
+    Reference(&'a Path),
+    /// A board's VM, through the image's launch script at this path.
+    Vm(&'a Path),
+    /// Our runner built for this host, with a payload of the module precompiled for it.
+    Native { runner: &'a Path, payload: &'a Path },
+}
+
 /// Runs `run` under the reference and through `script` (a board's launch script); the
 /// unified diff of what differs, or `None`.
 pub fn compare(reference: &Path, script: &Path, board: &str, run: &Run) -> Result<Option<String>> {
     let _ = std::fs::remove_dir_all(&run.work);
-    let wasm_dir = run.wasm.parent().context("the module's folder")?;
-    let wasm_name = run.wasm.file_name().context("the module's file name")?;
+    let want = side(
+        &Runtime::Reference(reference),
+        run,
+        &run.work.join("wasmtime"),
+    )?;
+    let have = side(&Runtime::Vm(script), run, &run.work.join("vm"))?;
+    Ok(diff(&want, &have, &format!("{board} VM")))
+}
 
-    // The reference: `wasmtime run --dir COPY::GUEST --env K=V NAME.wasm ARGS`, from the
-    // module's folder so that argv[0] is its file name, as the guest's runner gives it.
-    let side = run.work.join("wasmtime");
-    let copies = copy_maps(&run.maps, &side)?;
-    let mut command = Command::new(reference);
-    command.arg("run");
-    for (map, copy) in run.maps.iter().zip(&copies) {
-        let guest = map.guest.as_deref().unwrap_or(&map.host);
-        command
-            .arg("--dir")
-            .arg(format!("{}::{guest}", copy.display()));
+/// The unified diff of two sides' reports (`side`), the first the reference's, or `None`
+/// when they agree.
+pub fn diff(want: &str, have: &str, what: &str) -> Option<String> {
+    if want == have {
+        return None;
     }
-    for env in &run.env {
-        command.arg("--env").arg(env);
-    }
-    if let Some(bytes) = run.memory_limit {
-        command.arg("-W").arg(format!("max-memory-size={bytes}"));
-    }
-    command
-        .arg("--")
-        .arg(wasm_name)
-        .args(&run.args)
-        .current_dir(wasm_dir);
-    let expected = Side::run(command, run.stdin.as_deref(), &run.maps, &copies)?;
+    let diff = similar::TextDiff::from_lines(want, have)
+        .unified_diff()
+        .header("wasmtime run", what)
+        .to_string();
+    Some(diff)
+}
 
-    // The VM, with its own copies.
-    let side = run.work.join("vm");
-    let copies = copy_maps(&run.maps, &side)?;
-    let mut command = Command::new(script);
-    command.arg("--timeout=300");
-    for (map, copy) in run.maps.iter().zip(&copies) {
+/// Runs `run` on `runtime` with fresh copies of its maps under `dir`; what it did, as the
+/// text a comparison compares (exit status, stdout, stderr, the folders afterwards).
+pub fn side(runtime: &Runtime, run: &Run, dir: &Path) -> Result<String> {
+    let copies = copy_maps(&run.maps, dir)?;
+    let command = match runtime {
+        // `wasmtime run --dir COPY::GUEST --env K=V NAME.wasm ARGS`, from the module's
+        // folder so that argv[0] is its file name, as the guest's runner gives it.
+        Runtime::Reference(reference) => {
+            let wasm_dir = run.wasm.parent().context("the module's folder")?;
+            let wasm_name = run.wasm.file_name().context("the module's file name")?;
+            let mut command = Command::new(reference);
+            command.arg("run");
+            for (map, copy) in run.maps.iter().zip(&copies) {
+                let guest = map.guest.as_deref().unwrap_or(&map.host);
+                command
+                    .arg("--dir")
+                    .arg(format!("{}::{guest}", copy.display()));
+            }
+            for env in &run.env {
+                command.arg("--env").arg(env);
+            }
+            if let Some(bytes) = run.memory_limit {
+                command.arg("-W").arg(format!("max-memory-size={bytes}"));
+            }
+            command
+                .arg("--")
+                .arg(wasm_name)
+                .args(&run.args)
+                .current_dir(wasm_dir);
+            command
+        }
+        Runtime::Vm(script) => {
+            let mut command = Command::new(script);
+            command.arg("--timeout=300");
+            command.args(launch_options(run, &copies));
+            command.arg("--").args(&run.args);
+            command
+        }
+        Runtime::Native { runner, payload } => {
+            // As a boot has: a hung module fails the comparison instead of hanging it.
+            let mut command = Command::new("timeout");
+            command
+                .args(["--kill-after=5", "300"])
+                .arg(runner)
+                .arg(payload);
+            command.args(launch_options(run, &copies));
+            command.arg("--").args(&run.args);
+            command
+        }
+    };
+    Ok(Side::run(command, run.stdin.as_deref(), &run.maps, &copies)?.report())
+}
+
+/// The launch options our runner and our launch scripts share: `--map` (the copies),
+/// `--env`, `--limit memory=`.
+fn launch_options(run: &Run, copies: &[PathBuf]) -> Vec<String> {
+    let mut options = Vec::new();
+    for (map, copy) in run.maps.iter().zip(copies) {
         let guest = map.guest.as_deref().unwrap_or(&map.host);
         let mode = if map.read_only { ":ro" } else { "" };
-        command
-            .arg("--map")
-            .arg(format!("{}:{guest}{mode}", copy.display()));
+        options.push("--map".to_string());
+        options.push(format!("{}:{guest}{mode}", copy.display()));
     }
     for env in &run.env {
-        command.arg("--env").arg(env);
+        options.push("--env".to_string());
+        options.push(env.clone());
     }
     if let Some(bytes) = run.memory_limit {
-        command.arg("--limit").arg(format!("memory={bytes}"));
+        options.push("--limit".to_string());
+        options.push(format!("memory={bytes}"));
     }
-    command.arg("--").args(&run.args);
-    let got = Side::run(command, run.stdin.as_deref(), &run.maps, &copies)?;
-
-    let (want, have) = (expected.report(), got.report());
-    if want == have {
-        return Ok(None);
-    }
-    let diff = similar::TextDiff::from_lines(&want, &have)
-        .unified_diff()
-        .header("wasmtime run", &format!("{board} VM"))
-        .to_string();
-    Ok(Some(diff))
+    options
 }
 
 /// A fresh copy of each map's host folder under `side` (`0`, `1`, ...).
@@ -224,7 +270,12 @@ impl Side {
             Some(kind) if status == Some(134) => {
                 let _ = writeln!(text, "(a trap: {kind})");
             }
-            _ => text.push_str(&printable(&self.output.stderr)),
+            _ => match runtime_error(&stderr) {
+                Some(cause) if status == Some(1) => {
+                    let _ = writeln!(text, "(an error ended the run: {cause})");
+                }
+                _ => text.push_str(&printable(&self.output.stderr)),
+            },
         }
         for (guest, lines) in &self.trees {
             let _ = writeln!(text, "--- folder {guest}");
@@ -248,6 +299,26 @@ fn printable(bytes: &[u8]) -> String {
     text
 }
 
+/// The root cause of an error that ended a run (not a trap: a call the runtime refused,
+/// an exit status out of range), when `stderr` is such an error's report (`Error: ...`
+/// with its `Caused by:` chain, as `wasmtime run` and our runner print it): its last
+/// line, which names the cause without the backtrace in front of it.
+fn runtime_error(stderr: &str) -> Option<String> {
+    if !stderr.starts_with("Error: ") || !stderr.contains("\nCaused by:\n") {
+        return None;
+    }
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())?
+        .trim();
+    let cause = match last.split_once(": ") {
+        Some((n, rest)) if n.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => last,
+    };
+    Some(cause.to_string())
+}
+
 /// The kind of a WebAssembly trap named in `stderr` (Wasmtime's trap descriptions).
 fn trap_kind(stderr: &str) -> Option<&'static str> {
     const KINDS: [&str; 10] = [
@@ -265,6 +336,39 @@ fn trap_kind(stderr: &str) -> Option<&'static str> {
     KINDS.into_iter().find(|kind| stderr.contains(kind))
 }
 
+/// A file's size and the SHA-256 of its contents, read in pieces; of a file over
+/// `WHOLE_FILE_LIMIT` (a sparse one a module made by writing far out), of its first and
+/// last `WHOLE_FILE_LIMIT / 2` bytes only.
+fn file_digest(path: &Path) -> Result<(u64, Vec<u8>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    const WHOLE_FILE_LIMIT: u64 = 64 << 20;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let size = file.metadata()?.len();
+    let mut hasher = Sha256::new();
+    let mut hash_range = |file: &mut std::fs::File, len: u64| -> Result<()> {
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut left = len;
+        while left > 0 {
+            let n = file.read(&mut chunk[..left.min(1 << 20) as usize])?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+            left -= n as u64;
+        }
+        Ok(())
+    };
+    if size <= WHOLE_FILE_LIMIT {
+        hash_range(&mut file, size)?;
+    } else {
+        hash_range(&mut file, WHOLE_FILE_LIMIT / 2)?;
+        file.seek(SeekFrom::Start(size - WHOLE_FILE_LIMIT / 2))?;
+        hash_range(&mut file, WHOLE_FILE_LIMIT / 2)?;
+    }
+    Ok((size, hasher.finalize().to_vec()))
+}
+
 /// One line per entry under `dir` (sorted): type, path, and size and SHA-256 for files,
 /// the target for symlinks. Times are not compared.
 fn tree_lines(dir: &Path, relative: &Path, lines: &mut Vec<String>) -> Result<()> {
@@ -280,14 +384,9 @@ fn tree_lines(dir: &Path, relative: &Path, lines: &mut Vec<String>) -> Result<()
             lines.push(format!("dir  {}", path.display()));
             tree_lines(&entry.path(), &path, lines)?;
         } else {
-            let bytes = std::fs::read(entry.path())?;
-            let hash = Sha256::digest(&bytes);
+            let (size, hash) = file_digest(&entry.path())?;
             let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            lines.push(format!(
-                "file {} {} bytes sha256:{hex}",
-                path.display(),
-                bytes.len()
-            ));
+            lines.push(format!("file {} {size} bytes sha256:{hex}", path.display()));
         }
     }
     Ok(())
