@@ -36,13 +36,37 @@ pub const RUNNER_FAILURE_STATUS: i32 = 1;
 /// stopped by SIGXFSZ, the signal of the file-size limit.
 pub const OUTPUT_LIMIT_STATUS: i32 = 128 + 25;
 
+/// `err` and its causes as `wasmtime run` prints an error, without a Rust backtrace
+/// (which `RUST_BACKTRACE` would add to anyhow's own rendering): the message, then
+/// `Caused by:` and each cause indented (numbered when there are several).
+pub fn error_report(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+    if !causes.is_empty() {
+        text.push_str("\n\nCaused by:");
+        for (i, cause) in causes.iter().enumerate() {
+            let cause = cause.replace('\n', "\n       ");
+            if causes.len() == 1 {
+                text.push_str(&format!("\n    {cause}"));
+            } else {
+                text.push_str(&format!("\n    {i}: {cause}"));
+            }
+        }
+    }
+    text
+}
+
 /// How a run ended.
 #[derive(Debug)]
 pub enum Outcome {
     /// The entry point returned (status 0) or the module called `proc_exit`.
     Exited(i32),
-    /// A trap or another runtime error; the error is printed by `status`.
+    /// A trap; the error is printed by `status`.
     Failed(anyhow::Error),
+    /// A host function ended the run with an error that is not a trap (a WASI call whose
+    /// arguments Wasmtime refuses to decode, `proc_exit` out of range): printed by
+    /// `status`, exit status 1, as `wasmtime run` ends then.
+    Error(anyhow::Error),
     /// A limit the runner enforces ended it (`output`).
     Limit(LimitExceeded),
     /// The module did not start: it could not be linked or instantiated, or has no such
@@ -58,15 +82,19 @@ impl Outcome {
         let status = match self {
             Outcome::Exited(code) => return code & 0xff,
             Outcome::Failed(err) => {
-                let _ = writeln!(stderr, "Error: {err:?}");
+                let _ = writeln!(stderr, "Error: {}", error_report(err));
                 TRAP_STATUS
+            }
+            Outcome::Error(err) => {
+                let _ = writeln!(stderr, "Error: {}", error_report(err));
+                RUNNER_FAILURE_STATUS
             }
             Outcome::Limit(exceeded) => {
                 let _ = writeln!(stderr, "Error: {exceeded}");
                 OUTPUT_LIMIT_STATUS
             }
             Outcome::NotStarted(err) => {
-                let _ = writeln!(stderr, "Error: {err:?}");
+                let _ = writeln!(stderr, "Error: {}", error_report(err));
                 RUNNER_FAILURE_STATUS
             }
         };
@@ -78,13 +106,15 @@ impl Outcome {
     pub fn record(&self, usage: UsageRecord) -> RunRecord {
         let (ended, limit, message) = match self {
             Outcome::Exited(_) => ("exit", None, None),
-            Outcome::Failed(err) => ("trap", None, Some(format!("{err:?}"))),
+            Outcome::Failed(err) => ("trap", None, Some(error_report(err))),
             Outcome::Limit(exceeded) => (
                 "limit",
                 Some(exceeded.name.as_str()),
                 Some(exceeded.to_string()),
             ),
-            Outcome::NotStarted(err) => ("failure", None, Some(format!("{err:?}"))),
+            Outcome::Error(err) | Outcome::NotStarted(err) => {
+                ("failure", None, Some(error_report(err)))
+            }
         };
         RunRecord {
             ended,
@@ -325,7 +355,9 @@ fn start(
     let instance = instance_pre
         .instantiate(&mut store)
         .map_err(|err| match outcome(Err(err)) {
-            Outcome::Failed(err) => not_started(err.context("instantiating the module")),
+            Outcome::Failed(err) | Outcome::Error(err) => {
+                not_started(err.context("instantiating the module"))
+            }
             ended => ended,
         })?;
     crate::phases::mark("instantiated");
@@ -363,7 +395,11 @@ fn outcome(result: wasmtime::Result<()>) -> Outcome {
             if let Some(exceeded) = err.downcast_ref::<LimitExceeded>() {
                 return Outcome::Limit(*exceeded);
             }
-            Outcome::Failed(err.into())
+            if err.is::<wasmtime::Trap>() {
+                Outcome::Failed(err.into())
+            } else {
+                Outcome::Error(err.into())
+            }
         }
     }
 }

@@ -154,6 +154,7 @@ pub mod oflags {
 /// `$lookupflags` bits.
 pub mod lookupflags {
     pub const SYMLINK_FOLLOW: u32 = 1 << 0;
+    pub const ALL: u32 = SYMLINK_FOLLOW;
 }
 
 /// `$fstflags` bits.
@@ -299,17 +300,24 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// Decodes the 48-byte witx layout; an unknown tag is `EINVAL`.
+    /// Decodes the 48-byte witx layout; an unknown tag, clock or clock flag is `EINVAL`.
     pub fn from_bytes(b: &[u8]) -> WasiResult<Subscription> {
         let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
         let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
         let kind = match b[8] {
-            eventtype::CLOCK => SubscriptionKind::Clock {
-                id: u32_at(16),
-                timeout: u64_at(24),
-                precision: u64_at(32),
-                flags: u16::from_le_bytes([b[40], b[41]]),
-            },
+            eventtype::CLOCK => {
+                let id = u32_at(16);
+                let flags = u16::from_le_bytes([b[40], b[41]]);
+                if id > clockid::THREAD_CPUTIME_ID || flags & !SUBSCRIPTION_CLOCK_ABSTIME != 0 {
+                    return Err(Errno::Inval);
+                }
+                SubscriptionKind::Clock {
+                    id,
+                    timeout: u64_at(24),
+                    precision: u64_at(32),
+                    flags,
+                }
+            }
             eventtype::FD_READ => SubscriptionKind::FdRead(u32_at(16)),
             eventtype::FD_WRITE => SubscriptionKind::FdWrite(u32_at(16)),
             _ => return Err(Errno::Inval),
@@ -467,18 +475,23 @@ impl<'a> Mem<'a> {
         String::from_utf8(self.read(ptr, len)?).map_err(|_| Errno::Ilseq)
     }
 
-    /// The `(buf, buf_len)` pairs of an iovec/ciovec array, each checked against memory.
+    /// The buffer of an iovec/ciovec array a call moves bytes through, as `(buf, buf_len)`
+    /// checked against memory: the first one that is not empty, or none.
     pub fn iovecs(&self, ptr: u32, count: u32) -> WasiResult<Vec<(u32, u32)>> {
         let size = count.checked_mul(8).ok_or(Errno::Fault)?;
         let raw = self.read(ptr, size)?;
-        let mut out = Vec::with_capacity(count as usize);
+        // As Wasmtime: only the first buffer that is not empty is read or written, so a
+        // call moves at most that many bytes (none at all when every buffer is empty).
         for chunk in raw.chunks_exact(8) {
             let buf = u32::from_le_bytes(chunk[0..4].try_into().expect("4 bytes"));
             let len = u32::from_le_bytes(chunk[4..8].try_into().expect("4 bytes"));
+            if len == 0 {
+                continue;
+            }
             self.check(buf, len)?;
-            out.push((buf, len));
+            return Ok(vec![(buf, len)]);
         }
-        Ok(out)
+        Ok(Vec::new())
     }
 
     /// Concatenates the bytes named by a ciovec array (for writes).

@@ -77,6 +77,54 @@ fn call<T>(
     with_memory(caller, get, |mem, wasi| code(op(mem, &mut wasi.lock())))
 }
 
+/// How Wasmtime's generated bindings decode an argument before the call runs: a value out
+/// of its type's integer range (`repr_max`), or not one of its values (an enum of
+/// `count`) or bits (flags within `bits`), ends the run with an error (not an errno, not
+/// a trap: `wasmtime run` exits 1), named as Wasmtime names it.
+fn decoded(
+    func: &str,
+    ty: &str,
+    value: i64,
+    repr_max: u64,
+    valid: bool,
+    enum_: bool,
+) -> wasmtime::Result<u64> {
+    let in_func = |cause: &str| format!("In func {MODULE}::{func} at convert {ty}: {cause}");
+    if value < 0 || value as u64 > repr_max {
+        let conversion = "Int conversion error: TryFromIntError(())";
+        return Err(
+            wasmtime::Error::msg("out of range integral type conversion attempted")
+                .context(conversion)
+                .context(in_func(conversion)),
+        );
+    }
+    if !valid {
+        let cause = if enum_ {
+            format!("Invalid enum value {ty}")
+        } else {
+            format!("Invalid flag value {ty}")
+        };
+        return Err(wasmtime::Error::msg(cause.clone()).context(in_func(&cause)));
+    }
+    Ok(value as u64)
+}
+
+/// An enum argument of `count` values, held in `repr_max` (see [`decoded`]).
+fn enum_arg(func: &str, ty: &str, value: i32, repr_max: u64, count: u64) -> wasmtime::Result<u64> {
+    let v = i64::from(value);
+    decoded(func, ty, v, repr_max, (v as u64) < count, true)
+}
+
+/// A flags argument whose defined bits are `all`, held in `repr_max` (see [`decoded`]).
+fn flags_arg(func: &str, ty: &str, value: i64, repr_max: u64, all: u64) -> wasmtime::Result<u64> {
+    decoded(func, ty, value, repr_max, value as u64 & !all == 0, false)
+}
+
+/// `Rights`: 30 defined bits in a `u64` (the ABI passes an `i64`).
+fn rights_arg(func: &str, value: i64) -> wasmtime::Result<u64> {
+    flags_arg(func, "Rights", value, u64::MAX >> 1, abi::rights::ALL)
+}
+
 /// Writes NUL-terminated strings to `buf` and their addresses to `ptrs`.
 fn write_strings(mem: &mut Mem<'_>, ptrs: u32, buf: u32, strings: &[String]) -> WasiResult<()> {
     let mut at = buf;
@@ -182,6 +230,7 @@ fn add_process<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmt
         MODULE,
         "clock_res_get",
         move |mut c: Caller<'_, T>, id: i32, out: i32| {
+            enum_arg("clock_res_get", "Clockid", id, u32::MAX.into(), 4)?;
             call(&mut c, get, |mem, ctx| {
                 let res = ctx.clocks.resolution(id as u32)?;
                 mem.write_u64(out as u32, res)
@@ -192,6 +241,7 @@ fn add_process<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmt
         MODULE,
         "clock_time_get",
         move |mut c: Caller<'_, T>, id: i32, _precision: i64, out: i32| {
+            enum_arg("clock_time_get", "Clockid", id, u32::MAX.into(), 4)?;
             call(&mut c, get, |mem, ctx| {
                 let now = ctx.clocks.now(id as u32)?;
                 mem.write_u64(out as u32, now)
@@ -202,14 +252,23 @@ fn add_process<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmt
         MODULE,
         "proc_exit",
         move |_c: Caller<'_, T>, code: i32| -> wasmtime::Result<()> {
+            // As Wasmtime: a status WASI cannot carry ends the run with an error.
+            if code as u32 >= 126 {
+                return Err(wasmtime::Error::msg(
+                    "exit with invalid exit status outside of [0..126)",
+                ));
+            }
             Err(wasmtime::Error::new(Exit(code)))
         },
     )?;
-    // Signals are not part of this runtime: nothing can be raised.
+    // Signals are not part of this runtime: nothing can be raised (`ENOTSUP`, as Wasmtime).
     linker.func_wrap(
         MODULE,
         "proc_raise",
-        move |_c: Caller<'_, T>, _sig: i32| -> i32 { Errno::Nosys.code() },
+        move |_c: Caller<'_, T>, sig: i32| -> wasmtime::Result<i32> {
+            enum_arg("proc_raise", "Signal", sig, u8::MAX.into(), 31)?;
+            Ok(Errno::Notsup.code())
+        },
     )?;
     linker.func_wrap(MODULE, "sched_yield", move |_c: Caller<'_, T>| -> i32 {
         std::thread::yield_now();
@@ -236,6 +295,7 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
         MODULE,
         "fd_advise",
         move |mut c: Caller<'_, T>, fd: i32, offset: i64, len: i64, advice: i32| {
+            enum_arg("fd_advise", "Advice", advice, u8::MAX.into(), 6)?;
             call(&mut c, get, |_mem, ctx| {
                 ctx.fd_advise(fd as u32, offset as u64, len as u64, advice as u32)
             })
@@ -268,6 +328,13 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
         MODULE,
         "fd_fdstat_set_flags",
         move |mut c: Caller<'_, T>, fd: i32, flags: i32| {
+            flags_arg(
+                "fd_fdstat_set_flags",
+                "Fdflags",
+                flags.into(),
+                u16::MAX.into(),
+                abi::fdflags::ALL.into(),
+            )?;
             call(&mut c, get, |_mem, ctx| {
                 ctx.fd_fdstat_set_flags(fd as u32, flags as u32)
             })
@@ -277,6 +344,8 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
         MODULE,
         "fd_fdstat_set_rights",
         move |mut c: Caller<'_, T>, fd: i32, base: i64, inheriting: i64| {
+            rights_arg("fd_fdstat_set_rights", base)?;
+            rights_arg("fd_fdstat_set_rights", inheriting)?;
             call(&mut c, get, |_mem, ctx| {
                 ctx.fd_fdstat_set_rights(fd as u32, base as u64, inheriting as u64)
             })
@@ -305,6 +374,13 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
         MODULE,
         "fd_filestat_set_times",
         move |mut c: Caller<'_, T>, fd: i32, atim: i64, mtim: i64, flags: i32| {
+            flags_arg(
+                "fd_filestat_set_times",
+                "Fstflags",
+                flags.into(),
+                u16::MAX.into(),
+                abi::fstflags::ALL.into(),
+            )?;
             call(&mut c, get, |_mem, ctx| {
                 ctx.fd_filestat_set_times(fd as u32, atim as u64, mtim as u64, flags as u32)
             })
@@ -342,7 +418,7 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
         "fd_prestat_dir_name",
         move |mut c: Caller<'_, T>, fd: i32, path: i32, path_len: i32| {
             call(&mut c, get, |mem, ctx| {
-                let name = ctx.fd_prestat_name(fd as u32)?;
+                let name = ctx.fd_prestat_dir_name(fd as u32)?;
                 if name.len() > path_len as u32 as usize {
                     return Err(Errno::Nametoolong);
                 }
@@ -380,6 +456,10 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
                         wasi,
                         fd as u32,
                         |stdin| {
+                            // Wasmtime's stdin answers a read of nothing `EINTR`.
+                            if want == 0 && stdin.is_input() {
+                                return Err(Errno::Intr);
+                            }
                             let mut buf = vec![0u8; want];
                             let n = stdin.read(&mut buf)?;
                             buf.truncate(n);
@@ -418,6 +498,7 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
         MODULE,
         "fd_seek",
         move |mut c: Caller<'_, T>, fd: i32, offset: i64, whence: i32, out: i32| {
+            enum_arg("fd_seek", "Whence", whence, u8::MAX.into(), 3)?;
             call(&mut c, get, |mem, ctx| {
                 let pos = ctx.fd_seek(fd as u32, offset, whence as u32)?;
                 mem.write_u64(out as u32, pos)
@@ -470,8 +551,8 @@ fn add_fd<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime::
     Ok(())
 }
 
-/// `fd_sync` or `fd_datasync` (`name`): a stream is flushed with the context unlocked (a
-/// reader may hold its lock while it waits), anything else synced by `op`.
+/// `fd_sync` or `fd_datasync` (`name`), by `op`: a file only (a stream or directory is
+/// `EBADF`, as in Wasmtime), so nothing here waits on a stream.
 fn add_sync<T: 'static>(
     linker: &mut Definer<'_, T>,
     get: Getter<T>,
@@ -479,14 +560,7 @@ fn add_sync<T: 'static>(
     op: fn(&mut WasiCtx, u32) -> WasiResult<()>,
 ) -> wasmtime::Result<()> {
     linker.func_wrap(MODULE, name, move |mut c: Caller<'_, T>, fd: i32| {
-        with_memory(&mut c, get, |_mem, wasi| {
-            code(stream_or_locked(
-                wasi,
-                fd as u32,
-                |stream| stream.flush(),
-                |ctx| op(ctx, fd as u32),
-            ))
-        })
+        call(&mut c, get, |_mem, ctx| op(ctx, fd as u32))
     })
 }
 
@@ -506,6 +580,13 @@ fn add_path<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime
         MODULE,
         "path_filestat_get",
         move |mut c: Caller<'_, T>, fd: i32, flags: i32, path: i32, path_len: i32, out: i32| {
+            flags_arg(
+                "path_filestat_get",
+                "Lookupflags",
+                flags.into(),
+                u32::MAX.into(),
+                abi::lookupflags::ALL.into(),
+            )?;
             call(&mut c, get, |mem, ctx| {
                 let path = mem.read_str(path as u32, path_len as u32)?;
                 let stat = ctx.path_filestat_get(fd as u32, flags as u32, &path)?;
@@ -524,6 +605,20 @@ fn add_path<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime
               atim: i64,
               mtim: i64,
               fst: i32| {
+            flags_arg(
+                "path_filestat_set_times",
+                "Lookupflags",
+                flags.into(),
+                u32::MAX.into(),
+                abi::lookupflags::ALL.into(),
+            )?;
+            flags_arg(
+                "path_filestat_set_times",
+                "Fstflags",
+                fst.into(),
+                u16::MAX.into(),
+                abi::fstflags::ALL.into(),
+            )?;
             call(&mut c, get, |mem, ctx| {
                 let path = mem.read_str(path as u32, path_len as u32)?;
                 ctx.path_filestat_set_times(
@@ -548,6 +643,13 @@ fn add_path<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime
               new_fd: i32,
               new_path: i32,
               new_len: i32| {
+            flags_arg(
+                "path_link",
+                "Lookupflags",
+                old_flags.into(),
+                u32::MAX.into(),
+                abi::lookupflags::ALL.into(),
+            )?;
             call(&mut c, get, |mem, ctx| {
                 let old_path = mem.read_str(old_path as u32, old_len as u32)?;
                 let new_path = mem.read_str(new_path as u32, new_len as u32)?;
@@ -574,6 +676,29 @@ fn add_path<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime
               inheriting: i64,
               fdflags: i32,
               out: i32| {
+            flags_arg(
+                "path_open",
+                "Lookupflags",
+                dirflags.into(),
+                u32::MAX.into(),
+                abi::lookupflags::ALL.into(),
+            )?;
+            flags_arg(
+                "path_open",
+                "Oflags",
+                oflags.into(),
+                u16::MAX.into(),
+                abi::oflags::ALL.into(),
+            )?;
+            rights_arg("path_open", base)?;
+            rights_arg("path_open", inheriting)?;
+            flags_arg(
+                "path_open",
+                "Fdflags",
+                fdflags.into(),
+                u16::MAX.into(),
+                abi::fdflags::ALL.into(),
+            )?;
             call(&mut c, get, |mem, ctx| {
                 let path = mem.read_str(path as u32, path_len as u32)?;
                 let new_fd = ctx.path_open(
@@ -682,7 +807,7 @@ fn add_misc<T: 'static>(linker: &mut Definer<'_, T>, get: Getter<T>) -> wasmtime
                         count.checked_mul(EVENT_SIZE).ok_or(Errno::Fault)?,
                     )?;
                     // The sleep happens with the context unlocked.
-                    let pending = wasi.lock().poll_start(&subs);
+                    let pending = wasi.lock().poll_start(&subs)?;
                     let out = pending.wait();
                     for (i, event) in out.iter().enumerate() {
                         mem.write(events as u32 + i as u32 * EVENT_SIZE, &event.to_bytes())?;

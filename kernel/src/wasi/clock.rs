@@ -1,8 +1,5 @@
-//! The WASI clocks: realtime (wall clock), monotonic, and the CPU-time clocks.
-//!
-//! The guest is the only program of its unikernel, so the process and thread CPU-time
-//! clocks are approximated by the monotonic time elapsed since the context was created
-//! (an upper bound of the CPU time actually consumed).
+//! The WASI clocks: realtime (wall clock) and monotonic. The process and thread CPU-time
+//! clocks are `EBADF`, as Wasmtime answers them (WASI 0.2 has no such clock).
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,10 +33,8 @@ impl Clocks {
     /// `clock_res_get`.
     pub fn resolution(&self, id: u32) -> WasiResult<u64> {
         match id {
-            clockid::REALTIME
-            | clockid::MONOTONIC
-            | clockid::PROCESS_CPUTIME_ID
-            | clockid::THREAD_CPUTIME_ID => Ok(RESOLUTION_NS),
+            clockid::REALTIME | clockid::MONOTONIC => Ok(RESOLUTION_NS),
+            clockid::PROCESS_CPUTIME_ID | clockid::THREAD_CPUTIME_ID => Err(Errno::Badf),
             _ => Err(Errno::Inval),
         }
     }
@@ -48,9 +43,8 @@ impl Clocks {
     pub fn now(&self, id: u32) -> WasiResult<u64> {
         match id {
             clockid::REALTIME => realtime_ns(),
-            clockid::MONOTONIC | clockid::PROCESS_CPUTIME_ID | clockid::THREAD_CPUTIME_ID => {
-                Ok(self.monotonic_ns())
-            }
+            clockid::MONOTONIC => Ok(self.monotonic_ns()),
+            clockid::PROCESS_CPUTIME_ID | clockid::THREAD_CPUTIME_ID => Err(Errno::Badf),
             _ => Err(Errno::Inval),
         }
     }
@@ -76,9 +70,13 @@ mod tests {
     #[test]
     fn clocks_answer_known_ids_only() {
         let clocks = Clocks::new();
-        for id in 0..4 {
+        for id in 0..2 {
             assert_eq!(clocks.resolution(id), Ok(RESOLUTION_NS));
             clocks.now(id).unwrap();
+        }
+        for id in 2..4 {
+            assert_eq!(clocks.resolution(id), Err(Errno::Badf));
+            assert_eq!(clocks.now(id), Err(Errno::Badf));
         }
         assert_eq!(clocks.resolution(4), Err(Errno::Inval));
         assert_eq!(clocks.now(4), Err(Errno::Inval));

@@ -4,7 +4,7 @@
 //! them. [`Handle::fdstat`] computes the rights `fd_fdstat_get` reports from what the
 //! descriptor is (and, for a file, whether it was opened for reading and writing).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::abi::{filetype, rights, Fdstat};
@@ -82,8 +82,18 @@ impl Handle {
         }
     }
 
-    /// The open directory: `ENOTDIR` for a file, `EBADF` for a stream.
+    /// The open directory: `EBADF` for anything else, as Wasmtime answers every call that
+    /// takes a directory descriptor (but `path_open`, see [`Handle::dir_to_open_in`]).
     pub fn dir(&self) -> WasiResult<&OpenDir> {
+        match self {
+            Handle::Dir(d) => Ok(d),
+            Handle::File(_) | Handle::Stream(_) => Err(Errno::Badf),
+        }
+    }
+
+    /// The open directory `path_open` opens in: `ENOTDIR` for a file, `EBADF` for a
+    /// stream, as Wasmtime answers.
+    pub fn dir_to_open_in(&self) -> WasiResult<&OpenDir> {
         match self {
             Handle::Dir(d) => Ok(d),
             Handle::File(_) => Err(Errno::Notdir),
@@ -92,10 +102,14 @@ impl Handle {
     }
 }
 
-/// Descriptor number → what it refers to. New descriptors take the lowest free number.
+/// Descriptor number → what it refers to. A new descriptor takes the largest number
+/// freed by a close or renumber, else one above the largest in use, as in Wasmtime (not
+/// the lowest free number, as POSIX would).
 #[derive(Debug, Default)]
 pub struct FdTable {
     entries: BTreeMap<u32, Handle>,
+    /// Numbers closed or renumbered away and not taken again.
+    free: BTreeSet<u32>,
     /// The most descriptors open at once (`LIMIT files`), and what to tell when it refuses.
     limit: Option<(u64, Arc<Usage>)>,
 }
@@ -128,8 +142,9 @@ impl FdTable {
         Ok(())
     }
 
-    /// Adds a handle under the lowest free number (`EMFILE` when none is left, or the
-    /// limit is reached).
+    /// Adds a handle under the largest freed number, else the one above the largest in
+    /// use, else the largest hole below (`EMFILE` when none is left, or the limit is
+    /// reached).
     pub fn insert(&mut self, handle: Handle) -> WasiResult<u32> {
         if let Some((limit, usage)) = &self.limit {
             if self.entries.len() as u64 >= *limit {
@@ -137,20 +152,28 @@ impl FdTable {
                 return Err(Errno::Mfile);
             }
         }
-        let mut fd = 0u32;
-        for &used in self.entries.keys() {
-            if used != fd {
-                break;
-            }
-            fd = fd.checked_add(1).ok_or(Errno::Mfile)?;
-        }
+        let fd = match self.free.pop_last() {
+            Some(fd) => fd,
+            None => match self.entries.last_key_value() {
+                None => 0,
+                Some((&last, _)) => match last.checked_add(1) {
+                    Some(fd) => fd,
+                    None => (0..u32::MAX)
+                        .rev()
+                        .find(|fd| !self.entries.contains_key(fd))
+                        .ok_or(Errno::Mfile)?,
+                },
+            },
+        };
         self.entries.insert(fd, handle);
         Ok(fd)
     }
 
-    /// Removes `fd` (`EBADF` if it is not open).
+    /// Removes `fd` (`EBADF` if it is not open); its number may be taken again.
     pub fn remove(&mut self, fd: u32) -> WasiResult<Handle> {
-        self.entries.remove(&fd).ok_or(Errno::Badf)
+        let handle = self.entries.remove(&fd).ok_or(Errno::Badf)?;
+        self.free.insert(fd);
+        Ok(handle)
     }
 
     /// `fd_renumber`: moves `from` onto `to`, closing what `to` held. Both must be open.
@@ -163,6 +186,7 @@ impl FdTable {
         }
         let handle = self.entries.remove(&from).ok_or(Errno::Badf)?;
         self.entries.insert(to, handle);
+        self.free.insert(from);
         Ok(())
     }
 
@@ -181,13 +205,17 @@ mod tests {
     }
 
     #[test]
-    fn lowest_free_number_and_renumber() {
+    fn the_largest_freed_number_first_and_renumber() {
         let mut t = FdTable::new();
-        assert_eq!(t.insert(stream()), Ok(0));
-        assert_eq!(t.insert(stream()), Ok(1));
-        assert_eq!(t.insert(stream()), Ok(2));
-        t.remove(1).unwrap();
-        assert_eq!(t.insert(stream()), Ok(1));
+        for fd in 0..6 {
+            assert_eq!(t.insert(stream()), Ok(fd));
+        }
+        t.remove(3).unwrap();
+        t.remove(5).unwrap();
+        // As Wasmtime: 5, then 3, then above the largest in use.
+        assert_eq!(t.insert(stream()), Ok(5));
+        assert_eq!(t.insert(stream()), Ok(3));
+        assert_eq!(t.insert(stream()), Ok(6));
         assert_eq!(t.remove(7).unwrap_err(), Errno::Badf);
         assert_eq!(t.renumber(0, 9), Err(Errno::Badf));
         t.renumber(0, 2).unwrap();

@@ -1,14 +1,17 @@
 //! Descriptor operations (the `fd_*` functions) on a [`WasiCtx`].
 //!
 //! Rights are advisory, as in Wasmtime: no operation checks them. What a file was opened
-//! for does count: reading a file not opened for reading, or writing (`fd_write`,
-//! `fd_pwrite`, `fd_allocate`, `fd_filestat_set_size`) one not opened for writing, is
-//! `EBADF`. Anything that changes a file first checks that its preopen is writable
-//! (`EROFS`), before the open mode and before the host is touched.
+//! for does count, as the host's open file would have it: reading a file not opened for
+//! reading, or writing (`fd_write`, `fd_pwrite`) one not opened for writing, is `EBADF`;
+//! truncating one not opened for writing is `EINVAL` (what Linux `ftruncate` answers
+//! Wasmtime). Anything that changes a file first checks that its preopen is writable
+//! (`EROFS`), before the open mode and before the host is touched. A call that needs a
+//! regular file (read, write, sync, advise, allocate, set size) is `EBADF` on a
+//! directory, and on a stream where the stream cannot do it, as in Wasmtime.
 
 use super::abi::{dirent_bytes, fdflags, filetype, whence, Fdstat, Filestat, ADVICE_MAX};
 use super::errno::{Errno, WasiResult};
-use super::fd_table::{Handle, OpenFile};
+use super::fd_table::{Handle, OpenDir, OpenFile};
 use super::vfs::{DirEntry, TimeChange};
 use super::WasiCtx;
 
@@ -18,16 +21,16 @@ use super::WasiCtx;
 pub(crate) const KEPT_FDFLAGS: u16 = fdflags::APPEND | fdflags::NONBLOCK;
 
 /// A file's write access: `EROFS` under a read-only preopen (checked first, so a
-/// read-only map refuses every change with `EROFS`), then `EBADF` when the file was not
-/// opened for writing. The mode is checked here rather than left to the host, whose
-/// answer differs by call and back end (Linux `ftruncate` on a read-only descriptor is
-/// `EINVAL`, and a FUSE server may truncate by path): one errno, `EBADF`, everywhere.
-fn check_write(f: &OpenFile) -> WasiResult<()> {
+/// read-only map refuses every change with `EROFS`), then `not_open_for_writing` when
+/// the file was not opened for writing. The mode is checked here rather than left to
+/// the host, whose answer differs by back end (a FUSE server may truncate by path):
+/// the errno is the one Linux gives Wasmtime for that call.
+fn check_write(f: &OpenFile, not_open_for_writing: Errno) -> WasiResult<()> {
     f.root.check_writable()?;
     if f.writable {
         Ok(())
     } else {
-        Err(Errno::Badf)
+        Err(not_open_for_writing)
     }
 }
 
@@ -56,7 +59,7 @@ impl WasiCtx {
                 f.pos += data.len() as u64;
                 Ok(data)
             }
-            Handle::Dir(_) => Err(Errno::Isdir),
+            Handle::Dir(_) => Err(Errno::Badf),
         }
     }
 
@@ -67,10 +70,15 @@ impl WasiCtx {
             Handle::Stream(s) if s.is_input() => Err(Errno::Spipe),
             Handle::Stream(_) => Err(Errno::Badf),
             Handle::File(f) => {
+                // An offset Linux's `pread` cannot take, even for nothing, is refused before
+                // the descriptor's mode is looked at.
+                if offset > i64::MAX as u64 {
+                    return Err(Errno::Inval);
+                }
                 check_read(f)?;
                 f.file.read_at(len, offset)
             }
-            Handle::Dir(_) => Err(Errno::Isdir),
+            Handle::Dir(_) => Err(Errno::Badf),
         }
     }
 
@@ -79,7 +87,7 @@ impl WasiCtx {
         match self.fds.get_mut(fd)? {
             Handle::Stream(s) => s.write(data),
             Handle::File(f) => {
-                check_write(f)?;
+                check_write(f, Errno::Badf)?;
                 if f.flags & fdflags::APPEND != 0 {
                     f.pos = f.file.stat()?.size;
                 }
@@ -88,23 +96,32 @@ impl WasiCtx {
                 f.pos = end;
                 Ok(data.len())
             }
-            Handle::Dir(_) => Err(Errno::Isdir),
+            Handle::Dir(_) => Err(Errno::Badf),
         }
     }
 
-    /// `fd_pwrite`: all of `data` at `offset`, leaving the position alone. Stdout and
-    /// stderr cannot seek (`ESPIPE`); stdin cannot be written (`EBADF`).
+    /// `fd_pwrite`: all of `data` at `offset`, leaving the position alone; with `APPEND`
+    /// at the end instead, whatever `offset` says (Linux's `pwrite` on an `O_APPEND` file,
+    /// which Wasmtime keeps). Stdout and stderr cannot seek (`ESPIPE`); stdin cannot be
+    /// written (`EBADF`).
     pub fn fd_pwrite(&mut self, fd: u32, data: &[u8], offset: u64) -> WasiResult<usize> {
         match self.fds.get_mut(fd)? {
             Handle::Stream(s) if s.is_input() => Err(Errno::Badf),
             Handle::Stream(_) => Err(Errno::Spipe),
             Handle::File(f) => {
-                check_write(f)?;
+                let append = f.flags & fdflags::APPEND != 0;
+                // An offset Linux's `pwrite` cannot take, even for nothing, is refused before
+                // the descriptor's mode is looked at.
+                if !append && offset > i64::MAX as u64 {
+                    return Err(Errno::Inval);
+                }
+                check_write(f, Errno::Badf)?;
+                let offset = if append { f.file.stat()?.size } else { offset };
                 offset.checked_add(data.len() as u64).ok_or(Errno::Fbig)?;
                 f.file.write_at(data, offset)?;
                 Ok(data.len())
             }
-            Handle::Dir(_) => Err(Errno::Isdir),
+            Handle::Dir(_) => Err(Errno::Badf),
         }
     }
 
@@ -122,10 +139,9 @@ impl WasiCtx {
             Ok(whence::END) => f.file.stat()?.size,
             _ => return Err(Errno::Inval),
         };
+        // Any position a `u64` holds, as in Wasmtime (reading or writing there is the
+        // host's to refuse).
         let pos = base.checked_add_signed(offset).ok_or(Errno::Inval)?;
-        if pos > i64::MAX as u64 {
-            return Err(Errno::Inval);
-        }
         f.pos = pos;
         Ok(pos)
     }
@@ -150,21 +166,20 @@ impl WasiCtx {
         self.fds.renumber(fd, to)
     }
 
-    /// `fd_sync`: file data and metadata to storage.
+    /// `fd_sync`: file data and metadata to storage (`EBADF` for anything but a file, as
+    /// in Wasmtime).
     pub fn fd_sync(&mut self, fd: u32) -> WasiResult<()> {
         match self.fds.get_mut(fd)? {
-            Handle::Stream(s) => s.flush(),
             Handle::File(f) => f.file.sync(false),
-            Handle::Dir(d) => d.dir.root.fs.sync_dir(&d.dir.checked_path()?, false),
+            Handle::Stream(_) | Handle::Dir(_) => Err(Errno::Badf),
         }
     }
 
-    /// `fd_datasync`: file data to storage.
+    /// `fd_datasync`: file data to storage (`EBADF` for anything but a file).
     pub fn fd_datasync(&mut self, fd: u32) -> WasiResult<()> {
         match self.fds.get_mut(fd)? {
-            Handle::Stream(s) => s.flush(),
             Handle::File(f) => f.file.sync(true),
-            Handle::Dir(d) => d.dir.root.fs.sync_dir(&d.dir.checked_path()?, true),
+            Handle::Stream(_) | Handle::Dir(_) => Err(Errno::Badf),
         }
     }
 
@@ -176,23 +191,18 @@ impl WasiCtx {
             .ok_or(Errno::Inval)?;
         match self.fds.get_mut(fd)? {
             Handle::File(f) => f.file.advise(offset, len, advice),
-            Handle::Dir(_) => Err(Errno::Isdir),
-            Handle::Stream(_) => Err(Errno::Spipe),
+            Handle::Dir(_) | Handle::Stream(_) => Err(Errno::Badf),
         }
     }
 
-    /// `fd_allocate`: makes sure the range is allocated (the file grows if needed).
-    pub fn fd_allocate(&mut self, fd: u32, offset: u64, len: u64) -> WasiResult<()> {
-        let f = match self.fds.get_mut(fd)? {
-            Handle::File(f) => f,
-            Handle::Dir(_) => return Err(Errno::Isdir),
-            Handle::Stream(_) => return Err(Errno::Spipe),
-        };
-        if len == 0 {
-            return Err(Errno::Inval);
+    /// `fd_allocate`: not supported (`ENOTSUP` for a file, `EBADF` for anything else),
+    /// as in Wasmtime: WASI removed the call, and a file grows by writing or
+    /// `fd_filestat_set_size`.
+    pub fn fd_allocate(&mut self, fd: u32, _offset: u64, _len: u64) -> WasiResult<()> {
+        match self.fds.get_mut(fd)? {
+            Handle::File(_) => Err(Errno::Notsup),
+            Handle::Dir(_) | Handle::Stream(_) => Err(Errno::Badf),
         }
-        check_write(f)?;
-        f.file.allocate(offset, len)
     }
 
     /// `fd_fdstat_get`: the rights reported are computed as Wasmtime computes them (see
@@ -245,17 +255,18 @@ impl WasiCtx {
         }
     }
 
-    /// `fd_filestat_set_size`: truncates or extends a file.
+    /// `fd_filestat_set_size`: truncates or extends a file (`EBADF` for anything else,
+    /// `EINVAL` for a file not opened for writing or a size past `i64::MAX`, as Linux
+    /// answers Wasmtime).
     pub fn fd_filestat_set_size(&mut self, fd: u32, size: u64) -> WasiResult<()> {
         let f = match self.fds.get_mut(fd)? {
             Handle::File(f) => f,
-            Handle::Dir(_) => return Err(Errno::Isdir),
-            Handle::Stream(_) => return Err(Errno::Inval),
+            Handle::Dir(_) | Handle::Stream(_) => return Err(Errno::Badf),
         };
+        check_write(f, Errno::Inval)?;
         if size > i64::MAX as u64 {
-            return Err(Errno::Fbig);
+            return Err(Errno::Inval);
         }
-        check_write(f)?;
         f.file.set_len(size)
     }
 
@@ -274,19 +285,40 @@ impl WasiCtx {
                 f.root.check_writable()?;
                 f.file.set_times(change)
             }
+            // Wasmtime holds a preopen as an `O_PATH` descriptor, whose times Linux does
+            // not set (`EBADF`); a directory opened by `path_open` is a plain one.
             Handle::Dir(d) => {
                 d.dir.root.check_writable()?;
+                // Linux sets nothing without looking at the descriptor.
+                if change.is_empty() {
+                    return Ok(());
+                }
+                if d.preopen.is_some() {
+                    return Err(Errno::Badf);
+                }
                 d.dir.root.fs.set_times(&d.dir.checked_path()?, change)
             }
         }
     }
 
-    /// The guest name of a preopen (`fd_prestat_get`, `fd_prestat_dir_name`); `EBADF`
-    /// for any other descriptor.
+    /// The guest name of a preopen (`fd_prestat_get`); `EBADF` for any other descriptor.
     pub fn fd_prestat_name(&mut self, fd: u32) -> WasiResult<String> {
         match self.fds.get(fd)? {
             Handle::Dir(d) => d.preopen.clone().ok_or(Errno::Badf),
             _ => Err(Errno::Badf),
+        }
+    }
+
+    /// The guest name of a preopen for `fd_prestat_dir_name`, which Wasmtime answers
+    /// `ENOTDIR` for an open descriptor that is not a preopen (and `EBADF` for one not
+    /// open).
+    pub fn fd_prestat_dir_name(&mut self, fd: u32) -> WasiResult<String> {
+        match self.fds.get(fd)? {
+            Handle::Dir(OpenDir {
+                preopen: Some(name),
+                ..
+            }) => Ok(name.clone()),
+            _ => Err(Errno::Notdir),
         }
     }
 
@@ -313,10 +345,9 @@ impl WasiCtx {
                 filetype: filetype::DIRECTORY,
             },
         ];
-        // Sorted by name: a stable order, so cookies stay valid between calls.
-        let mut listed = dir.root.fs.list(&host)?;
-        listed.sort_by(|a, b| a.name.cmp(&b.name));
-        entries.extend(listed);
+        // In the host's order, as Wasmtime lists them: stable while the directory does not
+        // change, so cookies stay valid between calls.
+        entries.extend(dir.root.fs.list(&host)?);
         let mut out = Vec::with_capacity(buf_len.min(64 << 10));
         let start = usize::try_from(cookie).unwrap_or(usize::MAX);
         for (i, e) in entries.iter().enumerate().skip(start) {

@@ -1,14 +1,24 @@
-//! `poll_oneoff`: waiting for clock deadlines and descriptor readiness.
+//! `poll_oneoff`: waiting for clock deadlines and descriptor readiness, with Wasmtime's
+//! answers:
 //!
-//! Rights are not checked (they are advisory, as in Wasmtime). Regular files are always
-//! ready (as in POSIX). Stdout and stderr are always ready for
+//! - every subscription is checked before anything waits: a descriptor that is not open,
+//!   or cannot be polled that way (a directory; stdin for writing, stdout and stderr for
+//!   reading) fails the whole call with `EBADF`; a clock other than the monotonic and
+//!   real-time ones fails it with `EINVAL`;
+//! - one relative clock and nothing else is a plain sleep (its event says `nbytes` 1);
+//! - ready events come in the order of their subscriptions; a descriptor's says `nbytes`
+//!   1, and a file read at its end also `HANGUP`.
+//!
+//! Rights are not checked (they are advisory, as in Wasmtime), nor a file's open mode.
+//! Regular files are always ready (as in POSIX). Stdout and stderr are always ready for
 //! writing. Stdin is reported ready for reading: its reader offers no readiness query,
 //! so a following read may block until input arrives.
 
 use std::time::Duration;
 
 use super::abi::{
-    clockid, eventtype, Event, Subscription, SubscriptionKind, SUBSCRIPTION_CLOCK_ABSTIME,
+    clockid, eventtype, Event, Subscription, SubscriptionKind, EVENT_FD_READWRITE_HANGUP,
+    SUBSCRIPTION_CLOCK_ABSTIME,
 };
 use super::clock::Clocks;
 use super::errno::{Errno, WasiResult};
@@ -22,49 +32,75 @@ use super::WasiCtx;
 /// second would otherwise hold back a thread's 10 ms wait by most of that second).
 const SLEEP_STEP: Duration = Duration::from_millis(10);
 
-/// A clock subscription turned into a monotonic deadline.
+/// A subscription's outcome, in the order of the subscriptions: ready now, or a clock
+/// deadline (monotonic nanoseconds, context time).
 #[derive(Debug)]
-struct Deadline {
-    userdata: u64,
-    /// Monotonic nanoseconds (context time) at which it fires.
-    at: u64,
+enum Outcome {
+    Ready(Event),
+    Deadline { userdata: u64, at: u64 },
 }
 
 /// A poll whose descriptor events are known, still to wait for its clocks. Holds no part of
 /// the context, so the wait happens with the context unlocked (other threads go on).
 #[derive(Debug)]
 pub struct PendingPoll {
-    events: Vec<Event>,
-    deadlines: Vec<Deadline>,
+    outcomes: Vec<Outcome>,
+    /// One relative clock alone: a plain sleep of this long, then its event.
+    sleep: Option<(u64, Duration)>,
     clocks: Clocks,
 }
 
 impl PendingPoll {
     /// Waits for the earliest clock deadline when no descriptor is ready, and returns the
-    /// events that are ready then.
+    /// events that are ready then, in the order of their subscriptions.
     pub fn wait(self) -> Vec<Event> {
         let PendingPoll {
-            mut events,
-            deadlines,
+            outcomes,
+            sleep,
             clocks,
         } = self;
-        if events.is_empty() {
-            if let Some(first) = deadlines.iter().map(|d| d.at).min() {
-                // In steps of at most `SLEEP_STEP`: see there.
-                loop {
-                    let now = clocks.monotonic_ns();
-                    if first <= now {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_nanos(first - now).min(SLEEP_STEP));
-                }
+        if let Some((userdata, duration)) = sleep {
+            let end = clocks
+                .monotonic_ns()
+                .saturating_add(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+            sleep_until(&clocks, end);
+            let mut event = clock_event(userdata, Errno::Success);
+            event.nbytes = 1;
+            return vec![event];
+        }
+        let any_ready = outcomes.iter().any(|o| matches!(o, Outcome::Ready(_)));
+        if !any_ready {
+            let first = outcomes.iter().filter_map(|o| match o {
+                Outcome::Deadline { at, .. } => Some(*at),
+                Outcome::Ready(_) => None,
+            });
+            if let Some(first) = first.min() {
+                sleep_until(&clocks, first);
             }
         }
         let now = clocks.monotonic_ns();
-        for d in deadlines.iter().filter(|d| d.at <= now) {
-            events.push(clock_event(d.userdata, Errno::Success));
+        outcomes
+            .into_iter()
+            .filter_map(|o| match o {
+                Outcome::Ready(event) => Some(event),
+                Outcome::Deadline { userdata, at } if at <= now => {
+                    Some(clock_event(userdata, Errno::Success))
+                }
+                Outcome::Deadline { .. } => None,
+            })
+            .collect()
+    }
+}
+
+/// Sleeps until the monotonic clock reads `end`, in steps of at most `SLEEP_STEP` (see
+/// there).
+fn sleep_until(clocks: &Clocks, end: u64) {
+    loop {
+        let now = clocks.monotonic_ns();
+        if end <= now {
+            break;
         }
-        events
+        std::thread::sleep(Duration::from_nanos(end - now).min(SLEEP_STEP));
     }
 }
 
@@ -72,51 +108,58 @@ impl WasiCtx {
     /// `poll_oneoff`: returns the events that are ready, waiting for the earliest clock
     /// deadline when no descriptor is ready.
     pub fn poll_oneoff(&mut self, subs: &[Subscription]) -> WasiResult<Vec<Event>> {
-        Ok(self.poll_start(subs).wait())
+        Ok(self.poll_start(subs)?.wait())
     }
 
-    /// The first half of `poll_oneoff`: the descriptor events and the clock deadlines.
-    pub fn poll_start(&mut self, subs: &[Subscription]) -> PendingPoll {
-        let mut events = Vec::new();
-        let mut deadlines = Vec::new();
-        let now = self.clocks.monotonic_ns();
-        for sub in subs {
-            match sub.kind {
-                SubscriptionKind::Clock {
-                    id, timeout, flags, ..
-                } => match self.deadline(id, timeout, flags, now) {
-                    Ok(at) => deadlines.push(Deadline {
-                        userdata: sub.userdata,
-                        at,
-                    }),
-                    Err(errno) => events.push(clock_event(sub.userdata, errno)),
-                },
-                SubscriptionKind::FdRead(fd) => {
-                    events.push(self.fd_event(sub.userdata, fd, eventtype::FD_READ));
-                }
-                SubscriptionKind::FdWrite(fd) => {
-                    events.push(self.fd_event(sub.userdata, fd, eventtype::FD_WRITE));
+    /// The first half of `poll_oneoff`: every subscription checked, the descriptor events
+    /// and the clock deadlines.
+    pub fn poll_start(&mut self, subs: &[Subscription]) -> WasiResult<PendingPoll> {
+        if let [sub] = subs {
+            if let SubscriptionKind::Clock { timeout, flags, .. } = sub.kind {
+                if flags & SUBSCRIPTION_CLOCK_ABSTIME == 0 {
+                    return Ok(PendingPoll {
+                        outcomes: Vec::new(),
+                        sleep: Some((sub.userdata, Duration::from_nanos(timeout))),
+                        clocks: self.clocks,
+                    });
                 }
             }
         }
-        PendingPoll {
-            events,
-            deadlines,
-            clocks: self.clocks,
+        let now = self.clocks.monotonic_ns();
+        let mut outcomes = Vec::with_capacity(subs.len());
+        for sub in subs {
+            outcomes.push(match sub.kind {
+                SubscriptionKind::Clock {
+                    id, timeout, flags, ..
+                } => Outcome::Deadline {
+                    userdata: sub.userdata,
+                    at: self.deadline(id, timeout, flags, now)?,
+                },
+                SubscriptionKind::FdRead(fd) => {
+                    Outcome::Ready(self.fd_event(sub.userdata, fd, eventtype::FD_READ)?)
+                }
+                SubscriptionKind::FdWrite(fd) => {
+                    Outcome::Ready(self.fd_event(sub.userdata, fd, eventtype::FD_WRITE)?)
+                }
+            });
         }
+        Ok(PendingPoll {
+            outcomes,
+            sleep: None,
+            clocks: self.clocks,
+        })
     }
 
-    /// The monotonic deadline of a clock subscription.
+    /// The monotonic deadline of a clock subscription (`EINVAL` for the CPU-time clocks,
+    /// as in Wasmtime).
     fn deadline(&self, id: u32, timeout: u64, flags: u16, now: u64) -> WasiResult<u64> {
         let absolute = flags & SUBSCRIPTION_CLOCK_ABSTIME != 0;
         match id {
-            clockid::MONOTONIC | clockid::PROCESS_CPUTIME_ID | clockid::THREAD_CPUTIME_ID => {
-                Ok(if absolute {
-                    timeout
-                } else {
-                    now.saturating_add(timeout)
-                })
-            }
+            clockid::MONOTONIC => Ok(if absolute {
+                timeout
+            } else {
+                now.saturating_add(timeout)
+            }),
             clockid::REALTIME => {
                 if absolute {
                     let wall = self.clocks.now(clockid::REALTIME)?;
@@ -129,40 +172,28 @@ impl WasiCtx {
         }
     }
 
-    /// The readiness event of a descriptor subscription.
-    fn fd_event(&mut self, userdata: u64, fd: u32, kind: u8) -> Event {
+    /// The readiness event of a descriptor subscription: `EBADF` (for the whole poll) for
+    /// a descriptor that is not open or cannot be polled that way.
+    fn fd_event(&mut self, userdata: u64, fd: u32, kind: u8) -> WasiResult<Event> {
         let mut event = Event {
             userdata,
             error: Errno::Success,
             kind,
-            nbytes: 0,
+            nbytes: 1,
             flags: 0,
         };
-        let handle = match self.fds.get_mut(fd) {
-            Ok(handle) => handle,
-            Err(errno) => {
-                event.error = errno;
-                return event;
-            }
-        };
-        // Rights are advisory: none is checked.
-        match handle {
-            Handle::Stream(s) => {
-                if s.is_input() != (kind == eventtype::FD_READ) {
-                    event.error = Errno::Badf;
+        // Rights are advisory, and a file's open mode is not asked either.
+        match self.fds.get_mut(fd)? {
+            Handle::Stream(s) if s.is_input() == (kind == eventtype::FD_READ) => {}
+            Handle::File(f) if kind == eventtype::FD_READ => {
+                if f.file.stat()?.size <= f.pos {
+                    event.flags = EVENT_FD_READWRITE_HANGUP;
                 }
             }
-            Handle::File(f) => {
-                if kind == eventtype::FD_READ {
-                    match f.file.stat() {
-                        Ok(stat) => event.nbytes = stat.size.saturating_sub(f.pos),
-                        Err(e) => event.error = e,
-                    }
-                }
-            }
-            Handle::Dir(_) => event.error = Errno::Isdir,
+            Handle::File(_) => {}
+            Handle::Stream(_) | Handle::Dir(_) => return Err(Errno::Badf),
         }
-        event
+        Ok(event)
     }
 }
 

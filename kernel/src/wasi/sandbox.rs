@@ -5,7 +5,8 @@
 //! the components leading to it from the preopen's root). As with capabilities, the
 //! directory descriptor is the boundary, not just the preopen:
 //!
-//! - absolute paths and `..` above the directory are refused (`ENOTCAPABLE`);
+//! - absolute paths and `..` above the directory are refused (`EPERM`, as Wasmtime's
+//!   cap-std refuses an escape);
 //! - every intermediate component is examined with `lstat`; a symlink is
 //!   read and its target spliced into the remaining path, relative to the directory
 //!   holding it (absolute targets are refused, `..` in targets obeys the same bound);
@@ -129,13 +130,18 @@ pub struct Resolved {
 
 impl Resolved {
     /// The host path of the entry (the final component is not followed by this module;
-    /// it is a symlink only when the caller did not ask to follow it).
-    pub fn host_path(&self) -> PathBuf {
+    /// it is a symlink only when the caller did not ask to follow it). A final name the
+    /// host cannot take (a NUL in it) is `EINVAL` here, where a call first touches it, as
+    /// Linux's call with that name would fail in Wasmtime.
+    pub fn host_path(&self) -> WasiResult<PathBuf> {
         let mut path = join(&self.root, &self.parent);
         if let Some(name) = &self.name {
+            if name.contains('\0') {
+                return Err(Errno::Inval);
+            }
             path.push(name);
         }
-        path
+        Ok(path)
     }
 
     /// The directory holding the entry.
@@ -158,7 +164,7 @@ impl Resolved {
 
     /// `lstat` of the entry (`None` when it does not exist).
     pub fn lstat(&self) -> WasiResult<Option<Filestat>> {
-        self.root.lstat(&self.host_path())
+        self.root.lstat(&self.host_path()?)
     }
 }
 
@@ -173,11 +179,8 @@ fn components(path: &str) -> WasiResult<VecDeque<String>> {
     if path.is_empty() {
         return Err(Errno::Noent);
     }
-    if path.contains('\0') {
-        return Err(Errno::Inval);
-    }
     if path.starts_with('/') {
-        return Err(Errno::Notcapable);
+        return Err(Errno::Perm);
     }
     Ok(path
         .split('/')
@@ -200,12 +203,18 @@ pub fn resolve(dir: &DirRef, path: &str, follow_final: bool) -> WasiResult<Resol
     while let Some(component) = queue.pop_front() {
         if component == ".." {
             if stack.len() == base {
-                return Err(Errno::Notcapable);
+                return Err(Errno::Perm);
             }
             stack.pop();
             continue;
         }
         let is_last = queue.is_empty();
+        // A name the host cannot take, when it is looked up here (as cap-std finds when it
+        // reaches that component); a final one left for the call is refused when the call
+        // touches it (`Resolved::host_path`).
+        if component.contains('\0') && !(is_last && !follow_final) {
+            return Err(Errno::Inval);
+        }
         if is_last && !follow_final {
             return Ok(Resolved {
                 root: dir.root.clone(),
@@ -268,6 +277,31 @@ pub fn resolve(dir: &DirRef, path: &str, follow_final: bool) -> WasiResult<Resol
     })
 }
 
+/// Resolves `path` under `dir` for a call that acts on an entry of a directory (create,
+/// remove, link, rename, read a link), as Wasmtime's cap-std does: the final component is
+/// not followed, except that a path that names a directory (ending in `/` or `/.`, or
+/// whose last component is `.` or `..`) is that directory, followed all the way, and the
+/// call acts on its `.` (`name` is `None`). Such a path that leads to nothing is
+/// `ENOENT`, to something else than a directory `ENOTDIR`.
+pub fn resolve_parent(dir: &DirRef, path: &str) -> WasiResult<Resolved> {
+    let last = path.rsplit('/').next().unwrap_or("");
+    let names_a_dir = path.ends_with('/') || path.ends_with("/.") || last == "." || last == "..";
+    if !names_a_dir {
+        return resolve(dir, path, false);
+    }
+    let resolved = resolve(dir, path, true)?;
+    let meta = resolved.lstat()?.ok_or(Errno::Noent)?;
+    if !meta.is_dir() {
+        return Err(Errno::Notdir);
+    }
+    Ok(Resolved {
+        root: resolved.root.clone(),
+        parent: resolved.as_dir_ref().rel,
+        name: None,
+        trailing_slash: true,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,14 +356,14 @@ mod tests {
         ] {
             assert_eq!(
                 resolve(&dir, path, true).unwrap_err(),
-                Errno::Notcapable,
+                Errno::Perm,
                 "{path}"
             );
         }
         for path in ["/etc/passwd", "/", "//dir"] {
             assert_eq!(
                 resolve(&dir, path, false).unwrap_err(),
-                Errno::Notcapable,
+                Errno::Perm,
                 "{path}"
             );
         }
@@ -346,11 +380,11 @@ mod tests {
         );
         assert_eq!(
             resolve(&nested, "nested/../../dir/nested", false).unwrap_err(),
-            Errno::Notcapable
+            Errno::Perm
         );
         assert_eq!(
             resolve(&nested, "../../secret", false).unwrap_err(),
-            Errno::Notcapable
+            Errno::Perm
         );
     }
 
@@ -358,10 +392,19 @@ mod tests {
     fn bad_paths_are_errors() {
         let (_t, dir) = sandbox(false);
         assert_eq!(resolve(&dir, "", false).unwrap_err(), Errno::Noent);
+        // A NUL where a component is looked up is refused there; in a final name left for
+        // the call, where the call first touches it.
         assert_eq!(
-            resolve(&dir, "dir/nested/file\0", false).unwrap_err(),
+            resolve(&dir, "dir\0/nested/file", false).unwrap_err(),
             Errno::Inval
         );
+        assert_eq!(
+            resolve(&dir, "dir/nested/file\0", true).unwrap_err(),
+            Errno::Inval
+        );
+        let left = resolve(&dir, "dir/nested/file\0", false).unwrap();
+        assert_eq!(left.host_path().unwrap_err(), Errno::Inval);
+        assert_eq!(left.lstat().unwrap_err(), Errno::Inval);
         assert_eq!(
             resolve(&dir, "missing/file", false).unwrap_err(),
             Errno::Noent
@@ -401,7 +444,7 @@ mod tests {
         for path in ["up", "abs", "etc/passwd", "etc", "dir/sneaky"] {
             assert_eq!(
                 resolve(&dir, path, true).unwrap_err(),
-                Errno::Notcapable,
+                Errno::Perm,
                 "{path}"
             );
         }

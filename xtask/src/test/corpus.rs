@@ -123,6 +123,8 @@ const ENTRIES: &[Entry] = &[
     // Our edge cases.
     Entry::new("compare/hello-args", Example("hello")).args(&["two words", "it's", "--flag"]),
     Entry::new("compare/exit-code-7", Example("exit-code")).args(&["7"]),
+    // An exit status WASI cannot carry: the run ends with an error (exit status 1).
+    Entry::new("compare/exit-code-200", Example("exit-code")).args(&["200"]),
     Entry::new("compare/trap", Example("trap")),
     Entry::new("compare/large-offset", Example("large-offset")),
     Entry::new("compare/bulk-copy", Example("bulk-copy")),
