@@ -38,6 +38,9 @@ pub enum Command {
     WasiTestsuite(WasiTestsuiteArgs),
     /// Run a module under the reference `wasmtime run` and in the VM; diff what differs.
     Compare(CompareArgs),
+    /// Differential fuzzing of the WASI layer: generated scripts of preview1 calls under
+    /// the reference `wasmtime run`, our runner on this host, and each board's VM.
+    FuzzWasi(FuzzWasiArgs),
     /// (Used by `bench`.) Run a command to its end and write its wall time and the peak
     /// resident memory of it and what it waited for; exit with its status.
     #[command(hide = true)]
@@ -218,6 +221,31 @@ pub struct WasiTestsuiteArgs {
     /// Only the programs whose name (`c/fopen-with-access`, ...) contains this.
     #[arg(long)]
     pub filter: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct FuzzWasiArgs {
+    /// Also run scripts in this board's VM (repeat for more boards).
+    #[arg(long = "board")]
+    pub boards: Vec<String>,
+    /// The first script's seed (script K has seed SEED + K).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Scripts to run on this host (our runner against the reference).
+    #[arg(long, default_value_t = 1000)]
+    pub scripts: u64,
+    /// Of those, how many also run in each board's VM [default: all of them, at most 200].
+    #[arg(long)]
+    pub vm_scripts: Option<u64>,
+    /// Random calls per script, after its fixture.
+    #[arg(long, default_value_t = 30)]
+    pub calls: usize,
+    /// Scripts per run of a runtime (each in a folder of its own).
+    #[arg(long, default_value_t = 50)]
+    pub batch: u64,
+    /// Run one script file (the grammar of modules/wasi-fuzz) instead of generated ones.
+    #[arg(long, value_name = "FILE", conflicts_with = "seed")]
+    pub script: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

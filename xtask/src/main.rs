@@ -12,6 +12,7 @@ mod plan;
 mod bench;
 mod compare;
 mod disk;
+mod fuzz_wasi;
 mod test;
 
 // One-file subcommands.
@@ -47,6 +48,7 @@ fn main() {
             Command::Bench(args) => bench::run(&sh, &project, args).map(|_| 0),
             Command::WasiTestsuite(args) => wasi_testsuite::run(&sh, &project, args).map(|_| 0),
             Command::Compare(args) => compare::run(&sh, &project, args),
+            Command::FuzzWasi(args) => fuzz_wasi::run(&sh, &project, args),
             Command::BenchChild(args) => bench::run::child(args),
         }
     })();

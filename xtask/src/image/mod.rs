@@ -304,6 +304,17 @@ fn build_loader(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     Ok(())
 }
 
+/// Builds example `package`'s `.wasm` alone, without an image; returns its path.
+pub fn example_module(sh: &Shell, project: &Project, package: &str) -> Result<PathBuf> {
+    let how = plan::ExampleTarget::of(package);
+    let module = ModuleBuild::Crate {
+        package: package.to_string(),
+        wasm: how.wasm(&project.target(), package),
+        how,
+    };
+    build_module(sh, project, &module)
+}
+
 fn build_module(sh: &Shell, project: &Project, module: &ModuleBuild) -> Result<PathBuf> {
     match module {
         ModuleBuild::File { wasm } => Ok(wasm.clone()),

@@ -24,6 +24,7 @@ pub mod bundle;
 pub mod cli;
 pub mod corpus;
 pub mod disk;
+pub mod fuzz;
 pub mod limits;
 pub mod maps;
 pub mod signals;
@@ -66,6 +67,7 @@ pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
     cli::cases(&project, &mut cases);
     bundle::several_boards_case(&project, boards, &mut cases);
     wasi::cases(&project, boards, &mut cases)?;
+    fuzz::cases(&project, boards, &mut cases);
     corpus::cases(&project, boards, &mut cases);
     Ok(cases)
 }
