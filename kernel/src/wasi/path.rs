@@ -178,9 +178,18 @@ impl WasiCtx {
         resolved.root.fs.create_dir(&resolved.host_path()?)
     }
 
-    /// `path_filestat_get`.
+    /// `path_filestat_get`. Without following, a path of one name (as Rust's `Path`
+    /// counts components: `name/`, `name/.`, `name//`, not `./name`) is that name's own
+    /// `lstat` whatever the slashes say, as cap-std takes a shortcut there.
     pub fn path_filestat_get(&mut self, fd: u32, flags: u32, path: &str) -> WasiResult<Filestat> {
-        let follow = flags & lookupflags::SYMLINK_FOLLOW != 0 || path.ends_with('/');
+        let follow_flag = flags & lookupflags::SYMLINK_FOLLOW != 0;
+        if !follow_flag {
+            if let Some(name) = sandbox::single_name(path) {
+                let resolved = self.resolve_whole_path_at(fd, name, false)?;
+                return resolved.lstat()?.ok_or(Errno::Noent);
+            }
+        }
+        let follow = follow_flag || path.ends_with('/');
         let resolved = self.resolve_whole_path_at(fd, path, follow)?;
         let meta = resolved.lstat()?.ok_or(Errno::Noent)?;
         if resolved.trailing_slash && !meta.is_dir() {

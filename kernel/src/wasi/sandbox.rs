@@ -189,6 +189,20 @@ fn components(path: &str) -> WasiResult<VecDeque<String>> {
         .collect())
 }
 
+/// The one name `path` holds, as Rust's `Path::components` counts them (empty and `.`
+/// components are dropped, except a leading `.`), when that is a single normal name:
+/// `a`, `a/`, `a//`, `a/.`, but not `./a`, `/a`, `..` or `a/b`.
+pub fn single_name(path: &str) -> Option<&str> {
+    if path.starts_with('/') || path == "." || path.starts_with("./") {
+        return None;
+    }
+    let mut names = path.split('/').filter(|c| !c.is_empty() && *c != ".");
+    match (names.next(), names.next()) {
+        (Some(name), None) if name != ".." => Some(name),
+        _ => None,
+    }
+}
+
 /// Resolves `path` relative to `dir`, following the final component when it is a
 /// symlink and `follow_final` is set.
 pub fn resolve(dir: &DirRef, path: &str, follow_final: bool) -> WasiResult<Resolved> {
@@ -320,6 +334,20 @@ mod tests {
             read_only,
         });
         (outer, DirRef::root(root))
+    }
+
+    #[test]
+    fn a_single_name_is_counted_as_rusts_path_counts_it() {
+        for path in ["a", "a/", "a//", "a/.", "a/./", "a\0b/"] {
+            assert_eq!(
+                single_name(path),
+                Some(path.split('/').next().unwrap()),
+                "{path}"
+            );
+        }
+        for path in ["./a", "/a", ".", "..", "../", "a/b", "a/..", "", "//a"] {
+            assert_eq!(single_name(path), None, "{path}");
+        }
     }
 
     #[test]
