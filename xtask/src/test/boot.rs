@@ -78,6 +78,8 @@ pub struct Boot<'a> {
     /// Keep stdin open after `stdin` until the launcher ends (no end of input).
     pub stdin_stays_open: bool,
     pub cwd: Option<&'a Path>,
+    /// Extra QEMU options (`HERMIT_WASM_QEMU_OPTIONS`), e.g. another `-cpu`.
+    pub qemu_options: Option<String>,
 }
 
 impl Boot<'_> {
@@ -137,6 +139,9 @@ impl Boot<'_> {
             .args(&self.args);
         if let Some(cwd) = self.cwd {
             command.current_dir(cwd);
+        }
+        if let Some(options) = &self.qemu_options {
+            command.env("HERMIT_WASM_QEMU_OPTIONS", options);
         }
         command
     }

@@ -20,7 +20,7 @@ use crate::test::case::{named, scratch, Case, Image};
 
 /// `cargo xtask disk` for the example `module` on `board`, as image `name`; returns the
 /// image's folder (disk.raw, run-disk.sh).
-fn make_disk(project: &Project, board: &str, module: &str, name: &str) -> Result<PathBuf> {
+pub fn make_disk(project: &Project, board: &str, module: &str, name: &str) -> Result<PathBuf> {
     let out = Command::new(std::env::current_exe()?)
         .args(["disk", "--board", board, "--module", module, "--name", name])
         .current_dir(&project.root)
@@ -70,7 +70,7 @@ fn mcopy(disk: &Path, path: &str, data: &[u8], scratch: &Path) -> Result<()> {
 }
 
 /// `boot_disk` with `qemu_options` added through HERMIT_WASM_QEMU_OPTIONS.
-fn boot_disk_with(dir: &Path, options: &[&str], qemu_options: &str) -> Result<Output> {
+pub fn boot_disk_with(dir: &Path, options: &[&str], qemu_options: &str) -> Result<Output> {
     let mut command = Command::new(dir.join("run-disk.sh"));
     if !qemu_options.is_empty() {
         command.env("HERMIT_WASM_QEMU_OPTIONS", qemu_options);

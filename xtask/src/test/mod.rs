@@ -23,6 +23,7 @@ pub mod basics;
 pub mod bundle;
 pub mod cli;
 pub mod corpus;
+pub mod cpus;
 pub mod disk;
 pub mod fuzz;
 pub mod limits;
@@ -60,6 +61,7 @@ pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
         if let Some(disk) = &board.disk {
             disk::cases(&project, &board, disk, &mut cases);
         }
+        cpus::cases(&project, &board, &mut cases);
         maps::cases(&project, &board, &mut cases)?;
         threads::cases(&project, &board, &mut cases);
         limits::cases(&project, &board, &mut cases);

@@ -89,6 +89,7 @@ pub fn cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) -
                     stdin: Vec::new(),
                     stdin_stays_open: program.stdin_stays_open,
                     cwd: Some(&work),
+                    ..Boot::default()
                 };
                 let out = boot.run(&plans[0].image.run_qemu)?;
                 program.judge(&out)

@@ -175,6 +175,13 @@ if [ -z "$status" ]; then
     write_report 124 limit wall "wall limit exceeded: the VM ran longer than ${timeout}s and was stopped"
     exit 124
   fi
+  # The loader refused the machine: its one line says why.
+  refused=$(refusal_in "$log")
+  if [ -n "$refused" ]; then
+    echo "$me: cannot boot: $refused" >&2
+    write_report 125 failure "" "cannot boot: $refused"
+    exit 125
+  fi
   echo "$me: the VM ended without reporting an exit status (QEMU exit status $rc); console:" >&2
   tr -d '\r' < "$log" | tail -n 40 >&2
   write_report 125 failure "" "the VM ended without reporting an exit status (QEMU exit status $rc)"

@@ -3,6 +3,12 @@
 # its run (the serial log's `hermit-wasm: run {...}` line: how it ended, its message, the
 # module's peak memory and output) or, when the guest wrote none, by what this script saw.
 
+# refusal_in LOG: the reason the loader gave for not booting this machine (its console line
+# `hermit-wasm: cannot boot: REASON`, e.g. a CPU kernel 0.11 cannot run on), if it gave one.
+refusal_in() {
+  tr -d '\r' < "$1" | sed -n 's/^hermit-wasm: cannot boot: //p' | head -n 1
+}
+
 # now_ms: milliseconds since the epoch.
 now_ms() {
   if [ -n "${EPOCHREALTIME:-}" ]; then

@@ -382,6 +382,13 @@ if [ -z "$status" ]; then
     { [ "$rc" -eq 137 ] && [ "${cpu_ms:-0}" -ge $((limit_cpu * 1000)) ]; }; }; then
     stopped_by_limit cpu 152 "CPU limit exceeded: the VM used more than ${limit_cpu}s of CPU time and was stopped"
   fi
+  # The loader refused the machine: its one line says why.
+  refused=$(refusal_in "$log")
+  if [ -n "$refused" ]; then
+    echo "$me: cannot boot: $refused" >&2
+    write_report 125 failure "" "cannot boot: $refused"
+    exit 125
+  fi
   message="the guest ended without reporting an exit status (QEMU exit status $rc)"
   echo "$me: $message" >&2
   if [ -z "$shown" ]; then

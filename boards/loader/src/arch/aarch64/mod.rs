@@ -9,6 +9,7 @@
 //! file if that lies in the way.
 
 mod cache;
+mod cpu;
 mod entry;
 mod paging;
 pub mod serial;
@@ -46,6 +47,7 @@ extern "C" fn loader_main(x0: u64) -> ! {
     logger::init(LevelFilter::Info);
     println!("[LOADER] Hermit-WASM loader (aarch64)");
     clock::mark("loader", started);
+    cpu::check(halt);
 
     let dtb_address = if x0 != 0 && has_fdt_magic(x0) {
         x0

@@ -48,6 +48,12 @@ args=()
 # its run (the serial log's `hermit-wasm: run {...}` line: how it ended, its message, the
 # module's peak memory and output) or, when the guest wrote none, by what this script saw.
 
+# refusal_in LOG: the reason the loader gave for not booting this machine (its console line
+# `hermit-wasm: cannot boot: REASON`, e.g. a CPU kernel 0.11 cannot run on), if it gave one.
+refusal_in() {
+  tr -d '\r' < "$1" | sed -n 's/^hermit-wasm: cannot boot: //p' | head -n 1
+}
+
 # now_ms: milliseconds since the epoch.
 now_ms() {
   if [ -n "${EPOCHREALTIME:-}" ]; then
@@ -286,6 +292,13 @@ if [ -z "$status" ]; then
     echo "$me: timed out: the VM ran longer than ${timeout}s and was stopped" >&2
     write_report 124 limit wall "wall limit exceeded: the VM ran longer than ${timeout}s and was stopped"
     exit 124
+  fi
+  # The loader refused the machine: its one line says why.
+  refused=$(refusal_in "$log")
+  if [ -n "$refused" ]; then
+    echo "$me: cannot boot: $refused" >&2
+    write_report 125 failure "" "cannot boot: $refused"
+    exit 125
   fi
   echo "$me: the VM ended without reporting an exit status (QEMU exit status $rc); console:" >&2
   tr -d '\r' < "$log" | tail -n 40 >&2

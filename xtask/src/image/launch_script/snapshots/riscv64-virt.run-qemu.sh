@@ -204,6 +204,12 @@ vm_memory() {
 # its run (the serial log's `hermit-wasm: run {...}` line: how it ended, its message, the
 # module's peak memory and output) or, when the guest wrote none, by what this script saw.
 
+# refusal_in LOG: the reason the loader gave for not booting this machine (its console line
+# `hermit-wasm: cannot boot: REASON`, e.g. a CPU kernel 0.11 cannot run on), if it gave one.
+refusal_in() {
+  tr -d '\r' < "$1" | sed -n 's/^hermit-wasm: cannot boot: //p' | head -n 1
+}
+
 # now_ms: milliseconds since the epoch.
 now_ms() {
   if [ -n "${EPOCHREALTIME:-}" ]; then
@@ -661,6 +667,13 @@ if [ -z "$status" ]; then
   if [ -n "$limit_cpu" ] && { [ "$rc" -eq 152 ] ||
     { [ "$rc" -eq 137 ] && [ "${cpu_ms:-0}" -ge $((limit_cpu * 1000)) ]; }; }; then
     stopped_by_limit cpu 152 "CPU limit exceeded: the VM used more than ${limit_cpu}s of CPU time and was stopped"
+  fi
+  # The loader refused the machine: its one line says why.
+  refused=$(refusal_in "$log")
+  if [ -n "$refused" ]; then
+    echo "$me: cannot boot: $refused" >&2
+    write_report 125 failure "" "cannot boot: $refused"
+    exit 125
   fi
   message="the guest ended without reporting an exit status (QEMU exit status $rc)"
   echo "$me: $message" >&2

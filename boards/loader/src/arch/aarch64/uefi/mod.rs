@@ -14,6 +14,8 @@
 
 #[path = "../cache.rs"]
 mod cache;
+#[path = "../cpu.rs"]
+mod cpu;
 #[path = "../paging.rs"]
 mod paging;
 #[path = "../serial.rs"]
@@ -76,6 +78,7 @@ fn main() -> Status {
     // Until the console UART is known, output goes to the firmware's console (QEMU's UART
     // address may hold anything elsewhere).
     serial::set_base(0);
+    cpu::check(halt);
 
     // The machine: the firmware's device tree, else its ACPI tables.
     let firmware_dtb = uefi_boot::config_table(DEVICE_TREE_GUID);
