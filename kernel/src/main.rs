@@ -78,7 +78,11 @@ fn run_payload(
         stdio,
         manifest.run.entrypoint.as_deref(),
         limits.memory,
-        threads.map(|info| run::ThreadSupport { info, end }),
+        threads.map(|info| run::ThreadSupport {
+            budget_pages: info.memory_budget_pages(&limits),
+            info,
+            end,
+        }),
     )
 }
 

@@ -44,8 +44,10 @@ pub struct ThreadsInfo {
     /// The shared memory's declared minimum and maximum, in 64 KiB pages.
     pub memory_minimum_pages: u64,
     pub memory_maximum_pages: u64,
-    /// Pages the memory is created with room for: the maximum, capped by the budget the
-    /// board's RAM leaves (a shared memory never moves, so this is reserved at start).
+    /// Pages the memory may grow to in this image: its maximum, capped by what the board
+    /// gives a shared memory (its profile's `shared-memory-max`, which the launch script
+    /// sizes the VM's RAM for). A shared memory never moves, so this much address space
+    /// is reserved when it is made; pages are committed as it grows.
     pub memory_capacity_pages: u64,
     /// Threads the module may run at once besides its main one; `thread-spawn` fails
     /// (the module sees EAGAIN from `pthread_create`) beyond it. The `threads` limit
@@ -54,20 +56,24 @@ pub struct ThreadsInfo {
 }
 
 impl ThreadsInfo {
-    /// These bounds under the run's limits (none set: as the image has them).
-    /// A memory limit replaces the capacity the image computed from the board's RAM: the
-    /// launch script sizes the VM's RAM from the limit so that the shared memory fits
-    /// (`xtask/templates/launch/limits.sh`), up to the module's maximum. A threads limit replaces the
-    /// image's cap on threads.
+    /// These bounds under the run's threads limit, which replaces the image's cap on
+    /// threads (the memory limit is the budget's, [`ThreadsInfo::memory_budget_pages`]).
     pub fn within(&self, limits: &Limits) -> ThreadsInfo {
         let mut info = self.clone();
-        if let Some(bytes) = limits.memory {
-            info.memory_capacity_pages = self.memory_maximum_pages.min(bytes / WASM_PAGE);
-        }
         if let Some(threads) = limits.threads {
             info.max_threads = u32::try_from(threads).unwrap_or(u32::MAX);
         }
         info
+    }
+
+    /// Pages the memory may grow to in this run: the capacity, lowered by a memory limit
+    /// (the launch script sizes the VM's RAM for the lower of the two,
+    /// `xtask/templates/launch/limits.sh`).
+    pub fn memory_budget_pages(&self, limits: &Limits) -> u64 {
+        match limits.memory {
+            Some(bytes) => self.memory_capacity_pages.min(bytes / WASM_PAGE),
+            None => self.memory_capacity_pages,
+        }
     }
 }
 
@@ -75,26 +81,29 @@ impl ThreadsInfo {
 mod tests {
     use super::*;
 
-    /// What the image records for Rust's threads examples on a 512 MiB board.
+    /// What the image records for Rust's threads examples on a board that gives a shared
+    /// memory 440 MiB.
     const INFO: ThreadsInfo = ThreadsInfo {
         memory_minimum_pages: 17,
         memory_maximum_pages: 16384,
-        memory_capacity_pages: 1024,
+        memory_capacity_pages: 7040,
         max_threads: 64,
     };
 
     #[test]
-    fn a_memory_limit_replaces_the_shared_memory_capacity() {
+    fn a_memory_limit_lowers_the_shared_memory_budget() {
         let info = INFO;
         let memory = |bytes: u64| Limits {
             memory: Some(bytes),
             ..Limits::default()
         };
         assert_eq!(info.within(&Limits::default()), info);
-        assert_eq!(info.within(&memory(32 << 20)).memory_capacity_pages, 512);
-        assert_eq!(info.within(&memory(4 << 30)).memory_capacity_pages, 16384);
-        assert_eq!(info.within(&memory(100_000)).memory_capacity_pages, 1);
-        assert_eq!(info.within(&memory(32 << 20)).max_threads, 64);
+        assert_eq!(info.memory_budget_pages(&Limits::default()), 7040);
+        assert_eq!(info.memory_budget_pages(&memory(32 << 20)), 512);
+        // Never past what the board gives.
+        assert_eq!(info.memory_budget_pages(&memory(4 << 30)), 7040);
+        assert_eq!(info.memory_budget_pages(&memory(100_000)), 1);
+        assert_eq!(info.within(&memory(32 << 20)), info);
     }
 
     #[test]
@@ -107,7 +116,7 @@ mod tests {
         assert_eq!(info.within(&threads(2)).max_threads, 2);
         assert_eq!(info.within(&threads(500)).max_threads, 500);
         assert_eq!(info.within(&threads(1 << 40)).max_threads, u32::MAX);
-        assert_eq!(info.within(&threads(2)).memory_capacity_pages, 1024);
+        assert_eq!(info.within(&threads(2)).memory_capacity_pages, 7040);
     }
 }
 

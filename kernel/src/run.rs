@@ -196,6 +196,9 @@ pub fn wait_for_the_end() -> ! {
 /// cap on threads, and what ends the run from another thread.
 pub struct ThreadSupport {
     pub info: ThreadsInfo,
+    /// Pages the shared memory may grow to in this run (the image's capacity, or a lower
+    /// memory limit).
+    pub budget_pages: u64,
     pub end: EndRun,
 }
 
@@ -315,7 +318,9 @@ fn start(
             &mut linker,
             &store,
             module,
-            threads.info.memory_capacity_pages,
+            &threads,
+            memory.is_some(),
+            wasi.usage(),
         )
         .map_err(|err| {
             if memory.is_some() {
@@ -404,14 +409,18 @@ fn outcome(result: wasmtime::Result<()>) -> Outcome {
     }
 }
 
-/// Creates the module's imported shared memory with room for `capacity_pages` (what the
-/// manifest gives, or the memory limit) and defines it in `linker` under the import's
-/// name.
+/// Creates the module's imported shared memory and defines it in `linker` under the
+/// import's name. It may grow to `threads.budget_pages`: in the guest its reservation is
+/// the image's capacity and pages are committed as it grows, within the budget
+/// (`platform/shared_memory.rs`; a refusal there counts as the memory limit reached when
+/// `limited`); on the host the budget is its maximum.
 fn define_shared_memory(
     linker: &mut Linker<Guest>,
     store: &Store<Guest>,
     module: &Module,
-    capacity_pages: u64,
+    threads: &ThreadSupport,
+    limited: bool,
+    usage: &Arc<Usage>,
 ) -> Result<SharedMemory> {
     let (import, ty) = module
         .imports()
@@ -420,17 +429,34 @@ fn define_shared_memory(
             _ => None,
         })
         .context("the manifest says the module uses threads, but it imports no shared memory")?;
-    if ty.minimum() > capacity_pages {
+    let budget = threads.budget_pages;
+    if ty.minimum() > budget {
         bail!(
             "the module's shared memory needs {} pages ({} MiB) to start, more than the {} \
              pages ({} MiB) this image and its memory limit grant it",
             ty.minimum(),
             (ty.minimum() * WASM_PAGE) >> 20,
-            capacity_pages,
-            (capacity_pages * WASM_PAGE) >> 20,
+            budget,
+            (budget * WASM_PAGE) >> 20,
         );
     }
-    let maximum = ty.maximum().unwrap_or(u64::MAX).min(capacity_pages);
+    #[cfg(target_os = "hermit")]
+    let maximum = {
+        let bytes = usize::try_from(budget * WASM_PAGE).context("shared memory budget")?;
+        crate::platform::shared_memory::expect(crate::platform::shared_memory::Budget {
+            bytes,
+            // A refusal is the limit's only when the limit set the budget.
+            limited: limited && budget < threads.info.memory_capacity_pages,
+            usage: Arc::clone(usage),
+        });
+        threads.info.memory_capacity_pages
+    };
+    #[cfg(not(target_os = "hermit"))]
+    let maximum = {
+        let _ = (limited, usage);
+        budget
+    };
+    let maximum = ty.maximum().unwrap_or(u64::MAX).min(maximum);
     let (minimum, maximum) = (
         u32::try_from(ty.minimum()).context("shared memory minimum")?,
         u32::try_from(maximum).context("shared memory maximum")?,

@@ -17,6 +17,7 @@ mod power_off;
 mod qemu;
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 mod semihosting;
+pub mod shared_memory;
 mod stack_alignment;
 pub mod timeslice;
 pub mod virtio_fs;

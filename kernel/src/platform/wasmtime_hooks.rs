@@ -3,7 +3,8 @@
 //! The kernel's memory map has shortcuts: PROT_NONE is not enforced, a partly re-protected
 //! mapping ends up backed by separate physical chunks, and freeing such a mapping panics.
 //! So every mapping is committed whole, readable, writable and executable, when it is made,
-//! and protection changes only keep instruction caches coherent.
+//! and protection changes only keep instruction caches coherent. The exception is a
+//! threads module's shared memory, committed as it grows (`shared_memory.rs`).
 
 use core::ptr;
 use std::cell::Cell;
@@ -23,8 +24,19 @@ pub extern "C" fn wasmtime_page_size() -> usize {
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmtime_mmap_new(size: usize, _prot_flags: u32, ret: &mut *mut u8) -> i32 {
+pub extern "C" fn wasmtime_mmap_new(size: usize, prot_flags: u32, ret: &mut *mut u8) -> i32 {
     let size = round_up(size.max(1));
+    if prot_flags == 0 {
+        if let Some(reserved) = super::shared_memory::reserve(size) {
+            return match reserved {
+                Ok(addr) => {
+                    *ret = addr;
+                    0
+                }
+                Err(rc) => rc,
+            };
+        }
+    }
     let mut addr = ptr::null_mut();
     // SAFETY: the kernel writes the new mapping's address to `addr`.
     let rc = crate::platform::page_tables::edit(|| unsafe {
@@ -54,6 +66,9 @@ pub extern "C" fn wasmtime_mmap_remap(addr: *mut u8, size: usize, _prot_flags: u
 
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmtime_munmap(addr: *mut u8, size: usize) -> i32 {
+    if let Some(rc) = super::shared_memory::unmap(addr) {
+        return rc;
+    }
     // SAFETY: a whole mapping made by `wasmtime_mmap_new`.
     crate::platform::page_tables::edit(|| unsafe {
         hermit_abi::munmap(addr, round_up(size.max(1)))
@@ -62,6 +77,9 @@ pub extern "C" fn wasmtime_munmap(addr: *mut u8, size: usize) -> i32 {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmtime_mprotect(addr: *mut u8, size: usize, prot_flags: u32) -> i32 {
+    if let Some(rc) = super::shared_memory::make_accessible(addr, size) {
+        return rc;
+    }
     if prot_flags & WASMTIME_PROT_EXEC != 0 {
         crate::platform::icache::sync_instruction_cache(addr, size);
     }

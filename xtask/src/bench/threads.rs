@@ -1,8 +1,8 @@
 //! The threads part of `cargo xtask bench`, for each board that runs wasm32-wasip1-threads
 //! modules: `threads-hello` against the plain `hello` (boot-to-exit and QEMU's peak resident
-//! memory, whose difference is mostly the shared memory reserved whole), and `threads-sum`
-//! with four threads on 1, 2 and 4 guest CPUs (up to the board's maximum), as a speed-up
-//! against one CPU in the same run.
+//! memory: the shared memory is committed as it grows, so the two should be close), and
+//! `threads-sum` with four threads on 1, 2 and 4 guest CPUs (up to the board's maximum), as
+//! a speed-up against one CPU in the same run.
 
 use anyhow::Result;
 
@@ -73,8 +73,9 @@ pub fn section(bench: &Bench) -> Result<String> {
     Ok(format!(
         "\n## Threads\n\nOn the boards that run wasm32-wasip1-threads modules. `threads-hello` \
          (one thread prints, main joins it) against the plain `hello`: boot-to-exit (median) \
-         and QEMU's peak resident memory (largest of the runs; the shared memory, 64 MiB \
-         on a 512 MiB board, is reserved and zeroed whole at start).\n\n\
+         and QEMU's peak resident memory (largest of the runs; the VM has RAM for the \
+         shared memory's capacity, but the guest commits and the host backs only what the \
+         module grows it to; see [threads.md](threads.md#memory)).\n\n\
          | board | hello | its peak memory | threads-hello | its peak memory |\n\
          |---|---|---|---|---|\n{memory_rows}\n\
          `threads-sum {SUM_THREADS} {SUM_ROUNDS}` (four threads summing 2,000,000 numbers \

@@ -20,7 +20,7 @@ pub mod oci_archive;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use hermit_wasm_kernel::manifest::Manifest;
+use hermit_wasm_kernel::manifest::{Manifest, WASM_PAGE};
 use xshell::Shell;
 
 use crate::disk::cloud_formats::Format;
@@ -118,7 +118,19 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
     ])?;
     let out = plan.image.dir.join("disk.raw");
     partial_file::write(&out, &bytes, 0o644)?;
-    let script = disk_script(&board, disk, &plan.name, &manifest.module.sha256);
+    // A threads module's VM gets RAM for its shared memory to grow into, as run-qemu.sh
+    // gives it.
+    let memory = match &manifest.module.threads {
+        Some(threads) => format!(
+            "{}M",
+            launch_script::threads_vm_memory_mib(
+                threads.memory_capacity_pages * WASM_PAGE,
+                guest.len() as u64
+            )
+        ),
+        None => board.qemu.memory.clone(),
+    };
+    let script = disk_script(&board, disk, &plan.name, &manifest.module.sha256, &memory);
     partial_file::write(
         &plan.image.dir.join("run-disk.sh"),
         script.as_bytes(),
@@ -137,8 +149,14 @@ pub fn run(sh: &Shell, project: &Project, args: &DiskArgs) -> Result<PathBuf> {
 }
 
 /// `run-disk.sh` for image `image` of `board` (whose disk profile is `disk`), built from
-/// a module whose sha256 is `module_sha256`.
-pub fn disk_script(board: &Board, disk: &DiskProfile, image: &str, module_sha256: &str) -> String {
+/// a module whose sha256 is `module_sha256`, booting a VM with `memory` of RAM.
+pub fn disk_script(
+    board: &Board,
+    disk: &DiskProfile,
+    image: &str,
+    module_sha256: &str,
+    memory: &str,
+) -> String {
     launch_script::fill(
         TEMPLATE,
         &[
@@ -148,7 +166,7 @@ pub fn disk_script(board: &Board, disk: &DiskProfile, image: &str, module_sha256
             ("PACKAGE", Fill::Word(&board.qemu.package)),
             ("MACHINE", Fill::Word(&disk.machine)),
             ("CPU", Fill::Word(&board.qemu.cpu)),
-            ("MEMORY", Fill::Word(&board.qemu.memory)),
+            ("MEMORY", Fill::Word(memory)),
             ("FIRMWARE_CODE", Fill::Word(&disk.firmware_code)),
             (
                 "FIRMWARE_VARS",

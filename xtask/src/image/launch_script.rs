@@ -37,8 +37,9 @@ pub struct ScriptInfo<'a> {
     pub module_sha256: &'a str,
     /// Bytes of the image's guest ELF (kernel, runner and precompiled module).
     pub guest_size: u64,
-    /// Whether the module is a wasm32-wasip1-threads one (its memory is shared).
-    pub shared_memory: bool,
+    /// For a wasm32-wasip1-threads module (its memory is shared), the bytes its shared
+    /// memory may grow to in this image.
+    pub shared_memory: Option<u64>,
 }
 
 const MIB: u64 = 1 << 20;
@@ -78,6 +79,21 @@ pub fn vm_memory_mib(script: &str, limit: u64) -> anyhow::Result<u64> {
         .parse()
         .with_context(|| format!("vm_memory gave {text:?}"))
 }
+
+/// MiB of RAM for a VM whose threads module's shared memory may grow to `bytes`: four
+/// times it and the room for the threads' stacks (`THREADS_STACKS_MIB`), plus the overhead,
+/// at least the least the board boots with. The same sum as the scripts' `vm_memory`
+/// (`templates/launch/limits.sh`; a test holds the two together), for the scripts that do
+/// not size the VM themselves (`run-disk.sh`).
+pub fn threads_vm_memory_mib(bytes: u64, guest_size: u64) -> u64 {
+    let mib = bytes.div_ceil(MIB).min(4096);
+    (4 * (mib + THREADS_STACKS_MIB) + memory_overhead_mib(guest_size))
+        .max(min_memory_mib(guest_size))
+}
+
+/// MiB of the quarter of a threads module's VM outside the kernel's heap that its
+/// threads' stacks take: 64 threads of 2 MiB, and 32 MiB more.
+const THREADS_STACKS_MIB: u64 = 160;
 
 /// An optional number as a script value: empty for none.
 fn optional(value: Option<u64>) -> String {
@@ -161,6 +177,7 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
     let image_maps = image_maps(info.maps);
     let overhead = memory_overhead_mib(info.guest_size).to_string();
     let min_memory = min_memory_mib(info.guest_size).to_string();
+    let shared_memory_capacity = optional(info.shared_memory);
     let (limit_memory, limit_cpu, limit_wall) = (
         optional(info.limits.memory),
         optional(info.limits.cpu),
@@ -181,7 +198,15 @@ pub fn qemu_script(board: &Board, info: &ScriptInfo) -> String {
             ("MIN_MEMORY", Fill::Word(&min_memory)),
             (
                 "SHARED_MEMORY",
-                Fill::Word(if info.shared_memory { "1" } else { "0" }),
+                Fill::Word(if info.shared_memory.is_some() {
+                    "1"
+                } else {
+                    "0"
+                }),
+            ),
+            (
+                "SHARED_MEMORY_CAPACITY",
+                Fill::Word(&shared_memory_capacity),
             ),
             ("MODULE_SHA256", Fill::Word(info.module_sha256)),
             ("LIMIT_MEMORY", Fill::Word(&limit_memory)),

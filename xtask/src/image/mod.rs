@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use hermit_wasm_kernel::manifest::{
-    EngineInfo, KernelInfo, Manifest, Map, ModuleInfo, RunConfig, FORMAT,
+    EngineInfo, KernelInfo, Manifest, Map, ModuleInfo, RunConfig, FORMAT, WASM_PAGE,
 };
 use hermit_wasm_kernel::{engine, payload};
 use xshell::{cmd, Shell};
@@ -268,7 +268,11 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
         limits: &plan.run.limits,
         module_sha256: &precompiled.sha256,
         guest_size: guest_image.len() as u64,
-        shared_memory: manifest.module.threads.is_some(),
+        shared_memory: manifest
+            .module
+            .threads
+            .as_ref()
+            .map(|t| t.memory_capacity_pages * WASM_PAGE),
     };
     write_script(&image.run_qemu, &launch_script::qemu_script(board, &info))?;
     if let (Some(path), Some(script)) =

@@ -146,6 +146,10 @@ pub struct QemuProfile {
     #[serde(default)]
     pub kvm_cpu: Option<String>,
     pub memory: String,
+    /// How far a threads module's shared memory may grow (its declared maximum, if
+    /// lower; a memory limit, if lower still). The launch script sizes the VM's RAM for
+    /// it, beyond `memory` (`xtask/templates/launch/limits.sh`).
+    pub shared_memory_max: String,
     pub smp: u32,
     /// The most CPUs `run-qemu.sh --cpus` may give the VM.
     pub max_cpus: u32,
@@ -334,16 +338,12 @@ impl QemuProfile {
 }
 
 impl Board {
-    /// Bytes a threads module's shared memory may take at most: an eighth of the VM's RAM.
-    /// A shared memory is reserved whole when it is made, and kernel 0.11 takes it from
-    /// physical memory at once. Measured with 512 MiB: half of it could not be mapped
-    /// (`mmap` panicked with AllocError); with a quarter, a module of five threads found no
-    /// memory for their stacks; an eighth leaves room for the kernel, the runner, the
-    /// compiled code and the threads' stacks.
+    /// Bytes a threads module's shared memory may grow to at most on this board (the
+    /// profile's `shared-memory-max`): the guest commits its pages as it grows, and the
+    /// launch script gives the VM the RAM for that much.
     pub fn shared_memory_budget(&self) -> Result<u64> {
-        Ok(memory_bytes(&self.qemu.memory)
-            .with_context(|| format!("board {}: qemu memory", self.name))?
-            / 8)
+        memory_bytes(&self.qemu.shared_memory_max)
+            .with_context(|| format!("board {}: qemu shared-memory-max", self.name))
     }
 
     /// Parses and checks one profile.

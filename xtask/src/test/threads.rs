@@ -2,8 +2,9 @@
 //! `modules/threads-*` booted on each board that runs threads (a table of module, launch
 //! options, expected stdout and status), the same examples again and again to catch races
 //! (a flake is a bug), on one CPU, on two and on the board's most where it allows them
-//! (`--cpus`; a row of `ROUNDS` each), and on a board that cannot run threads yet, the refusal. Also `--cpus`
-//! beyond the board's maximum, and a memory limit as the shared memory's capacity.
+//! (`--cpus`; a row of `ROUNDS` each), and on a board that cannot run threads yet, the
+//! refusal. Also `--cpus` beyond the board's maximum, the shared memory growing as far as
+//! a module allocates (`ALLOCATIONS`), and a memory limit as the shared memory's budget.
 //! The official wasi-threads programs are cases of `wasi.rs`.
 
 use std::process::Command;
@@ -14,7 +15,7 @@ use anyhow::{ensure, Result};
 use crate::plan::profile::Board;
 use crate::project::Project;
 use crate::test::boot::{expect_status, expect_stdout, stderr_has, Boot};
-use crate::test::case::{named, Case, Image};
+use crate::test::case::{named, scratch, Case, Image};
 
 /// One example run: module, `--env` options, expected stdout, stderr fragment and status.
 struct Example {
@@ -70,6 +71,38 @@ const EXAMPLES: &[Example] = &[
         stdout: "rayon threads: 4\nhash sum: 2803585375750068867\nparallel and sequential results agree\n",
         stderr: "",
         status: 0,
+    },
+];
+
+/// A `threads-alloc` run: how many MiB its four threads allocate, under which memory
+/// limit, and what it must print. The checksums follow from the parts' pattern (each 251
+/// bytes of a part sum to 31375; `modules/threads-alloc`).
+struct Allocation {
+    name: &'static str,
+    mib: &'static str,
+    limit: Option<&'static str>,
+    stdout: &'static str,
+}
+
+const ALLOCATIONS: &[Allocation] = &[
+    Allocation {
+        name: "threads-alloc-64-mib",
+        mib: "64",
+        limit: None,
+        stdout: "parts: 4 of 16 MiB\nallocated: 4\nchecksum: 8388606895\n",
+    },
+    Allocation {
+        name: "threads-alloc-256-mib",
+        mib: "256",
+        limit: None,
+        stdout: "parts: 4 of 64 MiB\nallocated: 4\nchecksum: 33554431280\n",
+    },
+    // One part of 64 MiB fits under 128 MiB with what the module had; a second does not.
+    Allocation {
+        name: "threads-alloc-256-mib-under-a-128-mib-limit",
+        mib: "256",
+        limit: Some("memory=128M"),
+        stdout: "parts: 4 of 64 MiB\nallocated: 1\nfailed: 3\n",
     },
 ];
 
@@ -156,10 +189,14 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             move |plans| boot(&EXAMPLES[i], &plans[0].image.run_qemu, 1),
         ));
     }
+    // The board gives a shared memory `shared-memory-max` (data in its profile).
+    let capacity = board
+        .shared_memory_budget()
+        .map_or(0, |bytes| (bytes / (64 << 10)).min(16384));
     cases.push(Case::new(
         named(&b, "threads-manifest"),
         vec![Image::example(&b, "threads-sum")],
-        |plans| {
+        move |plans| {
             let out = Command::new(std::env::current_exe()?)
                 .arg("inspect")
                 .arg(&plans[0].image.dir)
@@ -168,18 +205,19 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             expect_status(&out, 0)?;
             let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
             let threads = &report["manifest"]["module"]["threads"];
-            // Rust's wasm32-wasip1-threads links 17..16384 pages; 512 MiB / 8 = 1024 pages.
+            // Rust's wasm32-wasip1-threads links 17..16384 pages; the capacity is the
+            // board's shared-memory-max in pages, within that maximum.
             ensure!(
                 threads["memory_minimum_pages"] == 17
                     && threads["memory_maximum_pages"] == 16384
-                    && threads["memory_capacity_pages"] == 1024
+                    && threads["memory_capacity_pages"] == capacity
                     && threads["max_threads"] == 64,
                 "threads in the manifest: {threads}"
             );
             Ok(())
         },
     ));
-    // A memory limit is the shared memory's capacity: enough for the sum, too little for
+    // A memory limit is the shared memory's budget: enough for the sum, too little for
     // the memory's minimum (17 pages), which is then refused with the numbers.
     cases.push(Case::new(
         named(&b, "threads-memory-limit"),
@@ -204,6 +242,40 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             )
         },
     ));
+    // The shared memory grows as far as the module asks (four threads allocating 64 and
+    // 256 MiB, each part checked), and a memory limit refuses it past the limit: the
+    // module sees the failure, and the run report names the limit.
+    for row in ALLOCATIONS {
+        let project = project.clone();
+        let case = named(&b, row.name);
+        cases.push(Case::new(
+            case.clone(),
+            vec![Image::example(&b, "threads-alloc")],
+            move |plans| {
+                let report = scratch(&project, &case)?.join("report.json");
+                let mut boot = Boot::args(&[row.mib]);
+                if let Some(limit) = row.limit {
+                    boot = boot.option("--limit", limit);
+                }
+                let out = boot
+                    .option("--report", &report.display().to_string())
+                    .run(&plans[0].image.run_qemu)?;
+                expect_status(&out, 0)?;
+                expect_stdout(&out, row.stdout)?;
+                let report: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&report)?)?;
+                let reached = &report["limits_reached"];
+                let named_memory = reached
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|n| n == "memory"));
+                ensure!(
+                    named_memory == row.limit.is_some() && report["ended"] == "exit",
+                    "report: {report}"
+                );
+                Ok(())
+            },
+        ));
+    }
     // Every example again and again, on one CPU and on several where the board has them.
     for row in rounds_for(board.qemu.max_cpus) {
         let (cpus, rounds) = (row.cpus, row.rounds);

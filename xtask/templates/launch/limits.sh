@@ -52,17 +52,20 @@ parse_limit() {
 # vm_memory BYTES: the VM's RAM, in MiB, for a module whose memory may grow to BYTES.
 # A plain module's memory lives on the kernel's heap (three quarters of RAM) and growing it
 # copies it, so the guest holds the old and the new at once, each at most the next power of
-# two: twice that. A threads module's shared memory never moves: it is reserved whole at
-# start from the mappings the kernel leaves outside its heap, an eighth of RAM as measured
-# (shared_memory=1): eight times it. Plus what the kernel, runner and precompiled module take
-# (memory_overhead, MiB), and never below what the board needs to boot (min_memory, MiB).
+# two: twice that. A threads module's shared memory (shared_memory=1; BYTES is then the
+# image's capacity) never moves and takes its pages from the quarter of RAM the kernel
+# leaves outside its heap, where the threads' stacks come from too: four times it and the
+# stacks' room (threads_stacks_mib: 64 threads of 2 MiB, and 32 MiB more). Plus what the
+# kernel, runner and precompiled module take (memory_overhead, MiB), and never below what
+# the board needs to boot (min_memory, MiB).
+threads_stacks_mib=160
 vm_memory() {
   local mib=$((($1 + 1048575) / 1048576)) block=1 ram
   # A wasm32 memory holds at most 4 GiB, whatever the limit.
   [ "$mib" -le 4096 ] || mib=4096
   while [ "$block" -lt "$mib" ]; do block=$((block * 2)); done
   ram=$((2 * block + memory_overhead))
-  [ "$shared_memory" != 1 ] || ram=$((8 * mib + memory_overhead))
+  [ "$shared_memory" != 1 ] || ram=$((4 * (mib + threads_stacks_mib) + memory_overhead))
   [ "$ram" -ge "$min_memory" ] || ram=$min_memory
   echo "$ram"
 }

@@ -58,6 +58,7 @@ ram_backing=@RAM_BACKING@
 memory_overhead=@MEMORY_OVERHEAD@
 min_memory=@MIN_MEMORY@
 shared_memory=@SHARED_MEMORY@
+shared_memory_capacity=@SHARED_MEMORY_CAPACITY@
 module_sha256=@MODULE_SHA256@
 # The image's limits the launcher enforces or sizes the VM by (empty: none), from its LIMIT
 # lines; the runner reads the others (output, files, threads) from the image itself.
@@ -150,7 +151,13 @@ if [ -n "$report" ] && ! : 2>/dev/null >"$report"; then
   report=
   exit 125
 fi
-[ -z "$limit_memory" ] || memory="$(vm_memory "$limit_memory")M"
+if [ "$shared_memory" = 1 ]; then
+  # A threads module: RAM for its shared memory's capacity, whose addresses the guest
+  # reserves whole (a memory limit lowers how far the guest lets it grow, not the VM).
+  memory="$(vm_memory "$shared_memory_capacity")M"
+elif [ -n "$limit_memory" ]; then
+  memory="$(vm_memory "$limit_memory")M"
+fi
 
 if ! command -v "$qemu" >/dev/null 2>&1; then
   echo "$me: $qemu not found: apt-get install $package" >&2

@@ -33,7 +33,7 @@ const INFO: ScriptInfo = ScriptInfo {
     limits: &NO_LIMITS,
     module_sha256: "ab12",
     guest_size: 3 << 20,
-    shared_memory: false,
+    shared_memory: None,
 };
 
 /// Runs the bash parser `function` (defined by the template fragment `functions`) on
@@ -311,13 +311,58 @@ fn a_memory_limit_sizes_the_vm() {
         vm_memory("aarch64-virt", 16 << 20),
         (2 * 16 + 38).to_string()
     );
-    // A threads module's shared memory: eight times the limit, no power of two.
+    // A threads module's shared memory: four times it and the threads' stacks' room, no
+    // power of two; the same as the Rust sum the disk script takes.
     let threads = ScriptInfo {
-        shared_memory: true,
+        shared_memory: Some(1 << 30),
         ..INFO
     };
     let script = qemu_script(&board("x86_64-kvm"), &threads);
-    assert_eq!(vm_memory_mib(&script, 24 << 20).unwrap(), 8 * 24 + 38);
+    assert_eq!(
+        vm_memory_mib(&script, 24 << 20).unwrap(),
+        4 * (24 + 160) + 38
+    );
+    for bytes in [24 << 20, 1 << 30, (1 << 30) + 1, 8 << 30] {
+        assert_eq!(
+            vm_memory_mib(&script, bytes).unwrap(),
+            threads_vm_memory_mib(bytes, INFO.guest_size)
+        );
+    }
+}
+
+/// A threads module's VM is sized for its shared memory's capacity, whose addresses the
+/// guest reserves whole: a memory limit lowers the guest's budget, not the VM.
+#[test]
+fn a_threads_modules_vm_is_sized_for_its_shared_memory() {
+    let threads = ScriptInfo {
+        shared_memory: Some(440 << 20),
+        ..INFO
+    };
+    let script = qemu_script(&board("aarch64-virt"), &threads);
+    let sizing = script
+        .find("\nif [ \"$shared_memory\" = 1 ]; then")
+        .map(|start| &script[start..])
+        .and_then(|rest| rest.find("\nfi\n").map(|end| &rest[..end + 4]))
+        .expect("the script sizes a threads module's VM");
+    let values = script
+        .find("\nmemory_overhead=")
+        .zip(script.find("\nmodule_sha256="))
+        .map(|(start, end)| &script[start + 1..end])
+        .unwrap();
+    let ram = |limit: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "{values}\nshared_memory=1 shared_memory_capacity=$((440 << 20)) \
+                 limit_memory={limit} memory=512M\n{LIMIT_FUNCTIONS}\n{sizing}\necho $memory"
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(ram(""), format!("{}M", 4 * (440 + 160) + 38));
+    assert_eq!(ram("$((128 << 20))"), format!("{}M", 4 * (440 + 160) + 38));
+    assert_eq!(ram("$((2 << 30))"), format!("{}M", 4 * (440 + 160) + 38));
 }
 
 #[test]
@@ -745,10 +790,10 @@ fn each_boards_scripts_match_their_snapshots() {
     let mut stale = Vec::new();
     let mut expected = std::collections::BTreeSet::new();
     for (name, board) in &boards {
-        let disk = board
-            .disk
-            .as_ref()
-            .map(|disk| crate::disk::disk_script(board, disk, INFO.image, INFO.module_sha256));
+        let disk = board.disk.as_ref().map(|disk| {
+            let (image, sha) = (INFO.image, INFO.module_sha256);
+            crate::disk::disk_script(board, disk, image, sha, &board.qemu.memory)
+        });
         let scripts = [
             ("run-qemu.sh", Some(qemu_script(board, &INFO))),
             ("run-uhyve.sh", uhyve_script(board, &INFO)),

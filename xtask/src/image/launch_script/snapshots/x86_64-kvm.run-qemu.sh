@@ -58,6 +58,7 @@ ram_backing='anonymous'
 memory_overhead='38'
 min_memory='38'
 shared_memory='0'
+shared_memory_capacity=''
 module_sha256='ab12'
 # The image's limits the launcher enforces or sizes the VM by (empty: none), from its LIMIT
 # lines; the runner reads the others (output, files, threads) from the image itself.
@@ -185,17 +186,20 @@ parse_limit() {
 # vm_memory BYTES: the VM's RAM, in MiB, for a module whose memory may grow to BYTES.
 # A plain module's memory lives on the kernel's heap (three quarters of RAM) and growing it
 # copies it, so the guest holds the old and the new at once, each at most the next power of
-# two: twice that. A threads module's shared memory never moves: it is reserved whole at
-# start from the mappings the kernel leaves outside its heap, an eighth of RAM as measured
-# (shared_memory=1): eight times it. Plus what the kernel, runner and precompiled module take
-# (memory_overhead, MiB), and never below what the board needs to boot (min_memory, MiB).
+# two: twice that. A threads module's shared memory (shared_memory=1; BYTES is then the
+# image's capacity) never moves and takes its pages from the quarter of RAM the kernel
+# leaves outside its heap, where the threads' stacks come from too: four times it and the
+# stacks' room (threads_stacks_mib: 64 threads of 2 MiB, and 32 MiB more). Plus what the
+# kernel, runner and precompiled module take (memory_overhead, MiB), and never below what
+# the board needs to boot (min_memory, MiB).
+threads_stacks_mib=160
 vm_memory() {
   local mib=$((($1 + 1048575) / 1048576)) block=1 ram
   # A wasm32 memory holds at most 4 GiB, whatever the limit.
   [ "$mib" -le 4096 ] || mib=4096
   while [ "$block" -lt "$mib" ]; do block=$((block * 2)); done
   ram=$((2 * block + memory_overhead))
-  [ "$shared_memory" != 1 ] || ram=$((8 * mib + memory_overhead))
+  [ "$shared_memory" != 1 ] || ram=$((4 * (mib + threads_stacks_mib) + memory_overhead))
   [ "$ram" -ge "$min_memory" ] || ram=$min_memory
   echo "$ram"
 }
@@ -351,7 +355,13 @@ if [ -n "$report" ] && ! : 2>/dev/null >"$report"; then
   report=
   exit 125
 fi
-[ -z "$limit_memory" ] || memory="$(vm_memory "$limit_memory")M"
+if [ "$shared_memory" = 1 ]; then
+  # A threads module: RAM for its shared memory's capacity, whose addresses the guest
+  # reserves whole (a memory limit lowers how far the guest lets it grow, not the VM).
+  memory="$(vm_memory "$shared_memory_capacity")M"
+elif [ -n "$limit_memory" ]; then
+  memory="$(vm_memory "$limit_memory")M"
+fi
 
 if ! command -v "$qemu" >/dev/null 2>&1; then
   echo "$me: $qemu not found: apt-get install $package" >&2
