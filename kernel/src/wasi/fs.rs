@@ -54,6 +54,11 @@ impl WasiCtx {
                 Ok(buf)
             }
             Handle::File(f) => {
+                // Wasmtime reads at the position with `pread`, whose check of the offset
+                // comes before the descriptor's mode (see `fd_pread`).
+                if f.pos > i64::MAX as u64 {
+                    return Err(Errno::Inval);
+                }
                 check_read(f)?;
                 let data = f.file.read_at(len, f.pos)?;
                 f.pos += data.len() as u64;
@@ -87,8 +92,14 @@ impl WasiCtx {
         match self.fds.get_mut(fd)? {
             Handle::Stream(s) => s.write(data),
             Handle::File(f) => {
+                let append = f.flags & fdflags::APPEND != 0;
+                // Without APPEND Wasmtime writes at the position with `pwrite`, whose check
+                // of the offset comes before the descriptor's mode (see `fd_pwrite`).
+                if !append && f.pos > i64::MAX as u64 {
+                    return Err(Errno::Inval);
+                }
                 check_write(f, Errno::Badf)?;
-                if f.flags & fdflags::APPEND != 0 {
+                if append {
                     f.pos = f.file.stat()?.size;
                 }
                 let end = f.pos.checked_add(data.len() as u64).ok_or(Errno::Fbig)?;
