@@ -28,8 +28,8 @@ pub const SETTINGS: [(&str, &str); 8] = [
 
 /// The engine configuration the guest runs a module with: [`config`], and for a threads
 /// module room for its shared memory to grow into. A shared memory never moves, so its
-/// whole capacity (the image's) is reserved when it is made, addresses only in the guest
-/// (pages are committed as it grows, `platform/shared_memory.rs`); Wasmtime reserves the
+/// whole capacity (the image's) is reserved when it is made, and in the guest pages are
+/// committed as it grows (`platform/shared_memory.rs`); Wasmtime reserves the
 /// minimum plus `memory_reservation_for_growth`, a setting it does not compare with the
 /// precompiler's.
 pub fn runtime_config(threads: Option<&ThreadsInfo>) -> Config {

@@ -443,7 +443,10 @@ fn define_shared_memory(
     #[cfg(target_os = "hermit")]
     let maximum = {
         let bytes = usize::try_from(budget * WASM_PAGE).context("shared memory budget")?;
+        let reservation = usize::try_from(threads.info.memory_capacity_pages * WASM_PAGE)
+            .context("shared memory capacity")?;
         crate::platform::shared_memory::expect(crate::platform::shared_memory::Budget {
+            reservation,
             bytes,
             // A refusal is the limit's only when the limit set the budget.
             limited: limited && budget < threads.info.memory_capacity_pages,
@@ -463,6 +466,10 @@ fn define_shared_memory(
     );
     let memory = SharedMemory::new(module.engine(), MemoryType::shared(minimum, maximum))
         .map_err(anyhow::Error::from)
+        .inspect_err(|_| {
+            #[cfg(target_os = "hermit")]
+            crate::platform::shared_memory::forget();
+        })
         .with_context(|| {
             format!(
                 "creating the shared memory ({minimum} pages, room for {maximum}): the \

@@ -15,10 +15,14 @@
 //! The budget says how far it may grow: the image's (what the VM was sized for) or the
 //! run's memory limit. A growth past it is refused (Wasmtime's `memory.grow` returns -1,
 //! as for any memory at its limit), and, when the budget is the memory limit, counted as
-//! the limit reached.
+//! the limit reached. Within the budget the kernel must have the pages: kernel 0.11 panics
+//! when it has no physical memory left rather than failing the call, so this holds only
+//! in a VM sized for the image's capacity (the launch scripts size theirs; a VM whose RAM
+//! someone else chose, a cloud's, bounds the growth at about a quarter of its largest RAM
+//! region).
 //!
-//! Only the one reservation announced by [`expect`] is handled so; every other mapping
-//! keeps the eager path of `wasmtime_hooks.rs`.
+//! Only the one reservation announced by [`expect`], of the size announced, is handled so;
+//! every other mapping keeps the eager path of `wasmtime_hooks.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -31,9 +35,12 @@ const PROT_DATA: u32 = hermit_abi::PROT_READ | hermit_abi::PROT_WRITE;
 /// Whether the kernel's `mprotect` backs pages that have none (see the top of this file).
 const BACKED_BY_MPROTECT: bool = !cfg!(target_arch = "riscv64");
 
-/// How far the next shared memory may grow, and whom to tell when it may not.
+/// The next shared memory: its reservation's size, how far it may grow, and whom to tell
+/// when it may not.
 #[derive(Debug)]
 pub struct Budget {
+    /// Bytes Wasmtime reserves for it (the image's capacity; no guard pages).
+    pub reservation: usize,
     /// Bytes the memory may be committed to.
     pub bytes: usize,
     /// Whether `bytes` is the run's memory limit (a refusal then counts as reaching it).
@@ -56,15 +63,27 @@ struct Region {
 static NEXT: Mutex<Option<Budget>> = Mutex::new(None);
 static REGIONS: Mutex<Vec<Region>> = Mutex::new(Vec::new());
 
-/// The next reservation Wasmtime makes is a shared memory that may grow within `budget`.
+/// The next reservation Wasmtime makes of `budget.reservation` bytes is a shared memory
+/// that may grow within `budget`.
 pub fn expect(budget: Budget) {
     *NEXT.lock().unwrap_or_else(|e| e.into_inner()) = Some(budget);
 }
 
-/// `wasmtime_mmap_new` without access: when a shared memory is expected, reserves
-/// `size` bytes of addresses only and gives their start.
+/// Forgets an expected shared memory that was not made (its creation failed first).
+pub fn forget() {
+    NEXT.lock().unwrap_or_else(|e| e.into_inner()).take();
+}
+
+/// `wasmtime_mmap_new` without access: when it is the expected shared memory's, reserves
+/// `size` bytes (see the top of this file) and gives their start.
 pub(super) fn reserve(size: usize) -> Option<Result<*mut u8, i32>> {
-    let budget = NEXT.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+    let budget = {
+        let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+        if next.as_ref()?.reservation != size {
+            return None;
+        }
+        next.take()?
+    };
     let mut addr = core::ptr::null_mut();
     let prot = if BACKED_BY_MPROTECT { 0 } else { PROT_DATA };
     // SAFETY: the kernel writes the new reservation's address to `addr`; no access means
@@ -98,7 +117,13 @@ pub(super) fn make_accessible(addr: *mut u8, size: usize) -> Option<i32> {
     let region = regions
         .iter_mut()
         .find(|r| (r.start..r.start + r.size).contains(&addr))?;
-    let end = (addr + size - region.start).min(region.size);
+    if size == 0 {
+        return Some(0);
+    }
+    let end = addr - region.start + size;
+    if end > region.size {
+        return Some(-hermit_abi::errno::EINVAL);
+    }
     if end <= region.committed {
         return Some(0);
     }

@@ -333,6 +333,11 @@ fn stdout_route(device: StdoutDevice) -> StdoutRoute {
 pub fn uhyve_script(board: &Board, info: &ScriptInfo) -> Option<String> {
     let uhyve = board.uhyve.as_ref()?;
     let cpus = uhyve.cpus.to_string();
+    // A threads module's VM gets RAM for its shared memory, as run-qemu.sh gives it.
+    let memory = match info.shared_memory {
+        Some(bytes) => format!("{}M", threads_vm_memory_mib(bytes, info.guest_size)),
+        None => uhyve.memory.clone(),
+    };
     let image_maps = image_maps(info.maps);
     Some(fill(
         UHYVE_TEMPLATE,
@@ -340,7 +345,7 @@ pub fn uhyve_script(board: &Board, info: &ScriptInfo) -> Option<String> {
             ("IMAGE", Fill::Word(info.image)),
             ("MODULE", Fill::Word(info.module)),
             ("BOARD", Fill::Word(&board.name)),
-            ("MEMORY", Fill::Word(&uhyve.memory)),
+            ("MEMORY", Fill::Word(&memory)),
             ("CPUS", Fill::Word(&cpus)),
             ("LIMIT_WALL", Fill::Word(&optional(info.limits.wall))),
             ("LIMIT_CPU", Fill::Word(&optional(info.limits.cpu))),

@@ -252,6 +252,26 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
         bail!("the payload read back from the image's guest differs from the one attached");
     }
 
+    if let (Some(threads), Some(max)) = (&manifest.module.threads, board.threads_memory_max()?) {
+        let mib = launch_script::threads_vm_memory_mib(
+            threads.memory_capacity_pages * WASM_PAGE,
+            guest_image.len() as u64,
+        );
+        if mib << 20 > max {
+            bail!(
+                "{}: its VM on {} would need {mib} MiB of RAM (the shared memory's {} MiB, \
+                 the threads' stacks and a guest of {} MiB), more than the {} MiB a threads \
+                 module's VM may have there (threads-memory-max in boards/{}.toml); a smaller \
+                 module fits",
+                plan.module_name,
+                board.name,
+                (threads.memory_capacity_pages * WASM_PAGE) >> 20,
+                guest_image.len() >> 20,
+                max >> 20,
+                board.name,
+            );
+        }
+    }
     let image = &plan.image;
     sh.create_dir(&image.dir)?;
     if board.qemu.boot == BootProtocol::Pvh && board.qemu.guest_delivery() == GuestDelivery::Initrd

@@ -292,7 +292,7 @@ pub fn threads_info(
     if shape.minimum_pages > budget_pages {
         bail!(
             "{name}'s shared memory starts at {} pages ({} MiB), more than the {budget_pages} \
-             pages ({} MiB) this board's RAM leaves for it",
+             pages ({} MiB) this board gives a shared memory (its profile's shared-memory-max)",
             shape.minimum_pages,
             (shape.minimum_pages * WASM_PAGE) >> 20,
             budget_bytes >> 20
@@ -467,12 +467,15 @@ mod tests {
         );
         let out = precompile("t", &wasm, "x86_64-unknown-hermit", &[]).unwrap();
         assert_eq!(out.threads, Some(shape.clone()));
-        // 512 MiB of RAM leave 64 MiB: 1024 pages.
-        let info = threads_info("t", &shape, 64 << 20).unwrap();
+        // A board that gives a shared memory 440 MiB: 7040 pages; one that gives 2 GiB:
+        // the module's maximum.
+        let info = threads_info("t", &shape, 440 << 20).unwrap();
         assert_eq!(
             (info.memory_capacity_pages, info.max_threads),
-            (1024, MAX_THREADS)
+            (7040, MAX_THREADS)
         );
+        let info = threads_info("t", &shape, 2 << 30).unwrap();
+        assert_eq!(info.memory_capacity_pages, 16384);
         let err = threads_info("t", &shape, 1 << 20).unwrap_err();
         assert!(err.to_string().contains("starts at 17 pages"), "{err}");
         // Without thread-spawn a module may still share its memory (atomics alone).

@@ -150,6 +150,10 @@ pub struct QemuProfile {
     /// lower; a memory limit, if lower still). The launch script sizes the VM's RAM for
     /// it, beyond `memory` (`xtask/templates/launch/limits.sh`).
     pub shared_memory_max: String,
+    /// The most RAM a threads module's VM may have, where more would break it (riscv64:
+    /// below 4 GiB physical); the image step refuses a module whose VM would need more.
+    #[serde(default)]
+    pub threads_memory_max: Option<String>,
     pub smp: u32,
     /// The most CPUs `run-qemu.sh --cpus` may give the VM.
     pub max_cpus: u32,
@@ -346,6 +350,16 @@ impl Board {
             .with_context(|| format!("board {}: qemu shared-memory-max", self.name))
     }
 
+    /// `[qemu] threads-memory-max` in bytes, if the profile sets it.
+    pub fn threads_memory_max(&self) -> Result<Option<u64>> {
+        self.qemu
+            .threads_memory_max
+            .as_deref()
+            .map(memory_bytes)
+            .transpose()
+            .with_context(|| format!("board {}: qemu threads-memory-max", self.name))
+    }
+
     /// Parses and checks one profile.
     pub fn parse(name: &str, text: &str) -> Result<Board> {
         let mut board: Board =
@@ -402,6 +416,7 @@ impl Board {
             Ok(())
         };
         self.shared_memory_budget()?;
+        self.threads_memory_max()?;
         if self.qemu.smp == 0 || self.qemu.smp > self.qemu.max_cpus {
             bail!(
                 "board {}: smp {} is not within 1..=max-cpus {}",

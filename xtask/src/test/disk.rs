@@ -72,6 +72,7 @@ fn mcopy(disk: &Path, path: &str, data: &[u8], scratch: &Path) -> Result<()> {
 /// `boot_disk` with `qemu_options` added through HERMIT_WASM_QEMU_OPTIONS.
 pub fn boot_disk_with(dir: &Path, options: &[&str], qemu_options: &str) -> Result<Output> {
     let mut command = Command::new(dir.join("run-disk.sh"));
+    command.env_remove("HERMIT_WASM_KERNEL_LOG");
     if !qemu_options.is_empty() {
         command.env("HERMIT_WASM_QEMU_OPTIONS", qemu_options);
     }

@@ -328,6 +328,12 @@ fn a_memory_limit_sizes_the_vm() {
             threads_vm_memory_mib(bytes, INFO.guest_size)
         );
     }
+    // uhyve's VM gets the same RAM for it; a plain module keeps the profile's.
+    let uhyve = uhyve_script(&board("x86_64-kvm"), &threads).unwrap();
+    let want = format!("\nmemory='{}M'\n", 4 * (1024 + 160) + 38);
+    assert!(uhyve.contains(&want), "{uhyve}");
+    let uhyve = uhyve_script(&board("x86_64-kvm"), &INFO).unwrap();
+    assert!(uhyve.contains("\nmemory='512M'\n"), "{uhyve}");
 }
 
 /// A threads module's VM is sized for its shared memory's capacity, whose addresses the

@@ -23,9 +23,13 @@ pub fn unsupported() -> Option<&'static str> {
              = 1), which Hermit kernel 0.11 refuses; boot a CPU model without it (QEMU: -cpu \
              max,lpa2=off, or neoverse-n1, neoverse-v1, neoverse-n2, cortex-a72)",
         ),
-        _ => Some(
+        0xf => Some(
             "the CPU has no 4 KiB pages (ID_AA64MMFR0_EL1.TGran4 = 0xf), the only page size \
              Hermit kernel 0.11 uses; boot another CPU model",
+        ),
+        _ => Some(
+            "the CPU's 4 KiB granule field (ID_AA64MMFR0_EL1.TGran4) reads a value Hermit \
+             kernel 0.11 does not know (it asks for 0); boot another CPU model",
         ),
     }
 }
