@@ -60,7 +60,7 @@ pub fn config() -> Config {
 }
 
 /// The Wasmtime release the guest embeds (checked again by `Module::deserialize`).
-pub const WASMTIME_VERSION: &str = "45";
+pub const WASMTIME_VERSION: &str = "48";
 
 #[cfg(test)]
 mod tests {

@@ -110,17 +110,26 @@ pub extern "C" fn wasmtime_memory_image_map_at(
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmtime_memory_image_free(_image: *mut u8) {}
 
-// Wasmtime's one thread-local pointer (45 has one slot; 46 on pass a slot number).
+// Wasmtime's thread-local pointers: slot 0 is the runtime's activation list, slot 1 the
+// component-model-async state (from Wasmtime 46 on, each call names its slot).
+const TLS_SLOTS: usize = 2;
+
 thread_local! {
-    static TLS: Cell<*mut u8> = const { Cell::new(ptr::null_mut()) };
+    static TLS: [Cell<*mut u8>; TLS_SLOTS] = const { [const { Cell::new(ptr::null_mut()) }; TLS_SLOTS] };
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmtime_tls_get() -> *mut u8 {
-    TLS.with(Cell::get)
+pub extern "C" fn wasmtime_tls_get(slot: usize) -> *mut u8 {
+    // Wasmtime passes only 0 or 1; anything else reads as the documented default.
+    TLS.with(|tls| tls.get(slot).map_or(ptr::null_mut(), Cell::get))
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmtime_tls_set(value: *mut u8) {
-    TLS.with(|tls| tls.set(value));
+pub extern "C" fn wasmtime_tls_set(slot: usize, value: *mut u8) {
+    TLS.with(|tls| {
+        let cell = tls
+            .get(slot)
+            .unwrap_or_else(|| panic!("Wasmtime asked for TLS slot {slot}; it has {TLS_SLOTS}"));
+        cell.set(value);
+    });
 }

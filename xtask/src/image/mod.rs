@@ -18,6 +18,7 @@ pub mod launch_script;
 pub mod payload_segment;
 pub mod precompile;
 pub mod symbols;
+pub mod vectorless_copies;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

@@ -5,6 +5,8 @@
 use anyhow::{bail, Context, Result};
 use hermit_wasm_kernel::manifest::{ThreadsInfo, WASM_PAGE};
 use hermit_wasm_kernel::{engine, run};
+
+use super::vectorless_copies;
 use sha2::{Digest, Sha256};
 
 /// A module ready to embed.
@@ -57,9 +59,24 @@ pub fn precompile(
     let engine = wasmtime::Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("creating the precompiling engine")?;
+    // A board without a vector unit gets the module with its bulk copies kept off vector
+    // moves (see `vectorless_copies`); the manifest still names the module as given.
+    let rewritten;
+    let to_compile = if vectorless_copies::needed(target, cpu_features) {
+        let guarded;
+        (rewritten, guarded) = vectorless_copies::rewrite(wasm)
+            .with_context(|| format!("preparing {name} for {target}"))?;
+        eprintln!(
+            "  {guarded} bulk copies of {name} kept off vector moves (the board's CPU has no \
+             vector unit)"
+        );
+        &rewritten[..]
+    } else {
+        wasm
+    };
     // A Cranelift bug for one target shows as a panic: make it this module's error.
     let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine.precompile_module(wasm)
+        engine.precompile_module(to_compile)
     }))
     .map_err(|panic| {
         let what = panic
@@ -89,7 +106,7 @@ fn imports(wasm: &[u8]) -> Result<Vec<(String, String, bool)>> {
     let mut imports = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         if let wasmparser::Payload::ImportSection(section) = payload? {
-            for import in section {
+            for import in section.into_imports() {
                 let import = import?;
                 let is_function = matches!(import.ty, wasmparser::TypeRef::Func(_));
                 imports.push((
@@ -140,7 +157,7 @@ impl Shape {
                     }
                 }
                 Payload::ImportSection(section) => {
-                    for import in section {
+                    for import in section.into_imports() {
                         let import = import?;
                         match import.ty {
                             TypeRef::Func(ty) => {

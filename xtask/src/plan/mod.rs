@@ -24,7 +24,7 @@ use crate::project::Project;
 pub const KERNEL_VERSION: &str = "0.11.0";
 
 /// The toolchain that builds the kernel archive, apart from the one in `rust-toolchain.toml`
-/// (guest, xtask, modules, which Wasmtime 45 wants at 1.93 or later): kernel 0.11 pins
+/// (guest, xtask, modules, which Wasmtime 48 wants at 1.95 or later): kernel 0.11 pins
 /// nightly-2025-03-15 and uses unstable features of that time; the day before its pin
 /// builds it the same and is the one every kernel archive so far was built and booted with.
 pub const KERNEL_TOOLCHAIN: &str = "nightly-2025-03-14";

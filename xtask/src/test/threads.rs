@@ -27,7 +27,8 @@ struct Example {
 }
 
 /// What each example prints and how it ends, as `wasmtime run -S threads` gives it
-/// (Wasmtime 45.0.3 built with wasi-threads, on the host).
+/// (Wasmtime 45.0.3 built with wasi-threads, on the host; 47 and later dropped wasi-threads
+/// from the CLI, so these stay as 45 printed them).
 const EXAMPLES: &[Example] = &[
     Example {
         module: "threads-hello",

@@ -1,0 +1,292 @@
+//! Rewrites a module so that Cranelift compiles its bulk copies without vector moves, for a
+//! board whose CPU has no vector unit (`riscv64-virt`: RV64GC, no V extension).
+//!
+//! From Wasmtime 46 on, Cranelift's wasm translator expands a `memory.copy`, `memory.init`,
+//! `table.copy` or `table.init` whose length is a constant (an `iconst` when the
+//! instruction is translated) of up to 128 bytes into inline loads and stores, 16 bytes at
+//! a time as `i8x16`. The riscv64 backend lowers `i8x16` only with the V extension; without
+//! it compiling the module fails (wasmtime#13959). No Wasmtime or Cranelift setting turns
+//! the expansion off.
+//!
+//! The rewrite puts `i32.const 0` `i32.or` (`i64` when the length is 64-bit) before each of
+//! those four instructions. The length is then the result of an `or` when the copy is
+//! translated, never an `iconst`, so the copy goes through Wasmtime's `memory_copy`
+//! builtin, as every copy did in Wasmtime 45; the optimiser folds the `or` with zero away
+//! afterwards. What the module computes is unchanged. Its code grows by 3 bytes per such
+//! instruction, so the code offsets a trap's backtrace names on this board are those of
+//! the rewritten module (function names and indices are unchanged).
+//!
+//! Invariant: the output is the input's module with only those instructions added; it is
+//! validated again when it is precompiled.
+
+use anyhow::{Context, Result};
+use wasm_encoder::reencode::{self, Reencode, RoundtripReencoder};
+use wasm_encoder::Instruction;
+use wasmparser::{Operator, Payload, TypeRef};
+
+/// The Cranelift flag whose presence means the board's CPU has the vector unit.
+pub const VECTOR_FLAG: &str = "has_v";
+
+/// Whether modules for `target` with `cpu_features` need [`rewrite`].
+pub fn needed(target: &str, cpu_features: &[String]) -> bool {
+    target.starts_with("riscv64") && !cpu_features.iter().any(|f| f == VECTOR_FLAG)
+}
+
+/// `wasm` (a core module) with an `or` with zero in front of every bulk copy's length.
+/// Also returns how many instructions were guarded.
+pub fn rewrite(wasm: &[u8]) -> Result<(Vec<u8>, usize)> {
+    let index_types = IndexTypes::of(wasm)?;
+    let mut guard = GuardCopies {
+        index_types,
+        guarded: 0,
+    };
+    let mut module = wasm_encoder::Module::new();
+    guard
+        .parse_core_module(&mut module, wasmparser::Parser::new(0), wasm)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("re-encoding the module to keep its copies off vector moves")?;
+    Ok((module.finish(), guard.guarded))
+}
+
+/// Whether each memory and each table (imports first, as the index spaces are) is 64-bit.
+#[derive(Debug, Default)]
+struct IndexTypes {
+    memory64: Vec<bool>,
+    table64: Vec<bool>,
+}
+
+impl IndexTypes {
+    fn of(wasm: &[u8]) -> Result<Self> {
+        let mut types = IndexTypes::default();
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            match payload? {
+                Payload::ImportSection(section) => {
+                    for import in section.into_imports() {
+                        match import?.ty {
+                            TypeRef::Memory(m) => types.memory64.push(m.memory64),
+                            TypeRef::Table(t) => types.table64.push(t.table64),
+                            _ => {}
+                        }
+                    }
+                }
+                Payload::MemorySection(section) => {
+                    for memory in section {
+                        types.memory64.push(memory?.memory64);
+                    }
+                }
+                Payload::TableSection(section) => {
+                    for table in section {
+                        types.table64.push(table?.ty.table64);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(types)
+    }
+
+    fn memory64(&self, index: u32) -> bool {
+        self.memory64.get(index as usize).copied().unwrap_or(false)
+    }
+
+    fn table64(&self, index: u32) -> bool {
+        self.table64.get(index as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether the length operand of `op` is 64-bit, or `None` when `op` is not a bulk
+    /// copy. A copy's length is 64-bit only when both sides are; an `init`'s always 32-bit.
+    fn copy_length_is_64(&self, op: &Operator<'_>) -> Option<bool> {
+        match *op {
+            Operator::MemoryCopy { dst_mem, src_mem } => {
+                Some(self.memory64(dst_mem) && self.memory64(src_mem))
+            }
+            Operator::TableCopy {
+                dst_table,
+                src_table,
+            } => Some(self.table64(dst_table) && self.table64(src_table)),
+            Operator::MemoryInit { .. } | Operator::TableInit { .. } => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// The re-encoder: a round trip except in function bodies.
+struct GuardCopies {
+    index_types: IndexTypes,
+    guarded: usize,
+}
+
+impl Reencode for GuardCopies {
+    type Error = std::convert::Infallible;
+
+    fn parse_function_body(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        func: wasmparser::FunctionBody<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        let mut function = self.new_function_with_parsed_locals(&func)?;
+        let mut reader = func.get_operators_reader()?;
+        while !reader.eof() {
+            let op = reader.read()?;
+            match self.index_types.copy_length_is_64(&op) {
+                Some(true) => {
+                    function.instruction(&Instruction::I64Const(0));
+                    function.instruction(&Instruction::I64Or);
+                    self.guarded += 1;
+                }
+                Some(false) => {
+                    function.instruction(&Instruction::I32Const(0));
+                    function.instruction(&Instruction::I32Or);
+                    self.guarded += 1;
+                }
+                None => {}
+            }
+            function.instruction(&RoundtripReencoder.instruction(op)?);
+        }
+        code.function(&function);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module whose one function copies `len` (a constant) bytes within memory 0 and, for
+    /// a 32-bit memory, also initialises 3 bytes from a data segment.
+    fn module(memory64: bool, len: i64) -> Vec<u8> {
+        use wasm_encoder::{
+            CodeSection, DataCountSection, DataSection, Function, FunctionSection, MemorySection,
+            MemoryType, Module, TypeSection,
+        };
+        let mut m = Module::new();
+        let mut types = TypeSection::new();
+        types.ty().function([], []);
+        m.section(&types);
+        let mut funcs = FunctionSection::new();
+        funcs.function(0);
+        m.section(&funcs);
+        let mut memories = MemorySection::new();
+        memories.memory(MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64,
+            shared: false,
+            page_size_log2: None,
+        });
+        m.section(&memories);
+        if !memory64 {
+            m.section(&DataCountSection { count: 1 });
+        }
+        let mut f = Function::new([]);
+        let address = |v: i64| {
+            if memory64 {
+                Instruction::I64Const(v)
+            } else {
+                Instruction::I32Const(v as i32)
+            }
+        };
+        f.instruction(&address(0));
+        f.instruction(&address(64));
+        f.instruction(&address(len));
+        f.instruction(&Instruction::MemoryCopy {
+            src_mem: 0,
+            dst_mem: 0,
+        });
+        if !memory64 {
+            f.instruction(&Instruction::I32Const(0));
+            f.instruction(&Instruction::I32Const(0));
+            f.instruction(&Instruction::I32Const(3));
+            f.instruction(&Instruction::MemoryInit {
+                mem: 0,
+                data_index: 0,
+            });
+        }
+        f.instruction(&Instruction::End);
+        let mut code = CodeSection::new();
+        code.function(&f);
+        m.section(&code);
+        if !memory64 {
+            let mut data = DataSection::new();
+            data.passive(*b"abc");
+            m.section(&data);
+        }
+        m.finish()
+    }
+
+    fn operators(wasm: &[u8]) -> Vec<String> {
+        let mut ops = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            if let Payload::CodeSectionEntry(body) = payload.unwrap() {
+                let mut reader = body.get_operators_reader().unwrap();
+                while !reader.eof() {
+                    let op = format!("{:?}", reader.read().unwrap());
+                    ops.push(op.split([' ', '{']).next().unwrap().to_string());
+                }
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn guards_each_copy_length_of_a_32_bit_memory() {
+        let (out, guarded) = rewrite(&module(false, 72)).unwrap();
+        wasmparser::Validator::new().validate_all(&out).unwrap();
+        assert_eq!(guarded, 2);
+        let ops = operators(&out);
+        assert_eq!(
+            ops,
+            [
+                "I32Const",
+                "I32Const",
+                "I32Const",
+                "I32Const",
+                "I32Or",
+                "MemoryCopy",
+                "I32Const",
+                "I32Const",
+                "I32Const",
+                "I32Const",
+                "I32Or",
+                "MemoryInit",
+                "End"
+            ]
+        );
+    }
+
+    #[test]
+    fn guards_a_64_bit_memory_copy_with_a_64_bit_or() {
+        let (out, guarded) = rewrite(&module(true, 100)).unwrap();
+        wasmparser::Validator::new().validate_all(&out).unwrap();
+        assert_eq!(guarded, 1);
+        assert!(operators(&out).contains(&"I64Or".to_string()));
+    }
+
+    #[test]
+    fn only_riscv64_without_v_needs_it() {
+        assert!(needed("riscv64gc-unknown-hermit", &[]));
+        assert!(!needed("riscv64gc-unknown-hermit", &["has_v".to_string()]));
+        assert!(!needed("aarch64-unknown-hermit", &[]));
+        assert!(!needed("x86_64-unknown-hermit", &[]));
+    }
+
+    /// The point of the rewrite: Cranelift compiles a constant-length copy for riscv64
+    /// without V only after it.
+    #[test]
+    fn lets_riscv64_without_v_compile_a_constant_length_copy() {
+        let original = module(false, 72);
+        let mut config = hermit_wasm_kernel::engine::config();
+        config.target("riscv64gc-unknown-linux-gnu").unwrap();
+        let engine = wasmtime::Engine::new(&config).unwrap();
+        let (out, _) = rewrite(&original).unwrap();
+        engine.precompile_module(&out).unwrap();
+        let before = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.precompile_module(&original)
+        }));
+        assert!(
+            !matches!(before, Ok(Ok(_))),
+            "Cranelift compiled the unrewritten copy for riscv64 without V: the rewrite may \
+             no longer be needed (wasmtime#13959)"
+        );
+    }
+}
