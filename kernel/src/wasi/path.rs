@@ -319,8 +319,9 @@ impl WasiCtx {
     ) -> WasiResult<()> {
         // Both descriptors first, as Wasmtime looks them up before either path.
         let (old_dir, new_dir) = (self.dir_fd(fd)?, self.dir_fd(new_fd)?);
-        // As cap-std: trailing slashes are set aside while the entries are found; the old
-        // one's then asks Linux for a directory there.
+        // As Wasmtime: trailing slashes are set aside while the entries are found; one on
+        // either name then asks for a directory to rename (from Wasmtime 46 on, the new
+        // name's too), which a symlink never is.
         let old = sandbox::resolve_parent(&old_dir, strip_trailing_slashes(old_path))?;
         let new = sandbox::resolve_parent(&new_dir, strip_trailing_slashes(new_path))?;
         // Both names reach the host call before Linux looks at either.
@@ -332,7 +333,8 @@ impl WasiCtx {
         old.root.check_writable()?;
         new.root.check_writable()?;
         let old_meta = old.lstat()?.ok_or(Errno::Noent)?;
-        if !old_meta.is_dir() && old_path.len() > 1 && old_path.ends_with('/') {
+        let wants_dir = |path: &str| path.len() > 1 && path.ends_with('/');
+        if !old_meta.is_dir() && (wants_dir(old_path) || wants_dir(new_path)) {
             return Err(Errno::Notdir);
         }
         same_fs(&old, &new)?;
