@@ -29,6 +29,12 @@ pub fn precompile(
     if !wasm.starts_with(b"\0asm") {
         bail!("{name} is not a WebAssembly module (it does not start with \\0asm)");
     }
+    if wasmparser::Parser::is_component(wasm) {
+        bail!(
+            "{name} is a WebAssembly component (WASI 0.2, as wasm32-wasip2 builds), which the \
+             guest cannot run yet: build it for wasm32-wasip1 to get a core module"
+        );
+    }
     let imports =
         imports(wasm).with_context(|| format!("{name} is not a valid WebAssembly module"))?;
     let threads = threads_shape(name, wasm)?;
@@ -377,6 +383,19 @@ mod tests {
             err.to_string().contains("not a WebAssembly module"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_component_is_told_apart_by_its_header_in_one_line() {
+        // The smallest component: the magic and the component version/layer (0x0d, 1).
+        let component = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+        let err = precompile("app.wasm", &component, "x86_64-unknown-hermit", &[]).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("app.wasm is a WebAssembly component"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "one line: {text}");
     }
 
     #[test]
