@@ -144,6 +144,29 @@ pub fn cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
             &["not a WebAssembly module"],
         )
     });
+    add("cli/component-is-refused-in-one-line", |project, case| {
+        // An empty component: the magic, then the component version and layer.
+        let path = scratch(project, case)?.join("app.wasm");
+        std::fs::write(&path, b"\0asm\x0d\x00\x01\x00")?;
+        let out = Command::new(std::env::current_exe()?)
+            .args(["image", "--name", "e2e-component", "--module"])
+            .arg(&path)
+            .current_dir(&project.root)
+            .output()?;
+        ensure!(!out.status.success(), "succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            stderr.contains("error: app.wasm is a WebAssembly component"),
+            "{stderr}"
+        );
+        let error: Vec<&str> = stderr
+            .lines()
+            .skip_while(|l| !l.starts_with("error:"))
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        ensure!(error.len() == 1, "not one line:\n{stderr}");
+        Ok(())
+    });
     add("cli/name-outside-images-is-refused", |project, case| {
         let outside = scratch(project, case)?.join("x");
         let name = outside.display().to_string();
