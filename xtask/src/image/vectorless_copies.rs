@@ -10,18 +10,18 @@
 //!
 //! The rewrite puts `i32.const 0` `i32.or` (`i64` when the length is 64-bit) before each of
 //! those four instructions. The length is then the result of an `or` when the copy is
-//! translated, never an `iconst`, so the copy goes through Wasmtime's `memory_copy`
-//! builtin, as every copy did in Wasmtime 45; the optimiser folds the `or` with zero away
-//! afterwards. What the module computes is unchanged. Its code grows by 3 bytes per such
-//! instruction, so the code offsets a trap's backtrace names on this board are those of
-//! the rewritten module (function names and indices are unchanged).
+//! translated, never an `iconst`, so a memory copy goes through Wasmtime's `memory_copy`
+//! builtin (a table copy through its per-element loop), as in Wasmtime 45; the optimiser
+//! folds the `or` with zero away afterwards. What the module computes is unchanged.
 //!
-//! Invariant: the output is the input's module with only those instructions added; it is
-//! validated again when it is precompiled.
+//! Invariant: the output is the input byte for byte except for the inserted 3-byte pairs
+//! and the code section's and its bodies' sizes in front of them; every other section
+//! (names, debug info, custom sections) is copied as it is. So a code offset in a riscv64
+//! trap's backtrace lies 3 bytes further per guarded copy before it (and by the size
+//! fields' growth, if any) than in the given module. The output is validated again when
+//! it is precompiled.
 
-use anyhow::{Context, Result};
-use wasm_encoder::reencode::{self, Reencode, RoundtripReencoder};
-use wasm_encoder::Instruction;
+use anyhow::{bail, Result};
 use wasmparser::{Operator, Payload, TypeRef};
 
 /// The Cranelift flag whose presence means the board's CPU has the vector unit.
@@ -35,17 +35,66 @@ pub fn needed(target: &str, cpu_features: &[String]) -> bool {
 /// `wasm` (a core module) with an `or` with zero in front of every bulk copy's length.
 /// Also returns how many instructions were guarded.
 pub fn rewrite(wasm: &[u8]) -> Result<(Vec<u8>, usize)> {
+    /// `i32.const 0`, `i32.or`; `i64.const 0`, `i64.or`.
+    const OR_ZERO_32: [u8; 3] = [0x41, 0x00, 0x72];
+    const OR_ZERO_64: [u8; 3] = [0x42, 0x00, 0x84];
     let index_types = IndexTypes::of(wasm)?;
-    let mut guard = GuardCopies {
-        index_types,
-        guarded: 0,
-    };
-    let mut module = wasm_encoder::Module::new();
-    guard
-        .parse_core_module(&mut module, wasmparser::Parser::new(0), wasm)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("re-encoding the module to keep its copies off vector moves")?;
-    Ok((module.finish(), guard.guarded))
+    let mut out = wasm_encoder::Module::new();
+    let mut guarded = 0;
+    // The code section being rebuilt, and how many bodies it still expects.
+    let mut code: Option<(wasm_encoder::CodeSection, u32)> = None;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::Version { encoding, .. } => {
+                if encoding != wasmparser::Encoding::Module {
+                    bail!("only a core module's copies can be guarded");
+                }
+            }
+            Payload::CodeSectionStart { count, .. } => {
+                code = Some((wasm_encoder::CodeSection::new(), count));
+            }
+            Payload::CodeSectionEntry(body) => {
+                let Some((section, remaining)) = code.as_mut() else {
+                    bail!("a function body outside the code section");
+                };
+                let range = body.range();
+                let mut new_body = Vec::with_capacity(range.len() + 16);
+                let mut copied = range.start;
+                let mut reader = body.get_operators_reader()?;
+                while !reader.eof() {
+                    let (op, offset) = reader.read_with_offset()?;
+                    if let Some(is_64) = index_types.copy_length_is_64(&op) {
+                        new_body.extend_from_slice(&wasm[copied..offset]);
+                        new_body.extend_from_slice(if is_64 { &OR_ZERO_64 } else { &OR_ZERO_32 });
+                        copied = offset;
+                        guarded += 1;
+                    }
+                }
+                new_body.extend_from_slice(&wasm[copied..range.end]);
+                section.raw(&new_body);
+                *remaining -= 1;
+                if *remaining == 0 {
+                    if let Some((section, _)) = code.take() {
+                        out.section(&section);
+                    }
+                }
+            }
+            Payload::End(_) => {}
+            other => {
+                if let Some((id, range)) = other.as_section() {
+                    out.section(&wasm_encoder::RawSection {
+                        id,
+                        data: &wasm[range],
+                    });
+                }
+            }
+        }
+    }
+    if let Some((section, _)) = code {
+        // A code section that declared bodies it does not hold: validation refuses it.
+        out.section(&section);
+    }
+    Ok((out.finish(), guarded))
 }
 
 /// Whether each memory and each table (imports first, as the index spaces are) is 64-bit.
@@ -110,44 +159,6 @@ impl IndexTypes {
     }
 }
 
-/// The re-encoder: a round trip except in function bodies.
-struct GuardCopies {
-    index_types: IndexTypes,
-    guarded: usize,
-}
-
-impl Reencode for GuardCopies {
-    type Error = std::convert::Infallible;
-
-    fn parse_function_body(
-        &mut self,
-        code: &mut wasm_encoder::CodeSection,
-        func: wasmparser::FunctionBody<'_>,
-    ) -> Result<(), reencode::Error<Self::Error>> {
-        let mut function = self.new_function_with_parsed_locals(&func)?;
-        let mut reader = func.get_operators_reader()?;
-        while !reader.eof() {
-            let op = reader.read()?;
-            match self.index_types.copy_length_is_64(&op) {
-                Some(true) => {
-                    function.instruction(&Instruction::I64Const(0));
-                    function.instruction(&Instruction::I64Or);
-                    self.guarded += 1;
-                }
-                Some(false) => {
-                    function.instruction(&Instruction::I32Const(0));
-                    function.instruction(&Instruction::I32Or);
-                    self.guarded += 1;
-                }
-                None => {}
-            }
-            function.instruction(&RoundtripReencoder.instruction(op)?);
-        }
-        code.function(&function);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,8 +167,8 @@ mod tests {
     /// a 32-bit memory, also initialises 3 bytes from a data segment.
     fn module(memory64: bool, len: i64) -> Vec<u8> {
         use wasm_encoder::{
-            CodeSection, DataCountSection, DataSection, Function, FunctionSection, MemorySection,
-            MemoryType, Module, TypeSection,
+            CodeSection, DataCountSection, DataSection, Function, FunctionSection, Instruction,
+            MemorySection, MemoryType, Module, NameMap, NameSection, TypeSection,
         };
         let mut m = Module::new();
         let mut types = TypeSection::new();
@@ -211,6 +222,11 @@ mod tests {
             data.passive(*b"abc");
             m.section(&data);
         }
+        let mut names = NameSection::new();
+        let mut functions = NameMap::new();
+        functions.append(0, "copy");
+        names.functions(&functions);
+        m.section(&names);
         m.finish()
     }
 
@@ -252,6 +268,27 @@ mod tests {
                 "End"
             ]
         );
+    }
+
+    #[test]
+    fn keeps_every_other_byte_as_it_was() {
+        let original = module(false, 72);
+        let (out, guarded) = rewrite(&original).unwrap();
+        // Two 3-byte pairs; the body's and the section's sizes still fit one byte.
+        assert_eq!(out.len(), original.len() + 3 * guarded);
+        // Everything after the code section (data, names) is the same bytes.
+        let tail = |wasm: &[u8]| {
+            let mut end = 0;
+            for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+                if let Payload::CodeSectionStart { range, .. } = payload.unwrap() {
+                    end = range.end;
+                }
+            }
+            wasm[end..].to_vec()
+        };
+        assert_eq!(tail(&out), tail(&original));
+        let (again, _) = rewrite(&module(false, 72)).unwrap();
+        assert_eq!(out, again);
     }
 
     #[test]
