@@ -4,15 +4,15 @@
 //! guest. Host directories are exposed only through preopens, and every guest path is
 //! resolved inside its preopen by [`sandbox`]; read-only preopens refuse every change.
 //!
-//! Semantics follow Wasmtime's `wasmtime run` (45), error paths included, as the
+//! Semantics follow Wasmtime's `wasmtime run` (48), error paths included, as the
 //! differential fuzzer (`cargo xtask fuzz-wasi`) holds them: rights are advisory (no
-//! operation checks them; a path that would leave its preopen is `EPERM`, as cap-std
-//! answers Wasmtime), a file opened without write access refuses writes with `EBADF`,
-//! `fd_fdstat_get` reports the rights Wasmtime reports ([`abi::rights`]), descriptor
-//! numbers are taken as Wasmtime takes them, a read or write moves only the first buffer
-//! that is not empty, each call checks what it checks in Wasmtime's order, and an argument
-//! Wasmtime's bindings cannot decode (an unknown enum value or flag) ends the run with an
-//! error rather than an errno.
+//! operation checks them; a path that would leave its preopen is `EPERM`, as Wasmtime's
+//! file-system primitives answer), a file opened without write access refuses writes with
+//! `EBADF`, `fd_fdstat_get` reports the rights Wasmtime reports ([`abi::rights`]),
+//! descriptor numbers are taken as Wasmtime takes them, a read or write moves only the
+//! first buffer that is not empty, each call checks what it checks in Wasmtime's order,
+//! and an argument Wasmtime's bindings cannot decode (an unknown enum value or flag) ends
+//! the run with an error rather than an errno.
 //!
 //! Modules: [`errno`] (error numbers), [`abi`] (constants, layouts, memory access),
 //! [`ctx`] (per-instance state), [`fd_table`] (descriptors), [`sandbox`] (path
