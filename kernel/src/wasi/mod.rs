@@ -29,6 +29,7 @@ pub mod errno;
 pub mod fd_table;
 pub mod fs;
 pub mod fuse_fs;
+pub mod p2;
 pub mod path;
 pub mod poll;
 pub mod random;

@@ -94,7 +94,7 @@ impl PendingPoll {
 
 /// Sleeps until the monotonic clock reads `end`, in steps of at most `SLEEP_STEP` (see
 /// there).
-fn sleep_until(clocks: &Clocks, end: u64) {
+pub(crate) fn sleep_until(clocks: &Clocks, end: u64) {
     loop {
         let now = clocks.monotonic_ns();
         if end <= now {

@@ -124,6 +124,11 @@ impl Stream {
         }
     }
 
+    /// Whether the host stream is a terminal (as the launcher saw it).
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
     /// Whether this is the readable stream.
     pub fn is_input(&self) -> bool {
         self.input
