@@ -4,6 +4,7 @@
 //! device) is in `platform`; the FUSE client (`fuse`) and virtio queues (`virtio`) it
 //! drives are plain code, tested natively.
 
+pub mod command;
 pub mod engine;
 pub mod fuse;
 pub mod launch;

@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use hermit_wasm_kernel::launch::LaunchOptions;
 use hermit_wasm_kernel::manifest::Manifest;
 use hermit_wasm_kernel::wasi::Stdio;
-use hermit_wasm_kernel::{engine, payload, run};
+use hermit_wasm_kernel::{command, engine, payload, run};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 /// Runs the module in `blob` with the runner's command line `argv`; returns how the main
@@ -65,6 +66,20 @@ fn run_payload(
         .map_err(anyhow::Error::from)
         .context("creating the engine")?;
     hermit_wasm_kernel::phases::mark("engine");
+    if manifest.module.component.is_some() {
+        // SAFETY: as for a module below, with `Engine::precompile_component`.
+        let component = unsafe { load_component(&engine, payload.module) }
+            .context("loading the precompiled component")?;
+        hermit_wasm_kernel::phases::mark("loaded");
+        return command::run(
+            &engine,
+            &component,
+            config,
+            stdio,
+            manifest.run.entrypoint.as_deref(),
+            limits.memory,
+        );
+    }
     // SAFETY: the payload was produced by our xtask with `Engine::precompile_module` and the
     // same engine settings (Wasmtime still checks its version, target and settings), and
     // nothing writes it: it is borrowed for the whole program.
@@ -100,6 +115,21 @@ unsafe fn load_module(engine: &Engine, bytes: &'static [u8]) -> Result<Module> {
     #[cfg(not(target_os = "hermit"))]
     // SAFETY: the caller's contract.
     return unsafe { Module::deserialize(engine, bytes) }.map_err(anyhow::Error::from);
+}
+
+/// [`load_module`] for a component.
+///
+/// # Safety
+///
+/// As for `Component::deserialize`: `bytes` come from `Engine::precompile_component` with
+/// `engine`'s settings.
+unsafe fn load_component(engine: &Engine, bytes: &'static [u8]) -> Result<Component> {
+    #[cfg(target_os = "hermit")]
+    // SAFETY: the caller's contract; 'static bytes are never written.
+    return unsafe { hermit_wasm_kernel::platform::code_memory::load_component(engine, bytes) };
+    #[cfg(not(target_os = "hermit"))]
+    // SAFETY: the caller's contract.
+    return unsafe { Component::deserialize(engine, bytes) }.map_err(anyhow::Error::from);
 }
 
 #[cfg(target_os = "hermit")]

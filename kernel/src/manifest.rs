@@ -36,6 +36,18 @@ pub struct ModuleInfo {
     /// `wasi::thread-spawn`).
     #[serde(default)]
     pub threads: Option<ThreadsInfo>,
+    /// Present for a component (WASI 0.2, as `wasm32-wasip2` builds), which the guest
+    /// runs through the 0.2 front door; absent for a core module.
+    #[serde(default)]
+    pub component: Option<ComponentInfo>,
+}
+
+/// What a component needs from the guest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentInfo {
+    /// The interfaces it imports, full names with versions (`wasi:cli/stdout@0.2.0`),
+    /// every one provided by the guest (checked when the image is made).
+    pub imports: Vec<String>,
 }
 
 /// How a threads module's shared memory and threads are bounded in this image.

@@ -390,7 +390,7 @@ fn ended(outcome: Outcome, usage: &Arc<Usage>, shared_memory: Option<&SharedMemo
 }
 
 /// The outcome of a call into the module.
-fn outcome(result: wasmtime::Result<()>) -> Outcome {
+pub(crate) fn outcome(result: wasmtime::Result<()>) -> Outcome {
     match result {
         Ok(()) => Outcome::Exited(0),
         Err(err) => {

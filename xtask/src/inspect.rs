@@ -240,11 +240,19 @@ pub fn run(project: &Project, args: &InspectArgs) -> Result<()> {
             t.max_threads
         );
     }
+    if let Some(c) = &m.module.component {
+        println!("component (WASI 0.2) imports {}", c.imports.join(", "));
+    }
+    let default_entry = if m.module.component.is_some() {
+        "wasi:cli/run"
+    } else {
+        "_start"
+    };
     println!(
         "run     args {:?}, env {:?}, entrypoint {}",
         m.run.args,
         m.run.env,
-        m.run.entrypoint.as_deref().unwrap_or("_start")
+        m.run.entrypoint.as_deref().unwrap_or(default_entry)
     );
     let limits = m.run.limits.specs();
     if !limits.is_empty() {

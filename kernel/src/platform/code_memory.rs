@@ -7,6 +7,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use anyhow::Result;
+use wasmtime::component::Component;
 use wasmtime::{Config, CustomCodeMemory, Engine, Module};
 
 use crate::payload::MODULE_ALIGN;
@@ -58,4 +59,22 @@ pub unsafe fn load_module(engine: &Engine, bytes: &'static [u8]) -> Result<Modul
         unsafe { Module::deserialize(engine, bytes) }
     };
     module.map_err(anyhow::Error::from)
+}
+
+/// [`load_module`] for a component.
+///
+/// # Safety
+///
+/// As for [`load_module`], with `Engine::precompile_component` and
+/// `Component::deserialize`.
+pub unsafe fn load_component(engine: &Engine, bytes: &'static [u8]) -> Result<Component> {
+    let component = if bytes.as_ptr().addr() % MODULE_ALIGN == 0 {
+        // SAFETY: the caller's contract; the memory outlives every component (it is
+        // 'static) and is never written.
+        unsafe { Component::deserialize_raw(engine, NonNull::from(bytes)) }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { Component::deserialize(engine, bytes) }
+    };
+    component.map_err(anyhow::Error::from)
 }

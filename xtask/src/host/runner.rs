@@ -11,7 +11,7 @@ use hermit_wasm_kernel::{engine, payload};
 use xshell::Shell;
 
 use crate::host::cargo_cmd::cargo;
-use crate::image::precompile;
+use crate::image::{component, precompile};
 use crate::project::Project;
 
 /// Builds `hermit-wasm-kernel` for the host (release) and returns its path.
@@ -52,16 +52,26 @@ fn write_payload_with(wasm_path: &Path, out: &Path, config: wasmtime::Config) ->
     let wasm =
         std::fs::read(wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
     let name_for_errors = wasm_path.display().to_string();
-    // On the host a shared memory may take what the module declares (at most 4 GiB).
-    let threads = match precompile::threads_shape(&name_for_errors, &wasm)? {
-        Some(shape) => Some(precompile::threads_info(&name_for_errors, &shape, 4 << 30)?),
-        None => None,
-    };
     let engine = wasmtime::Engine::new(&config)?;
-    let cwasm = engine
-        .precompile_module(&wasm)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("compiling {}", wasm_path.display()))?;
+    let (cwasm, threads, component) = if wasmparser::Parser::is_component(&wasm) {
+        let info = component::check(&name_for_errors, &wasm)?;
+        let cwasm = engine
+            .precompile_component(&wasm)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling {}", wasm_path.display()))?;
+        (cwasm, None, Some(info))
+    } else {
+        // On the host a shared memory may take what the module declares (at most 4 GiB).
+        let threads = match precompile::threads_shape(&name_for_errors, &wasm)? {
+            Some(shape) => Some(precompile::threads_info(&name_for_errors, &shape, 4 << 30)?),
+            None => None,
+        };
+        let cwasm = engine
+            .precompile_module(&wasm)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling {}", wasm_path.display()))?;
+        (cwasm, threads, None)
+    };
     let name = wasm_path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -78,6 +88,7 @@ fn write_payload_with(wasm_path: &Path, out: &Path, config: wasmtime::Config) ->
             size: wasm.len() as u64,
             precompiled_size: cwasm.len() as u64,
             threads,
+            component,
         },
         run: RunConfig::default(),
         toolchain: String::new(),

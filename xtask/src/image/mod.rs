@@ -12,6 +12,7 @@
 //! fragments go in as code.
 
 pub mod build_lock;
+pub mod component;
 pub mod elf_info;
 pub mod kernel_build;
 pub mod launch_script;
@@ -173,6 +174,12 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     let precompiled =
         precompile::precompile(&name, &wasm, &plan.guest.target, &board.guest.cpu_features)?;
     if let Some(entry) = &plan.run.entrypoint {
+        if precompiled.component.is_some() {
+            bail!(
+                "{name} is a component, and an ENTRYPOINT (`{entry}`) for a component is not \
+                 supported yet: a component runs its wasi:cli/run export (remove ENTRYPOINT)"
+            );
+        }
         precompile::check_entrypoint(&name, &wasm, entry)?;
     }
     let threads = match &precompiled.threads {
@@ -226,6 +233,7 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
             size: precompiled.wasm_size,
             precompiled_size: precompiled.cwasm.len() as u64,
             threads,
+            component: precompiled.component.clone(),
         },
         run: plan.run.clone(),
         toolchain: toolchain::rustc_version(sh)?,

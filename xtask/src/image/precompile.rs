@@ -3,10 +3,10 @@
 //! Hermit target using the guest's own engine settings (`hermit_wasm_kernel::engine`).
 
 use anyhow::{bail, Context, Result};
-use hermit_wasm_kernel::manifest::{ThreadsInfo, WASM_PAGE};
+use hermit_wasm_kernel::manifest::{ComponentInfo, ThreadsInfo, WASM_PAGE};
 use hermit_wasm_kernel::{engine, run};
 
-use super::vectorless_copies;
+use super::{component, vectorless_copies};
 use sha2::{Digest, Sha256};
 
 /// A module ready to embed.
@@ -17,6 +17,8 @@ pub struct Precompiled {
     pub cwasm: Vec<u8>,
     /// Set for a wasm32-wasip1-threads module.
     pub threads: Option<SharedMemoryShape>,
+    /// Set for a component (precompiled as one).
+    pub component: Option<ComponentInfo>,
 }
 
 /// Checks `wasm` (named `name` in messages) and precompiles it for `target`.
@@ -29,29 +31,15 @@ pub fn precompile(
     if !wasm.starts_with(b"\0asm") {
         bail!("{name} is not a WebAssembly module (it does not start with \\0asm)");
     }
-    if wasmparser::Parser::is_component(wasm) {
-        bail!(
-            "{name} is a WebAssembly component (WASI 0.2, as wasm32-wasip2 builds), which the \
-             guest cannot run yet: build it for wasm32-wasip1 to get a core module"
-        );
-    }
-    let imports =
-        imports(wasm).with_context(|| format!("{name} is not a valid WebAssembly module"))?;
-    let threads = threads_shape(name, wasm)?;
-    let unsupported = run::unsupported_imports(
-        imports.iter().map(|(m, n, f)| (m.as_str(), n.as_str(), *f)),
-        threads
-            .as_ref()
-            .map(|t| (t.import.0.as_str(), t.import.1.as_str())),
-    );
-    if !unsupported.is_empty() {
-        bail!(
-            "{name} imports what the guest does not provide: {} (only wasi_snapshot_preview1 \
-             functions are, and for a wasm32-wasip1-threads module its shared memory and \
-             wasi::thread-spawn)",
-            unsupported.join(", ")
-        );
-    }
+    let component = if wasmparser::Parser::is_component(wasm) {
+        Some(component::check(name, wasm)?)
+    } else {
+        None
+    };
+    let threads = match component {
+        Some(_) => None,
+        None => check_module(name, wasm)?,
+    };
     let mut config = engine::config();
     config
         .target(target)
@@ -70,8 +58,12 @@ pub fn precompile(
     let rewritten;
     let to_compile = if vectorless_copies::needed(target, cpu_features) {
         let guarded;
-        (rewritten, guarded) = vectorless_copies::rewrite(wasm)
-            .with_context(|| format!("preparing {name} for {target}"))?;
+        (rewritten, guarded) = if component.is_some() {
+            vectorless_copies::rewrite_component(wasm)
+        } else {
+            vectorless_copies::rewrite(wasm)
+        }
+        .with_context(|| format!("preparing {name} for {target}"))?;
         eprintln!(
             "  {guarded} bulk copies of {name} kept off vector moves (the board's CPU has no \
              vector unit)"
@@ -82,7 +74,11 @@ pub fn precompile(
     };
     // A Cranelift bug for one target shows as a panic: make it this module's error.
     let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine.precompile_module(to_compile)
+        if component.is_some() {
+            engine.precompile_component(to_compile)
+        } else {
+            engine.precompile_module(to_compile)
+        }
     }))
     .map_err(|panic| {
         let what = panic
@@ -103,7 +99,31 @@ pub fn precompile(
         wasm_size: wasm.len() as u64,
         cwasm,
         threads,
+        component,
     })
+}
+
+/// Checks core module `wasm`: valid, importing only what the guest provides. Gives the
+/// shape of its shared memory when it is a threads module.
+fn check_module(name: &str, wasm: &[u8]) -> Result<Option<SharedMemoryShape>> {
+    let imports =
+        imports(wasm).with_context(|| format!("{name} is not a valid WebAssembly module"))?;
+    let threads = threads_shape(name, wasm)?;
+    let unsupported = run::unsupported_imports(
+        imports.iter().map(|(m, n, f)| (m.as_str(), n.as_str(), *f)),
+        threads
+            .as_ref()
+            .map(|t| (t.import.0.as_str(), t.import.1.as_str())),
+    );
+    if !unsupported.is_empty() {
+        bail!(
+            "{name} imports what the guest does not provide: {} (only wasi_snapshot_preview1 \
+             functions are, and for a wasm32-wasip1-threads module its shared memory and \
+             wasi::thread-spawn)",
+            unsupported.join(", ")
+        );
+    }
+    Ok(threads)
 }
 
 /// `(module, name, is_function)` of every import, validating the module on the way.
@@ -386,13 +406,14 @@ mod tests {
     }
 
     #[test]
-    fn a_component_is_told_apart_by_its_header_in_one_line() {
-        // The smallest component: the magic and the component version/layer (0x0d, 1).
+    fn a_component_is_told_apart_by_its_header_and_checked_as_one() {
+        // The smallest component: the magic and the component version/layer (0x0d, 1). As
+        // a component it is valid, and refused for what it lacks: a command's export.
         let component = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
         let err = precompile("app.wasm", &component, "x86_64-unknown-hermit", &[]).unwrap_err();
         let text = format!("{err:#}");
         assert!(
-            text.contains("app.wasm is a WebAssembly component"),
+            text.starts_with("app.wasm exports no wasi:cli/run (it is not a WASI command"),
             "{text}"
         );
         assert!(!text.contains('\n'), "one line: {text}");

@@ -97,6 +97,61 @@ pub fn rewrite(wasm: &[u8]) -> Result<(Vec<u8>, usize)> {
     Ok((out.finish(), guarded))
 }
 
+/// `wasm` (a component) with every core module in it rewritten as [`rewrite`] does, in
+/// nested components too; every other section is copied as it is and only the sizes of
+/// the sections holding a rewritten module change. Also returns how many instructions were
+/// guarded in all.
+pub fn rewrite_component(wasm: &[u8]) -> Result<(Vec<u8>, usize)> {
+    /// Section ids of the component binary format.
+    const CORE_MODULE: u8 = 1;
+    const COMPONENT: u8 = 4;
+    const HEADER: usize = 8;
+    if wasm.len() < HEADER || !wasmparser::Parser::is_component(wasm) {
+        bail!("not a component");
+    }
+    let mut out = wasm[..HEADER].to_vec();
+    let mut guarded = 0;
+    let mut rest = &wasm[HEADER..];
+    while !rest.is_empty() {
+        let id = rest[0];
+        let mut reader = wasmparser::BinaryReader::new(&rest[1..], 0);
+        let size = reader.read_var_u32()? as usize;
+        let start = 1 + reader.original_position();
+        let Some(content) = rest.get(start..start + size) else {
+            bail!("a section runs past the end of the component");
+        };
+        let rewritten = match id {
+            CORE_MODULE => Some(rewrite(content)?),
+            COMPONENT => Some(rewrite_component(content)?),
+            _ => None,
+        };
+        match rewritten {
+            Some((bytes, n)) => {
+                guarded += n;
+                out.push(id);
+                leb128_u32(&mut out, u32::try_from(bytes.len())?);
+                out.extend_from_slice(&bytes);
+            }
+            None => out.extend_from_slice(&rest[..start + size]),
+        }
+        rest = &rest[start + size..];
+    }
+    Ok((out, guarded))
+}
+
+/// Appends `value` as an unsigned LEB128.
+fn leb128_u32(out: &mut Vec<u8>, mut value: u32) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 /// Whether each memory and each table (imports first, as the index spaces are) is 64-bit.
 #[derive(Debug, Default)]
 struct IndexTypes {
@@ -297,6 +352,44 @@ mod tests {
         wasmparser::Validator::new().validate_all(&out).unwrap();
         assert_eq!(guarded, 1);
         assert!(operators(&out).contains(&"I64Or".to_string()));
+    }
+
+    /// A component holding `modules`, and a nested component holding `nested`.
+    fn component(modules: &[&[u8]], nested: Option<&[u8]>) -> Vec<u8> {
+        use wasm_encoder::{Component, ComponentSectionId, RawSection};
+        let mut c = Component::new();
+        for m in modules {
+            c.section(&RawSection {
+                id: ComponentSectionId::CoreModule as u8,
+                data: m,
+            });
+        }
+        if let Some(inner) = nested {
+            c.section(&RawSection {
+                id: ComponentSectionId::Component as u8,
+                data: inner,
+            });
+        }
+        c.finish()
+    }
+
+    #[test]
+    fn guards_the_modules_of_a_component_and_of_the_components_in_it() {
+        let (a, b) = (module(false, 72), module(true, 16));
+        let inner = component(&[&a], None);
+        let outer = component(&[&a, &b], Some(&inner));
+        wasmparser::Validator::new().validate_all(&outer).unwrap();
+        let (out, guarded) = rewrite_component(&outer).unwrap();
+        wasmparser::Validator::new().validate_all(&out).unwrap();
+        // Two in each 32-bit module, one in the 64-bit one.
+        assert_eq!(guarded, 2 + 1 + 2);
+        let (a2, b2) = (rewrite(&a).unwrap().0, rewrite(&b).unwrap().0);
+        let inner2 = component(&[&a2], None);
+        assert_eq!(out, component(&[&a2, &b2], Some(&inner2)));
+        assert!(
+            rewrite_component(&a).is_err(),
+            "a module is not a component"
+        );
     }
 
     #[test]
