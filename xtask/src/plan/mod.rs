@@ -33,9 +33,14 @@ pub const KERNEL_TOOLCHAIN: &str = "nightly-2025-03-14";
 /// std for that target on rustup, this stable release does.
 pub const THREADS_TOOLCHAIN: &str = "1.95.0";
 
-/// How an example under `modules/` is built: for wasm32-wasip1 with the pinned toolchain,
-/// or, for the examples named `threads-*`, for wasm32-wasip1-threads with
-/// [`THREADS_TOOLCHAIN`].
+/// The toolchain that builds the WASI 0.2 examples (components): the pinned nightly ships
+/// no std for wasm32-wasip2 on rustup either.
+pub const P2_TOOLCHAIN: &str = "1.95.0";
+
+/// How an example under `modules/` is built: for wasm32-wasip1 with the pinned toolchain;
+/// for the examples named `threads-*`, for wasm32-wasip1-threads with
+/// [`THREADS_TOOLCHAIN`]; for those named `p2-*`, for wasm32-wasip2 (a component) with
+/// [`P2_TOOLCHAIN`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExampleTarget {
     pub target: &'static str,
@@ -49,6 +54,12 @@ impl ExampleTarget {
             ExampleTarget {
                 target: "wasm32-wasip1-threads",
                 toolchain: Some(THREADS_TOOLCHAIN),
+            }
+        } else if package.starts_with("p2-") {
+            // A WASI 0.2 command: rustc builds a component.
+            ExampleTarget {
+                target: "wasm32-wasip2",
+                toolchain: Some(P2_TOOLCHAIN),
             }
         } else {
             ExampleTarget {

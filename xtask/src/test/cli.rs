@@ -144,29 +144,76 @@ pub fn cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
             &["not a WebAssembly module"],
         )
     });
-    add("cli/component-is-refused-in-one-line", |project, case| {
-        // An empty component: the magic, then the component version and layer.
-        let path = scratch(project, case)?.join("app.wasm");
-        std::fs::write(&path, b"\0asm\x0d\x00\x01\x00")?;
-        let out = Command::new(std::env::current_exe()?)
-            .args(["image", "--name", "e2e-component", "--module"])
-            .arg(&path)
-            .current_dir(&project.root)
-            .output()?;
-        ensure!(!out.status.success(), "succeeded");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        ensure!(
-            stderr.contains("error: app.wasm is a WebAssembly component"),
-            "{stderr}"
-        );
-        let error: Vec<&str> = stderr
-            .lines()
-            .skip_while(|l| !l.starts_with("error:"))
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        ensure!(error.len() == 1, "not one line:\n{stderr}");
+    add(
+        "cli/component-not-a-command-is-refused-in-one-line",
+        |project, case| {
+            // An empty component: the magic, then the component version and layer.
+            let path = scratch(project, case)?.join("app.wasm");
+            std::fs::write(&path, b"\0asm\x0d\x00\x01\x00")?;
+            let out = Command::new(std::env::current_exe()?)
+                .args(["image", "--name", "e2e-component", "--module"])
+                .arg(&path)
+                .current_dir(&project.root)
+                .output()?;
+            ensure!(!out.status.success(), "succeeded");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            ensure!(
+                stderr.contains("error: app.wasm exports no wasi:cli/run"),
+                "{stderr}"
+            );
+            let error: Vec<&str> = stderr
+                .lines()
+                .skip_while(|l| !l.starts_with("error:"))
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            ensure!(error.len() == 1, "not one line:\n{stderr}");
+            Ok(())
+        },
+    );
+    add("cli/component-truncated-is-refused", |project, case| {
+        let wasm = crate::image::component::command_shaped(&["wasi:cli/stdout@0.2.0"]);
+        let path = scratch(project, case)?.join("cut.wasm");
+        std::fs::write(&path, &wasm[..wasm.len() - 4])?;
+        let name = "e2e-component-cut";
+        refused(
+            project,
+            &[
+                "image",
+                "--name",
+                name,
+                "--module",
+                &path.display().to_string(),
+            ],
+            &["cut.wasm is not a valid WebAssembly component"],
+        )?;
+        ensure!(!project.images().join(name).exists(), "an image was left");
         Ok(())
     });
+    add(
+        "cli/component-importing-what-the-guest-lacks-is-refused",
+        |project, case| {
+            let wasm = crate::image::component::command_shaped(&[
+                "wasi:cli/stdout@0.2.3",
+                "wasi:sockets/tcp@0.2.0",
+            ]);
+            let path = scratch(project, case)?.join("net.wasm");
+            std::fs::write(&path, wasm)?;
+            let name = "e2e-component-net";
+            refused(
+                project,
+                &[
+                    "image",
+                    "--name",
+                    name,
+                    "--module",
+                    &path.display().to_string(),
+                ],
+                &["net.wasm imports what the guest does not provide: wasi:sockets/tcp@0.2.0 ("],
+            )?;
+            ensure!(!project.images().join(name).exists(), "an image was left");
+            Ok(())
+        },
+    );
     add("cli/name-outside-images-is-refused", |project, case| {
         let outside = scratch(project, case)?.join("x");
         let name = outside.display().to_string();

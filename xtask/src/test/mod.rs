@@ -22,6 +22,7 @@ pub mod case;
 pub mod basics;
 pub mod bundle;
 pub mod cli;
+pub mod components;
 pub mod corpus;
 pub mod cpus;
 pub mod disk;
@@ -65,6 +66,7 @@ pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
         maps::cases(&project, &board, &mut cases)?;
         threads::cases(&project, &board, &mut cases);
         limits::cases(&project, &board, &mut cases);
+        components::cases(&project, &board, &mut cases);
     }
     cli::cases(&project, &mut cases);
     bundle::several_boards_case(&project, boards, &mut cases);
