@@ -79,6 +79,28 @@ fn refused(project: &Project, args: &[&str], needles: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask image` of `wasm` (written as `file`) must fail with `needle` on stderr and
+/// leave no image behind.
+fn component_refused(
+    project: &Project,
+    case: &str,
+    file: &str,
+    wasm: &[u8],
+    needle: &str,
+) -> Result<()> {
+    let path = scratch(project, case)?.join(file);
+    std::fs::write(&path, wasm)?;
+    let name = format!("e2e-{}", file.trim_end_matches(".wasm"));
+    let module = path.display().to_string();
+    refused(
+        project,
+        &["image", "--name", &name, "--module", &module],
+        &[needle],
+    )?;
+    ensure!(!project.images().join(&name).exists(), "an image was left");
+    Ok(())
+}
+
 /// Every case of the command line.
 pub fn cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
     for row in REFUSED {
@@ -172,22 +194,8 @@ pub fn cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
     );
     add("cli/component-truncated-is-refused", |project, case| {
         let wasm = crate::image::component::command_shaped(&["wasi:cli/stdout@0.2.0"]);
-        let path = scratch(project, case)?.join("cut.wasm");
-        std::fs::write(&path, &wasm[..wasm.len() - 4])?;
-        let name = "e2e-component-cut";
-        refused(
-            project,
-            &[
-                "image",
-                "--name",
-                name,
-                "--module",
-                &path.display().to_string(),
-            ],
-            &["cut.wasm is not a valid WebAssembly component"],
-        )?;
-        ensure!(!project.images().join(name).exists(), "an image was left");
-        Ok(())
+        let needle = "cut.wasm is not a valid WebAssembly component";
+        component_refused(project, case, "cut.wasm", &wasm[..wasm.len() - 4], needle)
     });
     add(
         "cli/component-importing-what-the-guest-lacks-is-refused",
@@ -196,22 +204,9 @@ pub fn cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
                 "wasi:cli/stdout@0.2.3",
                 "wasi:sockets/tcp@0.2.0",
             ]);
-            let path = scratch(project, case)?.join("net.wasm");
-            std::fs::write(&path, wasm)?;
-            let name = "e2e-component-net";
-            refused(
-                project,
-                &[
-                    "image",
-                    "--name",
-                    name,
-                    "--module",
-                    &path.display().to_string(),
-                ],
-                &["net.wasm imports what the guest does not provide: wasi:sockets/tcp@0.2.0 ("],
-            )?;
-            ensure!(!project.images().join(name).exists(), "an image was left");
-            Ok(())
+            let needle =
+                "net.wasm imports what the guest does not provide: wasi:sockets/tcp@0.2.0 (";
+            component_refused(project, case, "net.wasm", &wasm, needle)
         },
     );
     add("cli/name-outside-images-is-refused", |project, case| {
