@@ -91,7 +91,18 @@ fn start(
         )));
     }
     let mut linker: Linker<Guest> = Linker::new(engine);
-    p2::add_to_linker(&mut linker, |guest: &mut Guest| &mut guest.wasi).map_err(not_started)?;
+    // The interfaces it imports, without their versions (`wasi:io/error@0.2.0`).
+    let imports: std::collections::HashSet<String> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.split('@').next().unwrap_or(name).to_string())
+        .collect();
+    p2::add_to_linker(
+        &mut linker,
+        |guest: &mut Guest| &mut guest.wasi,
+        &|name: &str| imports.contains(name),
+    )
+    .map_err(not_started)?;
     crate::phases::mark("wasi");
     let pre = linker.instantiate_pre(component).map_err(|err| {
         not_started(anyhow::Error::from(err).context("instantiating the component"))
