@@ -66,7 +66,17 @@ fn run_payload(
         .map_err(anyhow::Error::from)
         .context("creating the engine")?;
     hermit_wasm_kernel::phases::mark("engine");
+    if payload.links.len() != manifest.module.links.len() {
+        anyhow::bail!(
+            "the payload holds {} linked modules and its manifest names {}",
+            payload.links.len(),
+            manifest.module.links.len()
+        );
+    }
     if manifest.module.component.is_some() {
+        if !payload.links.is_empty() {
+            anyhow::bail!("a component cannot link core modules (LINK)");
+        }
         // SAFETY: as for a module below, with `Engine::precompile_component`.
         let component = unsafe { load_component(&engine, payload.module) }
             .context("loading the precompiled component")?;
@@ -85,10 +95,26 @@ fn run_payload(
     // nothing writes it: it is borrowed for the whole program.
     let module = unsafe { load_module(&engine, payload.module) }
         .context("loading the precompiled module")?;
+    let links = manifest
+        .module
+        .links
+        .iter()
+        .zip(&payload.links)
+        .map(|(link, bytes)| {
+            // SAFETY: as for the module above: precompiled by our xtask with this engine's
+            // settings, borrowed for the whole program.
+            let module = unsafe { load_module(&engine, bytes) }
+                .with_context(|| format!("loading the precompiled {}", link.file))?;
+            Ok(run::Link {
+                name: link.name.clone(),
+                module,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     hermit_wasm_kernel::phases::mark("loaded");
     run::run(
         &engine,
-        &module,
+        &run::Program { module, links },
         config,
         stdio,
         manifest.run.entrypoint.as_deref(),

@@ -40,6 +40,23 @@ pub struct ModuleInfo {
     /// runs through the 0.2 front door; absent for a core module.
     #[serde(default)]
     pub component: Option<ComponentInfo>,
+    /// The core modules it links (Hermitfile `LINK`, `--preload`), in the order they are
+    /// instantiated: each one's exports satisfy imports from the module named `name`, as
+    /// `wasmtime run --preload NAME=PATH` does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkInfo>,
+}
+
+/// A core module linked to the one that runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkInfo {
+    /// The import module name its exports are found under.
+    pub name: String,
+    /// Its `.wasm` file's name, as given.
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
+    pub precompiled_size: u64,
 }
 
 /// What a component needs from the guest.

@@ -2,10 +2,13 @@
 //! one blob, and the small record that tells the guest where the blob is. The xtask
 //! writes both, the guest and `cargo xtask inspect` read them.
 //!
-//! Blob layout (little endian): magic `HWASMPL2`, manifest length (u32), module length
-//! (u64), manifest bytes, zero padding up to the next multiple of [`MODULE_ALIGN`], module
-//! bytes. The blob itself lies at a multiple of [`MODULE_ALIGN`] in the guest's memory, so
-//! that the precompiled code can run where it lies.
+//! Blob layout (little endian): magic `HWASMPL3`, manifest length (u32), number of
+//! modules (u32), each module's length (u64), the manifest bytes, then each module in
+//! order, each starting at the next multiple of [`MODULE_ALIGN`] (zero padding between).
+//! The first module is the one that runs; the others are the modules it links (the
+//! manifest's `module.links`, in the same order). The blob itself lies at a multiple of
+//! [`MODULE_ALIGN`] in the guest's memory, so that the precompiled code can run where it
+//! lies.
 //!
 //! The guest ELF is linked once per board with an empty [`Location`] record in the
 //! [`SECTION`] section; each image appends its blob to a copy of that ELF as a load
@@ -16,8 +19,13 @@
 
 use anyhow::{bail, Context, Result};
 
-pub const MAGIC: &[u8; 8] = b"HWASMPL2";
-const HEADER: usize = 8 + 4 + 8;
+pub const MAGIC: &[u8; 8] = b"HWASMPL3";
+/// Magic, manifest length, number of modules; the module lengths follow.
+const FIXED_HEADER: usize = 8 + 4 + 4;
+
+/// A bound on the number of modules a blob may say it holds, far above any Hermitfile's
+/// links, so that a corrupt count cannot make the reader allocate much.
+const MAX_MODULES: usize = 1024;
 
 /// Where the module starts in the blob, and the least alignment of the blob in memory:
 /// a page. Code compiled for a `.text` at a page boundary (aarch64's `adrp` addresses 4 KiB
@@ -74,43 +82,82 @@ impl Location {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Payload<'a> {
     pub manifest: &'a [u8],
+    /// The module that runs.
     pub module: &'a [u8],
+    /// The modules it links, in the manifest's order.
+    pub links: Vec<&'a [u8]>,
 }
 
-/// Where the module starts after a manifest of `manifest_len` bytes.
-fn module_start(manifest_len: usize) -> usize {
-    (HEADER + manifest_len).next_multiple_of(MODULE_ALIGN)
+/// Where each module starts after a manifest of `manifest_len` bytes, for modules of
+/// `lens` bytes.
+fn module_starts(manifest_len: usize, lens: &[usize]) -> Option<Vec<usize>> {
+    let header = FIXED_HEADER + 8 * lens.len();
+    let mut at = header.checked_add(manifest_len)?;
+    let mut starts = Vec::with_capacity(lens.len());
+    for len in lens {
+        at = at.checked_next_multiple_of(MODULE_ALIGN)?;
+        starts.push(at);
+        at = at.checked_add(*len)?;
+    }
+    Some(starts)
 }
 
-pub fn encode(manifest: &[u8], module: &[u8]) -> Vec<u8> {
-    let start = module_start(manifest.len());
-    let mut blob = Vec::with_capacity(start + module.len());
+/// The blob of `manifest`, the running `module` and the modules it `links`.
+pub fn encode(manifest: &[u8], module: &[u8], links: &[&[u8]]) -> Vec<u8> {
+    let modules: Vec<&[u8]> = std::iter::once(module)
+        .chain(links.iter().copied())
+        .collect();
+    let lens: Vec<usize> = modules.iter().map(|m| m.len()).collect();
+    let starts = module_starts(manifest.len(), &lens).expect("a payload that fits in memory");
+    let mut blob = Vec::new();
     blob.extend_from_slice(MAGIC);
     blob.extend_from_slice(&(manifest.len() as u32).to_le_bytes());
-    blob.extend_from_slice(&(module.len() as u64).to_le_bytes());
+    blob.extend_from_slice(&(modules.len() as u32).to_le_bytes());
+    for len in &lens {
+        blob.extend_from_slice(&(*len as u64).to_le_bytes());
+    }
     blob.extend_from_slice(manifest);
-    blob.resize(start, 0);
-    blob.extend_from_slice(module);
+    for (start, module) in starts.iter().zip(&modules) {
+        blob.resize(*start, 0);
+        blob.extend_from_slice(module);
+    }
     blob
 }
 
 pub fn decode(blob: &[u8]) -> Result<Payload<'_>> {
-    if blob.len() < HEADER || &blob[..8] != MAGIC {
-        bail!("not a Hermit-WASM payload (bad magic)");
+    if blob.len() < FIXED_HEADER || &blob[..8] != MAGIC {
+        bail!("not a Hermit-WASM payload of this version (bad magic)");
     }
     let manifest_len = u32::from_le_bytes(blob[8..12].try_into().unwrap()) as usize;
-    let module_len = u64::from_le_bytes(blob[12..20].try_into().unwrap());
-    let module_len = usize::try_from(module_len).context("module length")?;
-    let module_start = module_start(manifest_len);
-    let end = module_start
-        .checked_add(module_len)
-        .context("payload length overflows")?;
+    let count = u32::from_le_bytes(blob[12..16].try_into().unwrap()) as usize;
+    if count == 0 || count > MAX_MODULES {
+        bail!("corrupt payload: it says it holds {count} modules");
+    }
+    let header = FIXED_HEADER + 8 * count;
+    if blob.len() < header {
+        bail!(
+            "truncated payload: {} bytes, shorter than its header",
+            blob.len()
+        );
+    }
+    let lens = blob[FIXED_HEADER..header]
+        .chunks_exact(8)
+        .map(|len| usize::try_from(u64::from_le_bytes(len.try_into().unwrap())))
+        .collect::<Result<Vec<usize>, _>>()
+        .context("a module length")?;
+    let starts = module_starts(manifest_len, &lens).context("payload length overflows")?;
+    let end = starts.last().unwrap() + lens.last().unwrap();
     if blob.len() < end {
         bail!("truncated payload: {} bytes, header says {end}", blob.len());
     }
+    let mut modules = starts
+        .iter()
+        .zip(&lens)
+        .map(|(start, len)| &blob[*start..start + len]);
     Ok(Payload {
-        manifest: &blob[HEADER..HEADER + manifest_len],
-        module: &blob[module_start..end],
+        manifest: &blob[header..header + manifest_len],
+        module: modules.next().unwrap(),
+        links: modules.collect(),
     })
 }
 
@@ -120,28 +167,38 @@ mod tests {
 
     #[test]
     fn a_payload_round_trips() {
-        let blob = encode(b"{\"a\":1}", b"\0asm-ish");
+        let blob = encode(b"{\"a\":1}", b"\0asm-ish", &[]);
         let payload = decode(&blob).unwrap();
         assert_eq!(payload.manifest, b"{\"a\":1}");
         assert_eq!(payload.module, b"\0asm-ish");
+        assert!(payload.links.is_empty());
+        let blob = encode(b"{}", b"main", &[b"one", b"", b"three"]);
+        let payload = decode(&blob).unwrap();
+        assert_eq!(payload.module, b"main");
+        assert_eq!(payload.links, vec![&b"one"[..], b"", b"three"]);
     }
 
     #[test]
-    fn the_module_starts_on_a_module_align_boundary_of_the_blob() {
+    fn every_module_starts_on_a_module_align_boundary_of_the_blob() {
+        let header = FIXED_HEADER + 8 * 2;
         for len in [
             0,
             1,
-            MODULE_ALIGN - HEADER - 1,
-            MODULE_ALIGN - HEADER,
+            MODULE_ALIGN - header - 1,
+            MODULE_ALIGN - header,
             MODULE_ALIGN,
         ] {
             let manifest = vec![b'x'; len];
-            let blob = encode(&manifest, b"module");
+            let link = vec![7u8; len + 1];
+            let blob = encode(&manifest, b"module", &[&link]);
             let payload = decode(&blob).unwrap();
             assert_eq!(payload.manifest, &manifest[..]);
-            let offset = payload.module.as_ptr() as usize - blob.as_ptr() as usize;
-            assert_eq!(offset % MODULE_ALIGN, 0, "manifest of {len} bytes");
-            assert!(offset >= HEADER + len && offset < HEADER + len + MODULE_ALIGN);
+            assert_eq!(payload.links, vec![&link[..]]);
+            let offset = |m: &[u8]| m.as_ptr() as usize - blob.as_ptr() as usize;
+            let main = offset(payload.module);
+            assert_eq!(main % MODULE_ALIGN, 0, "manifest of {len} bytes");
+            assert!(main >= header + len && main < header + len + MODULE_ALIGN);
+            assert_eq!(offset(payload.links[0]), MODULE_ALIGN + main);
         }
     }
 
@@ -160,8 +217,16 @@ mod tests {
     #[test]
     fn garbage_and_truncation_are_refused() {
         assert!(decode(b"not a payload at all").is_err());
-        let blob = encode(b"{}", b"0123456789");
+        let blob = encode(b"{}", b"0123456789", &[b"linked"]);
         let err = decode(&blob[..blob.len() - 1]).unwrap_err().to_string();
         assert!(err.contains("truncated"), "{err}");
+        let err = decode(&blob[..20]).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+        let mut no_modules = blob.clone();
+        no_modules[12..16].copy_from_slice(&0u32.to_le_bytes());
+        assert!(decode(&no_modules)
+            .unwrap_err()
+            .to_string()
+            .contains("0 modules"));
     }
 }

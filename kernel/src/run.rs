@@ -236,15 +236,28 @@ const THREAD_STACK: usize = 2 << 20;
 /// Largest thread id the proposal allows.
 const MAX_THREAD_ID: u32 = 0x1FFF_FFFF;
 
-/// Instantiates `module` with WASI and calls `entrypoint` (`_start` if `None`); its
-/// memories and tables may grow to `memory` bytes.
+/// A core module the running one links, with the import module name it is found under
+/// (Hermitfile `LINK`).
+pub struct Link {
+    pub name: String,
+    pub module: Module,
+}
+
+/// The module that runs and the modules it links, in the order they are instantiated.
+pub struct Program {
+    pub module: Module,
+    pub links: Vec<Link>,
+}
+
+/// Instantiates the `program`'s module with WASI and the modules it links and calls
+/// `entrypoint` (`_start` if `None`); its memories and tables may grow to `memory` bytes.
 /// `Err` means the runner could not set the module's WASI up; a module that could not
 /// start (missing import, bad entry point, a memory over the limit) or ran is the
 /// `Outcome`. A threads module gets its shared memory and `thread-spawn` from `threads`;
 /// other threads that trap or exit end the run through it.
 pub fn run(
     engine: &Engine,
-    module: &Module,
+    program: &Program,
     config: WasiConfig,
     stdio: Stdio,
     entrypoint: Option<&str>,
@@ -257,7 +270,7 @@ pub fn run(
     let mut shared_memory = None;
     let outcome = match start(
         engine,
-        module,
+        program,
         &wasi,
         entrypoint,
         memory,
@@ -283,7 +296,7 @@ pub fn run(
 /// a module that did not start. Sets `shared_memory` to a threads module's memory.
 fn start(
     engine: &Engine,
-    module: &Module,
+    program: &Program,
     wasi: &Arc<SharedWasi>,
     entrypoint: Option<&str>,
     memory: Option<u64>,
@@ -293,11 +306,13 @@ fn start(
     // Wasmtime's errors are its own type; ours are anyhow's (`From` converts, keeping the
     // chain of causes).
     let not_started = |err: anyhow::Error| Outcome::NotStarted(err);
+    let (module, links) = (&program.module, &program.links);
     let mut linker: Linker<Guest> = Linker::new(engine);
-    // Only the WASI functions the module imports: defining all 46 took about 40 ms of a
+    // Only the WASI functions the modules import: defining all 46 took about 40 ms of a
     // hello's boot under the emulator.
-    let imported: std::collections::HashSet<&str> = module
-        .imports()
+    let imported: std::collections::HashSet<&str> = std::iter::once(module)
+        .chain(links.iter().map(|link| &link.module))
+        .flat_map(|module| module.imports())
         .filter(|import| import.module() == wasi::MODULE)
         .map(|import| import.name())
         .collect();
@@ -349,6 +364,19 @@ fn start(
             .map_err(|err| not_started(err.into()))?;
     }
     crate::phases::mark("wasi");
+    // In order, as `wasmtime run --preload` does: a reactor is instantiated now (its
+    // `_initialize` runs), a command's exports each run a fresh instance; a link may use
+    // the ones before it.
+    for link in links {
+        linker
+            .module(&mut store, &link.name, &link.module)
+            .map_err(|err| match outcome(Err(err)) {
+                Outcome::Failed(err) | Outcome::Error(err) => not_started(
+                    err.context(format!("instantiating the linked module `{}`", link.name)),
+                ),
+                ended => ended,
+            })?;
+    }
     let instance_pre = linker
         .instantiate_pre(module)
         .map_err(|err| not_started(anyhow::Error::from(err).context("instantiating the module")))?;

@@ -73,6 +73,8 @@ pub struct EmbeddedModule {
     /// The precompiled module is itself an ELF object for the board's machine.
     pub precompiled: ElfInfo,
     pub matches_manifest_json: bool,
+    /// For a module linked to the one that runs (`LINK`): the name its exports are under.
+    pub linked_as: Option<String>,
 }
 
 pub fn report(project: &Project, dir: &Path) -> Result<Report> {
@@ -108,14 +110,43 @@ pub fn report(project: &Project, dir: &Path) -> Result<Report> {
     if embedded.module.len() as u64 != embedded_manifest.module.precompiled_size {
         bail!("the embedded module's size differs from what its manifest records");
     }
-    let modules = vec![EmbeddedModule {
+    let matches_manifest_json = embedded_manifest == manifest;
+    let mut modules = vec![EmbeddedModule {
         name: embedded_manifest.module.name.clone(),
         sha256: embedded_manifest.module.sha256.clone(),
         wasm_size: embedded_manifest.module.size,
         precompiled_size: embedded.module.len() as u64,
         precompiled,
-        matches_manifest_json: embedded_manifest == manifest,
+        matches_manifest_json,
+        linked_as: None,
     }];
+    if embedded.links.len() != embedded_manifest.module.links.len() {
+        bail!(
+            "the payload holds {} linked modules and its manifest names {}",
+            embedded.links.len(),
+            embedded_manifest.module.links.len()
+        );
+    }
+    for (link, code) in embedded_manifest.module.links.iter().zip(&embedded.links) {
+        let what = format!(
+            "the embedded precompiled {} (LINK {})",
+            link.file, link.name
+        );
+        let precompiled = elf_info::parse(code).with_context(|| what.clone())?;
+        elf_info::check_machine(&precompiled, machine).with_context(|| what.clone())?;
+        if code.len() as u64 != link.precompiled_size {
+            bail!("{what}: its size differs from what the manifest records");
+        }
+        modules.push(EmbeddedModule {
+            name: link.file.clone(),
+            sha256: link.sha256.clone(),
+            wasm_size: link.size,
+            precompiled_size: code.len() as u64,
+            precompiled,
+            matches_manifest_json,
+            linked_as: Some(link.name.clone()),
+        });
+    }
 
     let raw = dir.join("disk.raw");
     let disk = if raw.exists() {
@@ -213,7 +244,13 @@ pub fn run(project: &Project, args: &InspectArgs) -> Result<()> {
         print_elf(&elf.file, &elf.info);
     }
     for module in &report.modules {
-        println!("module {} (embedded in guest.elf)", module.name);
+        match &module.linked_as {
+            None => println!("module {} (embedded in guest.elf)", module.name),
+            Some(name) => println!(
+                "linked module {} as {name} (embedded in guest.elf)",
+                module.name
+            ),
+        }
         println!(
             "  wasm        {} bytes, sha256 {}",
             module.wasm_size, module.sha256

@@ -11,6 +11,7 @@
 //! (`reference.rs` reads it from Cargo.lock), and each side works on its own copy of every
 //! mapped folder.
 
+pub mod adapter;
 pub mod corpus;
 pub mod reference;
 
@@ -41,6 +42,9 @@ pub struct Run {
     /// Bytes each linear memory may grow to (`wasmtime run -W max-memory-size`, our
     /// `--limit memory=`).
     pub memory_limit: Option<u64>,
+    /// Core modules preloaded for the module's imports, `(NAME, PATH)` in order: the
+    /// reference gets `--preload NAME=PATH`, the image has them linked (`LINK`).
+    pub preloads: Vec<(String, PathBuf)>,
     /// Scratch folder (emptied first).
     pub work: PathBuf,
 }
@@ -82,6 +86,7 @@ pub fn run(sh: &Shell, project: &Project, args: &CompareArgs) -> Result<i32> {
             stdin: args.stdin.clone(),
             args: args.args.clone(),
             memory_limit: None,
+            preloads: Vec::new(),
             work: project
                 .target()
                 .join("compare")
@@ -159,6 +164,12 @@ pub fn side(runtime: &Runtime, run: &Run, dir: &Path) -> Result<String> {
             if let Some(bytes) = run.memory_limit {
                 command.arg("-W").arg(format!("max-memory-size={bytes}"));
             }
+            for (name, path) in &run.preloads {
+                let path = std::path::absolute(path)?;
+                command
+                    .arg("--preload")
+                    .arg(format!("{name}={}", path.display()));
+            }
             command
                 .arg("--")
                 .arg(wasm_name)
@@ -172,6 +183,9 @@ pub fn side(runtime: &Runtime, run: &Run, dir: &Path) -> Result<String> {
             command.args(launch_options(run, &copies));
             command.arg("--").args(&run.args);
             command
+        }
+        Runtime::Native { .. } if !run.preloads.is_empty() => {
+            bail!("the native runner's payloads link no modules: compare preloads in a VM")
         }
         Runtime::Native { runner, payload } => {
             // As a boot has: a hung module fails the comparison instead of hanging it.

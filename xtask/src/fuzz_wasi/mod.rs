@@ -213,6 +213,7 @@ impl Fuzzer {
             stdin: Some(stdin),
             args: Vec::new(),
             memory_limit: None,
+            preloads: Vec::new(),
             work: self.work.join("sides"),
         };
         let _ = std::fs::remove_dir_all(&run.work);

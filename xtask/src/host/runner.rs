@@ -89,6 +89,7 @@ fn write_payload_with(wasm_path: &Path, out: &Path, config: wasmtime::Config) ->
             precompiled_size: cwasm.len() as u64,
             threads,
             component,
+            links: Vec::new(),
         },
         run: RunConfig::default(),
         toolchain: String::new(),
@@ -108,7 +109,7 @@ fn write_payload_with(wasm_path: &Path, out: &Path, config: wasmtime::Config) ->
                 .collect(),
         },
     };
-    let blob = payload::encode(&serde_json::to_vec(&manifest)?, &cwasm);
+    let blob = payload::encode(&serde_json::to_vec(&manifest)?, &cwasm, &[]);
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -16,6 +16,7 @@ pub mod component;
 pub mod elf_info;
 pub mod kernel_build;
 pub mod launch_script;
+pub mod link;
 pub mod payload_segment;
 pub mod precompile;
 pub mod symbols;
@@ -28,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use hermit_wasm_kernel::manifest::{
-    EngineInfo, KernelInfo, Manifest, Map, ModuleInfo, RunConfig, FORMAT, WASM_PAGE,
+    EngineInfo, KernelInfo, LinkInfo, Manifest, Map, ModuleInfo, RunConfig, FORMAT, WASM_PAGE,
 };
 use hermit_wasm_kernel::{engine, payload};
 use xshell::{cmd, Shell};
@@ -53,6 +54,7 @@ pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan>
             name: args.name.clone(),
             kernel_log: args.kernel_log.clone(),
             grants: RunConfig::default(),
+            links: Vec::new(),
         },
         Some(path) => {
             let hermitfile = Hermitfile::load(path)?;
@@ -61,6 +63,7 @@ pub fn run(sh: &Shell, project: &Project, args: &ImageArgs) -> Result<BuildPlan>
                 name: args.name.clone(),
                 kernel_log: args.kernel_log.clone(),
                 grants: grants(&hermitfile, &board)?,
+                links: hermitfile.links.clone(),
             }
         }
     };
@@ -171,8 +174,21 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let precompiled =
-        precompile::precompile(&name, &wasm, &plan.guest.target, &board.guest.cpu_features)?;
+    let links = read_links(plan, &name, &wasm)?;
+    let link_names: Vec<&str> = plan.links.iter().map(|l| l.name.as_str()).collect();
+    let precompiled = precompile::precompile(
+        &name,
+        &wasm,
+        &plan.guest.target,
+        &board.guest.cpu_features,
+        &link_names,
+    )?;
+    if precompiled.threads.is_some() && !links.is_empty() {
+        bail!(
+            "{name} is a wasm32-wasip1-threads module, and LINK does not take one yet: its              linked modules would have to run in every thread (remove the LINK lines)"
+        );
+    }
+    let links = precompile_links(plan, links)?;
     if let Some(entry) = &plan.run.entrypoint {
         if precompiled.component.is_some() {
             bail!(
@@ -234,6 +250,7 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
             precompiled_size: precompiled.cwasm.len() as u64,
             threads,
             component: precompiled.component.clone(),
+            links: links.iter().map(|(info, _)| info.clone()).collect(),
         },
         run: plan.run.clone(),
         toolchain: toolchain::rustc_version(sh)?,
@@ -254,7 +271,8 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
         },
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest)?;
-    let blob = payload::encode(&manifest_json, &precompiled.cwasm);
+    let link_code: Vec<&[u8]> = links.iter().map(|(_, cwasm)| &cwasm[..]).collect();
+    let blob = payload::encode(&manifest_json, &precompiled.cwasm, &link_code);
     let mut guest_image = payload_segment::attach(&guest, &blob)
         .with_context(|| format!("attaching the payload to {}", plan.guest.elf.display()))?;
     if payload_segment::read(&guest_image)? != blob.as_slice() {
@@ -319,6 +337,79 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     Ok(())
 }
 
+/// The modules `plan` links (`LINK`), read and checked against the module `wasm` (named
+/// `name`): `(link, file name, bytes)` in order.
+fn read_links<'p>(
+    plan: &'p BuildPlan,
+    name: &str,
+    wasm: &[u8],
+) -> Result<Vec<(&'p crate::plan::hermitfile::Link, String, Vec<u8>)>> {
+    let links = plan
+        .links
+        .iter()
+        .map(|link| {
+            let bytes = std::fs::read(&link.path)
+                .with_context(|| format!("LINK {}: reading {}", link.name, link.path.display()))?;
+            let file = link
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((link, file, bytes))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let linked: Vec<link::Linked<'_>> = links
+        .iter()
+        .map(|(link, file, bytes)| link::Linked {
+            name: &link.name,
+            file,
+            wasm: bytes,
+        })
+        .collect();
+    link::check(name, wasm, &linked)?;
+    Ok(links)
+}
+
+/// Precompiles the modules read by [`read_links`] for the board, each as the module is.
+fn precompile_links(
+    plan: &BuildPlan,
+    links: Vec<(&crate::plan::hermitfile::Link, String, Vec<u8>)>,
+) -> Result<Vec<(LinkInfo, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for (i, (link, file, bytes)) in links.iter().enumerate() {
+        eprintln!(
+            "precompiling {} (LINK {}) for {}",
+            link.path.display(),
+            link.name,
+            plan.guest.target
+        );
+        let earlier: Vec<&str> = plan.links[..i].iter().map(|l| l.name.as_str()).collect();
+        let precompiled = precompile::precompile(
+            file,
+            bytes,
+            &plan.guest.target,
+            &plan.board.guest.cpu_features,
+            &earlier,
+        )
+        .with_context(|| format!("LINK {}", link.name))?;
+        if precompiled.threads.is_some() {
+            bail!(
+                "LINK {}: {file} is a wasm32-wasip1-threads module, which LINK does not take                  yet",
+                link.name
+            );
+        }
+        let info = LinkInfo {
+            name: link.name.clone(),
+            file: file.clone(),
+            sha256: precompiled.sha256,
+            size: precompiled.wasm_size,
+            precompiled_size: precompiled.cwasm.len() as u64,
+        };
+        out.push((info, precompiled.cwasm));
+    }
+    Ok(out)
+}
+
 fn build_loader(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     let loader = &plan.loader;
     cargo(sh, &project.root)?
@@ -339,7 +430,16 @@ fn build_loader(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
 
 /// Builds example `package`'s `.wasm` alone, without an image; returns its path.
 pub fn example_module(sh: &Shell, project: &Project, package: &str) -> Result<PathBuf> {
-    let how = plan::ExampleTarget::of(package);
+    example_module_as(sh, project, package, plan::ExampleTarget::of(package))
+}
+
+/// [`example_module`] for the target `how` says, whatever the example's name would choose.
+pub fn example_module_as(
+    sh: &Shell,
+    project: &Project,
+    package: &str,
+    how: plan::ExampleTarget,
+) -> Result<PathBuf> {
     let module = ModuleBuild::Crate {
         package: package.to_string(),
         wasm: how.wasm(&project.target(), package),

@@ -21,12 +21,15 @@ pub struct Precompiled {
     pub component: Option<ComponentInfo>,
 }
 
-/// Checks `wasm` (named `name` in messages) and precompiles it for `target`.
+/// Checks `wasm` (named `name` in messages) and precompiles it for `target`. Imports from
+/// the module names in `linked` are left to the modules linked under them (checked by
+/// `link.rs`).
 pub fn precompile(
     name: &str,
     wasm: &[u8],
     target: &str,
     cpu_features: &[String],
+    linked: &[&str],
 ) -> Result<Precompiled> {
     if !wasm.starts_with(b"\0asm") {
         bail!("{name} is not a WebAssembly module (it does not start with \\0asm)");
@@ -38,7 +41,7 @@ pub fn precompile(
     };
     let threads = match component {
         Some(_) => None,
-        None => check_module(name, wasm)?,
+        None => check_module(name, wasm, linked)?,
     };
     let mut config = engine::config();
     config
@@ -103,14 +106,18 @@ pub fn precompile(
     })
 }
 
-/// Checks core module `wasm`: valid, importing only what the guest provides. Gives the
-/// shape of its shared memory when it is a threads module.
-fn check_module(name: &str, wasm: &[u8]) -> Result<Option<SharedMemoryShape>> {
+/// Checks core module `wasm`: valid, importing only what the guest provides or the
+/// modules `linked` under those names. Gives the shape of its shared memory when it is a
+/// threads module.
+fn check_module(name: &str, wasm: &[u8], linked: &[&str]) -> Result<Option<SharedMemoryShape>> {
     let imports =
         imports(wasm).with_context(|| format!("{name} is not a valid WebAssembly module"))?;
     let threads = threads_shape(name, wasm)?;
     let unsupported = run::unsupported_imports(
-        imports.iter().map(|(m, n, f)| (m.as_str(), n.as_str(), *f)),
+        imports
+            .iter()
+            .filter(|(m, _, _)| !linked.contains(&m.as_str()))
+            .map(|(m, n, f)| (m.as_str(), n.as_str(), *f)),
         threads
             .as_ref()
             .map(|t| (t.import.0.as_str(), t.import.1.as_str())),
@@ -380,7 +387,7 @@ mod tests {
             "aarch64-unknown-hermit",
             "riscv64gc-unknown-hermit",
         ] {
-            let out = precompile("minimal", MINIMAL, target, &[]).unwrap();
+            let out = precompile("minimal", MINIMAL, target, &[], &[]).unwrap();
             assert_eq!(out.wasm_size, MINIMAL.len() as u64);
             assert!(
                 out.cwasm.starts_with(b"\x7fELF"),
@@ -398,7 +405,7 @@ mod tests {
 
     #[test]
     fn not_wasm_is_refused() {
-        let err = precompile("notes.txt", b"hello", "x86_64-unknown-hermit", &[]).unwrap_err();
+        let err = precompile("notes.txt", b"hello", "x86_64-unknown-hermit", &[], &[]).unwrap_err();
         assert!(
             err.to_string().contains("not a WebAssembly module"),
             "{err}"
@@ -410,7 +417,8 @@ mod tests {
         // The smallest component: the magic and the component version/layer (0x0d, 1). As
         // a component it is valid, and refused for what it lacks: a command's export.
         let component = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
-        let err = precompile("app.wasm", &component, "x86_64-unknown-hermit", &[]).unwrap_err();
+        let err =
+            precompile("app.wasm", &component, "x86_64-unknown-hermit", &[], &[]).unwrap_err();
         let text = format!("{err:#}");
         assert!(
             text.starts_with("app.wasm exports no wasi:cli/run (it is not a WASI command"),
@@ -421,7 +429,7 @@ mod tests {
 
     #[test]
     fn a_truncated_module_is_refused() {
-        let err = precompile("cut", &MINIMAL[..30], "x86_64-unknown-hermit", &[]).unwrap_err();
+        let err = precompile("cut", &MINIMAL[..30], "x86_64-unknown-hermit", &[], &[]).unwrap_err();
         assert!(
             format!("{err:#}").contains("not a valid WebAssembly module"),
             "{err:#}"
@@ -433,7 +441,7 @@ mod tests {
         let mut module = MINIMAL.to_vec();
         let at = module.windows(9).position(|w| w == b"proc_exit").unwrap();
         module[at..at + 9].copy_from_slice(b"sock_fake");
-        let err = precompile("m", &module, "x86_64-unknown-hermit", &[]).unwrap_err();
+        let err = precompile("m", &module, "x86_64-unknown-hermit", &[], &[]).unwrap_err();
         assert!(
             err.to_string()
                 .contains("wasi_snapshot_preview1::sock_fake"),
@@ -522,7 +530,7 @@ mod tests {
                 maximum_pages: 16384
             }
         );
-        let out = precompile("t", &wasm, "x86_64-unknown-hermit", &[]).unwrap();
+        let out = precompile("t", &wasm, "x86_64-unknown-hermit", &[], &[]).unwrap();
         assert_eq!(out.threads, Some(shape.clone()));
         // A board that gives a shared memory 440 MiB: 7040 pages; one that gives 2 GiB:
         // the module's maximum.
@@ -545,7 +553,7 @@ mod tests {
     #[test]
     fn what_a_threads_module_cannot_be_is_refused_with_the_reason() {
         let refused = |wasm: Vec<u8>, needle: &str| {
-            let err = precompile("t", &wasm, "x86_64-unknown-hermit", &[]).unwrap_err();
+            let err = precompile("t", &wasm, "x86_64-unknown-hermit", &[], &[]).unwrap_err();
             assert!(format!("{err:#}").contains(needle), "{err:#}");
         };
         refused(

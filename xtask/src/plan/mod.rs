@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use hermit_wasm_kernel::manifest::RunConfig;
 
+use crate::plan::hermitfile::Link;
 use crate::plan::profile::Board;
 use crate::project::Project;
 
@@ -56,16 +57,20 @@ impl ExampleTarget {
                 toolchain: Some(THREADS_TOOLCHAIN),
             }
         } else if package.starts_with("p2-") {
-            // A WASI 0.2 command: rustc builds a component.
-            ExampleTarget {
-                target: "wasm32-wasip2",
-                toolchain: Some(P2_TOOLCHAIN),
-            }
+            ExampleTarget::component()
         } else {
             ExampleTarget {
                 target: "wasm32-wasip1",
                 toolchain: None,
             }
+        }
+    }
+
+    /// For wasm32-wasip2: a WASI 0.2 command, which rustc builds as a component.
+    pub fn component() -> ExampleTarget {
+        ExampleTarget {
+            target: "wasm32-wasip2",
+            toolchain: Some(P2_TOOLCHAIN),
         }
     }
 
@@ -98,6 +103,8 @@ pub struct Request {
     pub kernel_log: Option<String>,
     /// What the module is granted (from a Hermitfile; nothing by default).
     pub grants: RunConfig,
+    /// Core modules it links (Hermitfile `LINK`), in order.
+    pub links: Vec<Link>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,6 +223,8 @@ pub struct BuildPlan {
     /// How the module runs: what it is granted, arguments baked in before those given at
     /// launch.
     pub run: RunConfig,
+    /// Core modules preloaded for the module's imports, in the order they are instantiated.
+    pub links: Vec<Link>,
     pub guest: GuestBuild,
     pub image: ImageLayout,
 }
@@ -337,6 +346,7 @@ pub fn plan(project: &Project, board: &Board, request: &Request, toolchain: &str
         loader,
         module,
         run,
+        links: request.links.clone(),
         guest,
         image,
     }
@@ -374,6 +384,7 @@ mod tests {
             name: None,
             kernel_log: None,
             grants: RunConfig::default(),
+            links: Vec::new(),
         }
     }
 

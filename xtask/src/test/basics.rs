@@ -103,6 +103,7 @@ pub fn cases(board: &Board, cases: &mut Vec<Case>) {
             name: "e2e-hermitfile".into(),
             directives: "ARGS [\"baked\"]\nenv A=1 B=\"two words\"\nENV_PWD_IS_HOST_CWD\n".into(),
             data_folder: None,
+            links: vec![],
         }],
         |plans| {
             let cwd = std::env::current_dir()?;

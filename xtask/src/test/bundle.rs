@@ -113,12 +113,13 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         return;
     }
     // On the host's own architecture only: the exit status and a signal, passed through.
+    // The bundled module is a component (`exit-with-code`), the bundle's format the same.
     let case = named(&b, "bundle-exit-status-and-options");
     let project_ = project.clone();
     let board_name = b.clone();
     cases.push(Case::new(
         case.clone(),
-        vec![Image::example(&b, "exit-code")],
+        vec![Image::example(&b, "p2-tour")],
         move |_| {
             let (root, cwd, tmp) = bundle_scratch(&project_, &case)?;
             let file = root.join("exit.run");
@@ -126,12 +127,17 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
                 "--board",
                 &board_name,
                 "--module",
-                "exit-code",
+                "p2-tour",
                 "--name",
                 "exit",
             ];
             make_bundle(&project_, &args, &file)?;
-            let out = run_bundle(&file, &["--timeout=120", "--", "7"], &cwd, &tmp)?;
+            let out = run_bundle(
+                &file,
+                &["--timeout=120", "--", "exit-with-code", "7"],
+                &cwd,
+                &tmp,
+            )?;
             expect_status(&out, 7)?;
             let out = run_bundle(&file, &["--board", "no-such-board", "--", "7"], &cwd, &tmp)?;
             expect_status(&out, 125)?;

@@ -27,6 +27,9 @@ pub enum Image {
     /// A real program of the comparison corpus (`compare/corpus.rs`, by crate name), image
     /// `corpus-BIN`.
     Real { board: String, program: String },
+    /// That program made a WASI 0.2 component with the official preview1 adapter
+    /// (`compare/adapter.rs`), image `corpus-BIN-p2`.
+    Adapted { board: String, program: String },
     /// `name`, from a Hermitfile that takes the example `module` with `directives`.
     Hermitfile {
         board: String,
@@ -36,6 +39,8 @@ pub enum Image {
         /// The case whose host folder (`data_folder`) the Hermitfile maps: made afresh
         /// right before the image is built, which checks that it exists.
         data_folder: Option<String>,
+        /// `(NAME, EXAMPLE)`: the examples it links, each with a `LINK NAME=...` line.
+        links: Vec<(String, String)>,
     },
 }
 

@@ -17,11 +17,13 @@ use crate::plan::example_wasm;
 use crate::project::Project;
 use crate::test::case::{named, scratch, Case, Image};
 
-/// What runs: one of our examples, or a real program.
+/// What runs: one of our examples, or a real program, as built or made a WASI 0.2
+/// component with the official preview1 adapter.
 #[derive(Clone, Copy)]
 pub enum Subject {
     Example(&'static str),
     Real(&'static Program),
+    Adapted(&'static Program),
 }
 
 /// A folder a case maps, made afresh for it (and then copied for each side).
@@ -85,7 +87,7 @@ impl Entry {
     }
 }
 
-use Subject::{Example, Real};
+use Subject::{Adapted, Example, Real};
 
 const ENTRIES: &[Entry] = &[
     // Real programs.
@@ -120,6 +122,28 @@ const ENTRIES: &[Entry] = &[
         .args(&["--border", "ascii"])
         .env(&["NO_COLOR=1"])
         .stdin(b"Hello, WASI!\n\x00\x01\xfe\xff"),
+    // Real programs as WASI 0.2 components (the preview1 adapter's 0.2 imports, served by
+    // the guest's 0.2 front door): directory streams under an absolute and a `.` preopen,
+    // stdin to stdout, binary stdin.
+    Entry::new(
+        "compare/p2-adapted-ripgrep-search",
+        Adapted(&corpus::RIPGREP),
+    )
+    .args(&["--sort", "path", "-n", "hello", "/data"])
+    .maps(&[(Fixture::Tree, "/data")]),
+    Entry::new(
+        "compare/p2-adapted-ripgrep-files",
+        Adapted(&corpus::RIPGREP),
+    )
+    .args(&["--files", "--sort", "path", "."])
+    .maps(&[(Fixture::Tree, ".")]),
+    Entry::new("compare/p2-adapted-jaq-filter", Adapted(&corpus::JAQ))
+        .args(&["-c", ".items |= sort | {name, n: (.items|length)}"])
+        .stdin(br#"{"name":"corpus","items":[3,1,2]}"#),
+    Entry::new("compare/p2-adapted-hexyl-dump", Adapted(&corpus::HEXYL))
+        .args(&["--border", "ascii"])
+        .env(&["NO_COLOR=1"])
+        .stdin(b"Hello, WASI 0.2!\n\x00\x01\xfe\xff"),
     // Our edge cases.
     Entry::new("compare/hello-args", Example("hello")).args(&["two words", "it's", "--flag"]),
     Entry::new("compare/exit-code-7", Example("exit-code")).args(&["7"]),
@@ -163,6 +187,38 @@ const ENTRIES: &[Entry] = &[
         .memory_limit(16 << 20),
     Entry::new("compare/cat-missing-file", Example("cat"))
         .args(&["/data/missing.txt"])
+        .maps(&[(Fixture::Files, "/data")]),
+    // A WASI 0.2 component (`p2-tour`, one subcommand per interface) through the guest's
+    // 0.2 front door.
+    Entry::new("compare/p2-args", Example("p2-tour")).args(&["hello", "two words", "it's"]),
+    Entry::new("compare/p2-env", Example("p2-tour"))
+        .args(&["env", "A", "EMPTY", "ABSENT"])
+        .env(&["A=1", "EMPTY="]),
+    Entry::new("compare/p2-stderr", Example("p2-tour")).args(&["stderr", "to", "stderr"]),
+    Entry::new("compare/p2-stdin-streamed", Example("p2-tour"))
+        .args(&["cat"])
+        .stdin(b"line one\n\x00binary\xff\nno newline at the end"),
+    Entry::new("compare/p2-stdin-at-eof", Example("p2-tour")).args(&["cat"]),
+    Entry::new("compare/p2-exit-with-code", Example("p2-tour")).args(&["exit-with-code", "7"]),
+    // std's `exit(7)` on wasip2 is `exit(err)`: status 1.
+    Entry::new("compare/p2-std-exit", Example("p2-tour")).args(&["exit", "7"]),
+    Entry::new("compare/p2-unknown-command", Example("p2-tour")).args(&["no-such-command"]),
+    Entry::new("compare/p2-not-terminals", Example("p2-tour")).args(&["terminals"]),
+    Entry::new("compare/p2-clock-sleep", Example("p2-tour")).args(&["sleep", "20"]),
+    Entry::new("compare/p2-random", Example("p2-tour")).args(&["random"]),
+    // Create, append, a 100 kB file, list, stat, rename, a missing file, remove: under an
+    // absolute, a `.` and a relative preopen.
+    Entry::new("compare/p2-files-absolute", Example("p2-tour"))
+        .args(&["files", "/data"])
+        .maps(&[(Fixture::Files, "/data")]),
+    Entry::new("compare/p2-files-dot", Example("p2-tour"))
+        .args(&["files", "."])
+        .maps(&[(Fixture::Files, ".")]),
+    Entry::new("compare/p2-files-relative", Example("p2-tour"))
+        .args(&["files", "data"])
+        .maps(&[(Fixture::Files, "data")]),
+    Entry::new("compare/p2-read-large-file", Example("p2-tour"))
+        .args(&["read", "/data/big.txt"])
         .maps(&[(Fixture::Files, "/data")]),
 ];
 
@@ -211,9 +267,17 @@ fn fixture(project: &Project, fixture: Fixture, dir: &Path) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
+/// The reference `wasmtime`, built once for the whole run by whichever case asks first.
+pub fn reference(project: &Project) -> Result<PathBuf> {
+    static REFERENCE: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    REFERENCE
+        .get_or_init(|| reference::wasmtime(project).map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!("the reference wasmtime: {e}"))
+}
+
 /// Every entry, on every board.
 pub fn cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
-    static REFERENCE: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
     for board in boards {
         for entry in ENTRIES {
             let case = named(board, entry.label);
@@ -227,13 +291,14 @@ pub fn cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
                     board: board.clone(),
                     program: program.krate.to_string(),
                 },
+                Adapted(program) => Image::Adapted {
+                    board: board.clone(),
+                    program: program.krate.to_string(),
+                },
             };
             let board = board.clone();
             cases.push(Case::new(case.clone(), vec![image], move |plans| {
-                let reference = REFERENCE
-                    .get_or_init(|| reference::wasmtime(&project).map_err(|e| format!("{e:#}")))
-                    .clone()
-                    .map_err(|e| anyhow!("the reference wasmtime: {e}"))?;
+                let reference = reference(&project)?;
                 let work = scratch(&project, &case)?;
                 let mut maps = Vec::new();
                 for (k, (kind, guest)) in entry.maps.iter().enumerate() {
@@ -255,6 +320,9 @@ pub fn cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
                 let wasm = match entry.subject {
                     Example(module) => example_wasm(&project, module),
                     Real(program) => program.wasm(&project)?,
+                    Adapted(program) => {
+                        compare::adapter::component_beside(&program.wasm(&project)?)?
+                    }
                 };
                 let run = compare::Run {
                     wasm,
@@ -263,6 +331,7 @@ pub fn cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
                     stdin,
                     args: entry.args.iter().map(|a| a.to_string()).collect(),
                     memory_limit: entry.memory_limit,
+                    preloads: Vec::new(),
                     work: work.join("sides"),
                 };
                 match compare::compare(&reference, &plans[0].image.run_qemu, &board, &run)? {

@@ -290,22 +290,24 @@ pub fn cases(project: &Arc<Project>, board: &Board, disk: &DiskProfile, cases: &
             },
         ));
     }
-    // `cargo xtask qemu --disk` builds the disk and boots it through run-disk.sh.
+    // `cargo xtask qemu --disk` builds the disk and boots it through run-disk.sh (UEFI on
+    // x86_64 and aarch64, U-Boot on riscv64). Its module is a component: an image's
+    // payload takes the same road whatever it holds.
     let case = named(&b, "disk-from-cargo-xtask-qemu");
     let (project_, board_name) = (project.clone(), b.clone());
     cases.push(Case::new(
         case,
         vec![Image::Module {
             board: b.clone(),
-            module: "exit-code".into(),
+            module: "p2-tour".into(),
             name: Some("disk-xtask-qemu".into()),
         }],
         move |_| {
             let mut command = Command::new(std::env::current_exe()?);
             command
                 .args(["qemu", "--disk", "--board", &board_name])
-                .args(["--module", "exit-code", "--name", "disk-xtask-qemu"])
-                .args(["--timeout", "120", "--", "3"])
+                .args(["--module", "p2-tour", "--name", "disk-xtask-qemu"])
+                .args(["--timeout", "120", "--", "exit-with-code", "3"])
                 .current_dir(&project_.root)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())

@@ -230,6 +230,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             name: "e2e-limits".into(),
             directives: "LIMIT output=1000 memory=16M\n".into(),
             data_folder: None,
+            links: vec![],
         }],
         move |plans| {
             let script = &plans[0].image.run_qemu;
@@ -294,7 +295,8 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
     }
 }
 
-fn read_report(path: &Path) -> Result<Value> {
+/// The run report at `path`, as JSON.
+pub fn read_report(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("the run report {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("the run report is not JSON: {text}"))

@@ -117,6 +117,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
                 fixed.display()
             ),
             data_folder: Some(name("hermitfile-map")),
+            links: vec![],
         }],
         |plans| {
             let out = Boot::default().run(&plans[0].image.run_qemu)?;
@@ -223,6 +224,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) -> Re
             name: "e2e-hermitfile-dot".into(),
             directives: format!("MAP [\"{}:.\"]\nARGS [\".\"]\n", fixed.display()),
             data_folder: Some(name("hermitfile-map-dot")),
+            links: vec![],
         }],
         move |plans| {
             let out = Boot::default().run(&plans[0].image.run_qemu)?;

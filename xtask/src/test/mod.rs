@@ -28,6 +28,7 @@ pub mod cpus;
 pub mod disk;
 pub mod fuzz;
 pub mod limits;
+pub mod links;
 pub mod maps;
 pub mod signals;
 pub mod stdio;
@@ -67,8 +68,10 @@ pub fn all(project: &Project, boards: &[String]) -> Result<Vec<Case>> {
         threads::cases(&project, &board, &mut cases);
         limits::cases(&project, &board, &mut cases);
         components::cases(&project, &board, &mut cases);
+        links::cases(&project, &board, &mut cases);
     }
     cli::cases(&project, &mut cases);
+    links::refused_case(&project, &mut cases);
     bundle::several_boards_case(&project, boards, &mut cases);
     wasi::cases(&project, boards, &mut cases)?;
     fuzz::cases(&project, boards, &mut cases);
@@ -244,17 +247,34 @@ fn build(sh: &Shell, project: &Project, image: &Image) -> Result<BuildPlan> {
                 &ImageArgs::of_module(board, &wasm, Some(&name)),
             )
         }
+        Image::Adapted { board, program } => {
+            let program =
+                crate::compare::corpus::find(program).context("not a program of the corpus")?;
+            let component = crate::compare::adapter::component_beside(&program.wasm(project)?)?;
+            let name = format!("corpus-{}-p2", program.bin);
+            image::run(
+                sh,
+                project,
+                &ImageArgs::of_module(board, &component.display().to_string(), Some(&name)),
+            )
+        }
         Image::Hermitfile {
             board,
             module,
             name,
             directives,
             data_folder,
+            links,
         } => {
             if let Some(owner) = data_folder {
                 case::data_folder(project, owner)?;
             }
-            image::run(sh, project, &ImageArgs::of_module(board, module, None))?;
+            let mut directives = directives.clone();
+            for (name, example) in links {
+                let wasm = image::example_module(sh, project, example)?;
+                directives.push_str(&format!("LINK {name}={}\n", wasm.display()));
+            }
+            let wasm = image::example_module(sh, project, module)?;
             let dir = project
                 .target()
                 .join("e2e/hermitfiles")
@@ -266,7 +286,7 @@ fn build(sh: &Shell, project: &Project, image: &Image) -> Result<BuildPlan> {
                 &hermitfile,
                 format!(
                     "# written by cargo xtask test\nFROM {}\n{directives}",
-                    crate::plan::example_wasm(project, module).display()
+                    wasm.display()
                 ),
             )?;
             let mut args = ImageArgs::of_module(board, "unused", Some(name));

@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use hermit_wasm_kernel::limit_spec::{LimitSpec, Limits};
 
 use super::lines::{Line, Pos, Problem};
-use super::values::{check_no_nul, env_pair, parse_string_array, split_words, word_value, Word};
-use super::{parse_map_entry, resolve, Hermitfile, ParseError};
+use super::values::{
+    check_no_nul, env_pair, parse_link, parse_string_array, split_words, word_value, Word,
+};
+use super::{parse_map_entry, resolve, Hermitfile, Link, ParseError};
 
 /// The directives, as the unknown-directive hint lists them.
 pub(super) const KNOWN_DIRECTIVES: &str =
-    "FROM, MAP, ENV, ENV_PWD_IS_HOST_CWD, ENV_EXE_NAME_IS_HOST_EXE_NAME, ARGS, ENTRYPOINT, LIMIT";
+    "FROM, MAP, ENV, ENV_PWD_IS_HOST_CWD, ENV_EXE_NAME_IS_HOST_EXE_NAME, ARGS, ENTRYPOINT, LIMIT, LINK";
 
 /// A directive split into its keyword and the rest, with byte offsets into the line.
 pub(super) struct Directive<'a> {
@@ -106,6 +108,7 @@ pub(super) struct Parser {
     guests_at: HashMap<String, Pos>,
     env_keys_at: HashMap<String, Pos>,
     limits_at: HashMap<&'static str, Pos>,
+    links_at: HashMap<String, Pos>,
 }
 
 impl Parser {
@@ -120,6 +123,7 @@ impl Parser {
             args: Vec::new(),
             entrypoint: None,
             limits: Limits::default(),
+            links: Vec::new(),
         };
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         Parser {
@@ -132,6 +136,7 @@ impl Parser {
             guests_at: HashMap::new(),
             env_keys_at: HashMap::new(),
             limits_at: HashMap::new(),
+            links_at: HashMap::new(),
         }
     }
 
@@ -162,7 +167,8 @@ impl Parser {
             "ARGS" => self.args(&directive),
             "ENTRYPOINT" => self.entrypoint(line, &directive),
             "LIMIT" => self.limit(line, &directive),
-            "NET" | "LINK" => Err(not_implemented(&directive)),
+            "LINK" => self.link(line, &directive),
+            "NET" => Err(not_implemented(&directive)),
             _ => Err(unknown_directive(&directive)),
         }
     }
@@ -322,6 +328,26 @@ impl Parser {
         Ok(())
     }
 
+    pub(super) fn link(&mut self, line: &Line, directive: &Directive) -> Result<(), Problem> {
+        let hint = "LINK NAME=PATH.wasm: the module's imports from NAME come from PATH";
+        let word = directive.one_word("NAME=PATH", hint)?;
+        let text = word_value(word.text).map_err(|problem| problem.shift(word.at))?;
+        let (name, path) = parse_link(&text).map_err(|problem| problem.shift(word.at))?;
+        if let Some(first) = self.links_at.get(&name) {
+            return Err(Problem::new(
+                word.at,
+                format!("{name} is linked twice (first at {first})"),
+            ));
+        }
+        self.links_at
+            .insert(name.clone(), line.pos(directive.keyword_at));
+        self.file.links.push(Link {
+            name,
+            path: resolve(&self.base, &path),
+        });
+        Ok(())
+    }
+
     pub(super) fn limit(&mut self, line: &Line, directive: &Directive) -> Result<(), Problem> {
         let words = directive.words()?;
         if words.is_empty() {
@@ -357,13 +383,9 @@ impl Parser {
 
 pub(super) fn not_implemented(directive: &Directive) -> Problem {
     let keyword = &directive.name;
-    let hint = match directive.name.as_str() {
-        "NET" => "remove the line: the module gets no network access",
-        _ => "remove the line: modules can't be linked together yet",
-    };
     directive
         .problem(format!("{keyword} is recognised but not implemented yet"))
-        .hint(hint)
+        .hint("remove the line: the module gets no network access")
 }
 
 pub(super) fn unknown_directive(directive: &Directive) -> Problem {

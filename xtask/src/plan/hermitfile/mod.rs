@@ -11,13 +11,18 @@
 //! ARGS ["--verbose"]                   # arguments before those given at launch
 //! ENTRYPOINT main                      # call this export instead of `_start` (at most once)
 //! LIMIT memory=256M cpu=10s files=64   # what the module may consume (each kind once)
+//! LINK calc=lib/calc.wasm              # preload a core module for imports from `calc`
 //! ```
 //!
 //! (Comments only stand on lines of their own; the trailing ones above are for show.)
 //!
 //! Keywords are case-insensitive; a line ending in `\` continues on the next one (comment
-//! lines in between are skipped, a blank line ends it). `NET` and `LINK` are recognised but
-//! refused until they are implemented. Several `MAP`, `ENV` and `ARGS` lines add up.
+//! lines in between are skipped, a blank line ends it). `NET` is recognised but refused
+//! until it is implemented. Several `MAP`, `ENV`, `ARGS` and `LINK` lines add up.
+//!
+//! `LINK NAME=PATH` preloads the core module at `PATH` (relative to the Hermitfile's
+//! folder) under the import module name `NAME`, as `wasmtime run --preload NAME=PATH`
+//! does; links are instantiated in the order given (`image/link.rs` checks them).
 //!
 //! A `MAP` entry is `HOST`, `HOST:GUEST` or `HOST:GUEST:ro|rw` (also `HOST:ro`), parsed by
 //! the one parser of that grammar (`hermit_wasm_kernel::map_spec`). Host paths are relative
@@ -74,6 +79,16 @@ pub struct Hermitfile {
     pub entrypoint: Option<String>,
     /// What the module may consume (`LIMIT`).
     pub limits: Limits,
+    /// Core modules preloaded for the module's imports (`LINK`), in the order given.
+    pub links: Vec<Link>,
+}
+
+/// A module preloaded under an import module name (`LINK NAME=PATH`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    /// Resolved against the Hermitfile's folder.
+    pub path: PathBuf,
 }
 
 /// A host directory the guest may open.

@@ -55,6 +55,7 @@ fn minimal() {
         args: vec![],
         entrypoint: None,
         limits: Limits::default(),
+        links: vec![],
     };
     assert_eq!(file, expected);
 }
@@ -492,7 +493,54 @@ fn entrypoint() {
 }
 
 #[test]
-fn net_and_link_are_refused() {
+fn links_are_read_in_order_and_checked() {
+    let file = parse("FROM a.wasm\nLINK calc=lib/calc.wasm\nlink \"two words=/abs/b.wasm\"\n");
+    let links: Vec<(&str, &Path)> = file
+        .links
+        .iter()
+        .map(|l| (l.name.as_str(), l.path.as_path()))
+        .collect();
+    assert_eq!(
+        links,
+        vec![
+            ("calc", Path::new("/proj/lib/calc.wasm")),
+            ("two words", Path::new("/abs/b.wasm")),
+        ]
+    );
+    assert_err(
+        "FROM a.wasm\nLINK calc.wasm\n",
+        2,
+        6,
+        "expected NAME=PATH, found \"calc.wasm\"",
+    );
+    assert_err(
+        "FROM a.wasm\nLINK =c.wasm\n",
+        2,
+        6,
+        "LINK needs a name before the =",
+    );
+    assert_err(
+        "FROM a.wasm\nLINK c=\n",
+        2,
+        8,
+        "LINK needs a module path after the =",
+    );
+    assert_err(
+        "FROM a.wasm\nLINK wasi_snapshot_preview1=w.wasm\n",
+        2,
+        6,
+        "wasi_snapshot_preview1 is the guest's own WASI and can't be linked",
+    );
+    assert_err(
+        "FROM a.wasm\nLINK c=a.wasm\nLINK c=b.wasm\n",
+        3,
+        6,
+        "c is linked twice (first at line 2:1)",
+    );
+}
+
+#[test]
+fn net_is_refused() {
     let err = assert_err(
         "FROM a.wasm\n  NET\n",
         2,
@@ -505,12 +553,6 @@ fn net_and_link_are_refused() {
         2,
         1,
         "NET is recognised but not implemented yet",
-    );
-    assert_err(
-        "FROM a.wasm\nLINK other.wasm\n",
-        2,
-        1,
-        "LINK is recognised but not implemented yet",
     );
 }
 

@@ -75,6 +75,31 @@ pub(super) fn env_pair(word: &str) -> Result<(String, String), Problem> {
     Ok((key.to_string(), value))
 }
 
+/// `NAME=PATH` from a `LINK` word: an import module name and a module's path. The names
+/// the guest provides itself (WASI's, and `wasi` of wasi-threads) can't be taken.
+pub(super) fn parse_link(word: &str) -> Result<(String, String), Problem> {
+    let hint = "LINK NAME=PATH.wasm: the module's imports from NAME come from PATH";
+    let Some(equals) = word.find('=') else {
+        return Err(Problem::new(0, format!("expected NAME=PATH, found {word:?}")).hint(hint));
+    };
+    let (name, path) = (&word[..equals], &word[equals + 1..]);
+    if name.is_empty() {
+        return Err(Problem::new(0, "LINK needs a name before the =").hint(hint));
+    }
+    if path.is_empty() {
+        return Err(Problem::new(equals + 1, "LINK needs a module path after the =").hint(hint));
+    }
+    if matches!(name, "wasi_snapshot_preview1" | "wasi") {
+        return Err(Problem::new(
+            0,
+            format!("{name} is the guest's own WASI and can't be linked"),
+        )
+        .hint("link the module under the name its users import it from"));
+    }
+    check_no_nul(name, "a link name")?;
+    Ok((name.to_string(), path.to_string()))
+}
+
 /// Refuses a key that isn't `[A-Za-z_][A-Za-z0-9_]*`.
 pub(super) fn check_env_key(key: &str) -> Result<(), Problem> {
     let mut chars = key.chars();
