@@ -198,6 +198,9 @@ pub struct BenchArgs {
     /// Runs per measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Measure one section only and print it, writing nothing (`components`).
+    #[arg(long, value_parser = ["components"])]
+    pub only: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -4,7 +4,8 @@
 //! into an existing board build), boot-to-exit with a host folder shared (`--map`,
 //! virtio-fs) where the board can, and reading a 16 MiB file from that folder (`wc`) against
 //! the same read by the native runner; then the phases (`phases.rs`), memory
-//! (`memory.rs`), large-module (`large.rs`), threads (`threads.rs`) and snapshot
+//! (`memory.rs`), large-module (`large.rs`), component (`components.rs`), threads
+//! (`threads.rs`) and snapshot
 //! (`snapshot.rs`) sections, each measured as `run.rs` says. Results go to stdout and
 //! `docs/benchmarks.md`, with the figures kept in `docs/benchmarks.json` and set beside the
 //! previous run's (`history.rs`).
@@ -13,6 +14,7 @@
 //! figures with a baseline measured in the same run, as ratios; the figures of the
 //! previous run are shown beside them for reference only (`history.rs`).
 
+pub mod components;
 pub mod history;
 pub mod large;
 pub mod memory;
@@ -52,6 +54,20 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
     } else {
         args.boards.clone()
     };
+    if args.only.as_deref() == Some("components") {
+        let boards: Vec<profile::Board> = boards
+            .iter()
+            .map(|name| profile::find(&project.boards(), name))
+            .collect::<Result<_>>()?;
+        let bench = Bench {
+            sh,
+            project,
+            boards: &boards,
+            runs: args.runs,
+        };
+        println!("{}", components::section(&bench, &mut Figures::default())?);
+        return Ok(());
+    }
     let mut results = Vec::new();
     for board in &boards {
         let image_args = |module: &str| ImageArgs::of_module(board, module, Some("bench"));
@@ -174,6 +190,8 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
     println!("{memory}");
     let large = large::section(&bench, &mut figures)?;
     println!("{large}");
+    let components = components::section(&bench, &mut figures)?;
+    println!("{components}");
     let threads = threads::section(&bench)?;
     println!("{threads}");
     let snapshot = snapshot::section(&bench, &mut figures)?;
@@ -182,7 +200,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
     let previous = Figures::load(&kept)?;
     let history = history::section(previous.as_ref(), &figures);
     println!("{history}");
-    let doc = format!("{doc}{phases}{memory}{large}{threads}{snapshot}{history}");
+    let doc = format!("{doc}{phases}{memory}{large}{components}{threads}{snapshot}{history}");
     let path = project.root.join("docs/benchmarks.md");
     std::fs::create_dir_all(path.parent().context("docs folder")?)?;
     std::fs::write(&path, doc)?;
