@@ -54,17 +54,17 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
     } else {
         args.boards.clone()
     };
+    let profiles: Vec<profile::Board> = boards
+        .iter()
+        .map(|name| profile::find(&project.boards(), name))
+        .collect::<Result<_>>()?;
+    let bench = Bench {
+        sh,
+        project,
+        boards: &profiles,
+        runs: args.runs,
+    };
     if args.only.as_deref() == Some("components") {
-        let boards: Vec<profile::Board> = boards
-            .iter()
-            .map(|name| profile::find(&project.boards(), name))
-            .collect::<Result<_>>()?;
-        let bench = Bench {
-            sh,
-            project,
-            boards: &boards,
-            runs: args.runs,
-        };
         println!("{}", components::section(&bench, &mut Figures::default())?);
         return Ok(());
     }
@@ -174,16 +174,6 @@ pub fn run(sh: &Shell, project: &Project, args: &BenchArgs) -> Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         qemu
     );
-    let boards: Vec<profile::Board> = boards
-        .iter()
-        .map(|name| profile::find(&project.boards(), name))
-        .collect::<Result<_>>()?;
-    let bench = Bench {
-        sh,
-        project,
-        boards: &boards,
-        runs: args.runs,
-    };
     let phases = phases::section(&bench, &mut figures)?;
     println!("{phases}");
     let memory = memory::section(&bench, &mut figures)?;
