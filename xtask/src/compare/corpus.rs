@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::host::cargo_cmd::{cargo_with, registry_package};
 use crate::host::toolchain;
+use crate::plan::P2_TOOLCHAIN;
 use crate::project::Project;
 
 /// One program: the crate, its pinned version, how it is installed, and the binary.
@@ -76,6 +78,98 @@ pub const HEXYL: Program = Program {
 };
 /// Every program, by crate name.
 pub const PROGRAMS: [&Program; 6] = [&RIPGREP, &RUSTPYTHON, &JAQ, &SD, &CHOOSE, &HEXYL];
+
+/// An example program shipped in a crates.io package, built from the package's source in
+/// cargo's registry for wasm32-wasip2 with [`P2_TOOLCHAIN`]. The `wasip2` package (the
+/// WASI 0.2 bindings for Rust, by the Bytecode Alliance; in `Cargo.lock` already, for the
+/// kernel's WIT) has examples that call the 0.2 interfaces directly rather than through
+/// std: one exports `wasi:cli/run` itself, one has no std at all, one is a `wasi:http`
+/// proxy (which the image refuses: it is not a command).
+pub struct PackageExample {
+    pub package: &'static str,
+    pub version: &'static str,
+    pub example: &'static str,
+    /// Its file once built (cargo names a library example with underscores).
+    pub file: &'static str,
+}
+
+/// The `wasip2` release the kernel takes its WIT from (`kernel/Cargo.toml`).
+const WASIP2: (&str, &str) = ("wasip2", "2.0.1+wasi-0.2.12");
+
+pub const WASIP2_CLI_COMMAND: PackageExample = PackageExample {
+    package: WASIP2.0,
+    version: WASIP2.1,
+    example: "cli-command",
+    file: "cli_command.wasm",
+};
+pub const WASIP2_HELLO_NO_STD: PackageExample = PackageExample {
+    package: WASIP2.0,
+    version: WASIP2.1,
+    example: "hello-world-no_std",
+    file: "hello-world-no_std.wasm",
+};
+pub const WASIP2_HTTP_PROXY: PackageExample = PackageExample {
+    package: WASIP2.0,
+    version: WASIP2.1,
+    example: "http-proxy",
+    file: "http_proxy.wasm",
+};
+/// Every package example, by example name.
+pub const PACKAGE_EXAMPLES: [&PackageExample; 3] = [
+    &WASIP2_CLI_COMMAND,
+    &WASIP2_HELLO_NO_STD,
+    &WASIP2_HTTP_PROXY,
+];
+
+/// The package example named `example`.
+pub fn find_package_example(example: &str) -> Option<&'static PackageExample> {
+    PACKAGE_EXAMPLES
+        .into_iter()
+        .find(|candidate| candidate.example == example)
+}
+
+impl PackageExample {
+    /// The example's `.wasm`, built first if it is not there yet (seconds).
+    pub fn wasm(&self, sh: &xshell::Shell, project: &Project) -> Result<PathBuf> {
+        let target = "wasm32-wasip2";
+        let dir = cache()?.join(format!("{}-{}-examples", self.package, self.version));
+        let wasm = dir.join(target).join("release/examples").join(self.file);
+        if wasm.exists() {
+            return Ok(wasm);
+        }
+        let manifest = registry_package(sh, project, self.package, self.version)?;
+        toolchain::ensure_target(sh, P2_TOOLCHAIN, target)?;
+        // The package's own Cargo.lock; the build writes only into `dir`.
+        cargo_with(sh, P2_TOOLCHAIN)
+            .args([
+                "build",
+                "--locked",
+                "--release",
+                "--quiet",
+                "--target",
+                target,
+            ])
+            .args(["--example", self.example, "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&dir)
+            .run()
+            .with_context(|| {
+                format!(
+                    "building example {} of {} {}",
+                    self.example, self.package, self.version
+                )
+            })?;
+        if !wasm.exists() {
+            bail!(
+                "building example {} left no {}",
+                self.example,
+                wasm.display()
+            );
+        }
+        Ok(wasm)
+    }
+}
 
 /// The program of crate `krate`.
 pub fn find(krate: &str) -> Option<&'static Program> {

@@ -45,6 +45,9 @@ pub struct Run {
     /// Core modules preloaded for the module's imports, `(NAME, PATH)` in order: the
     /// reference gets `--preload NAME=PATH`, the image has them linked (`LINK`).
     pub preloads: Vec<(String, PathBuf)>,
+    /// The function to call instead of the default: the reference gets `--invoke CALL`,
+    /// the image has it as its ENTRYPOINT.
+    pub invoke: Option<String>,
     /// Scratch folder (emptied first).
     pub work: PathBuf,
 }
@@ -87,6 +90,7 @@ pub fn run(sh: &Shell, project: &Project, args: &CompareArgs) -> Result<i32> {
             args: args.args.clone(),
             memory_limit: None,
             preloads: Vec::new(),
+            invoke: None,
             work: project
                 .target()
                 .join("compare")
@@ -163,6 +167,9 @@ pub fn side(runtime: &Runtime, run: &Run, dir: &Path) -> Result<String> {
             }
             if let Some(bytes) = run.memory_limit {
                 command.arg("-W").arg(format!("max-memory-size={bytes}"));
+            }
+            if let Some(call) = &run.invoke {
+                command.arg("--invoke").arg(call);
             }
             for (name, path) in &run.preloads {
                 let path = std::path::absolute(path)?;

@@ -214,6 +214,7 @@ impl Fuzzer {
             args: Vec::new(),
             memory_limit: None,
             preloads: Vec::new(),
+            invoke: None,
             work: self.work.join("sides"),
         };
         let _ = std::fs::remove_dir_all(&run.work);

@@ -158,12 +158,35 @@ fn shaped(imports: &[&str], run: bool) -> Vec<u8> {
     c.finish()
 }
 
+/// Checks that `call`, a component's ENTRYPOINT, reads as what `wasmtime run --invoke`
+/// takes for a component: a function call in WAVE, `name(arguments)`. Whether the
+/// component exports that function with those parameter types the guest finds out as
+/// Wasmtime does, when it runs.
+pub fn check_invoke(name: &str, call: &str) -> Result<()> {
+    use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
+    match UntypedFuncCall::parse(call) {
+        Ok(_) => Ok(()),
+        Err(err) => bail!(
+            "{name} is a component, whose ENTRYPOINT is a call as `wasmtime run --invoke` \
+             takes it (`name(arguments)` in WAVE, e.g. `run()`); `{call}` is not one ({err})"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn component(imports: &[&str], run: bool) -> Vec<u8> {
         shaped(imports, run)
+    }
+
+    #[test]
+    fn an_entrypoint_of_a_component_is_a_wave_call() {
+        check_invoke("app.wasm", "run()").unwrap();
+        check_invoke("app.wasm", r#"greet("you", 2)"#).unwrap();
+        let err = check_invoke("app.wasm", "run").unwrap_err().to_string();
+        assert!(err.contains("`run` is not one"), "{err}");
     }
 
     #[test]

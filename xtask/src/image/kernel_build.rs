@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::host::cargo_cmd::{cargo, cargo_with};
+use crate::host::cargo_cmd::{cargo_with, registry_package};
 use crate::host::toolchain;
 use crate::image::symbols;
 use crate::plan::KernelBuild;
@@ -65,34 +65,11 @@ fn kernel_source(sh: &Shell, project: &Project, version: &str) -> Result<PathBuf
     if copy.join("Cargo.toml").exists() {
         return Ok(copy);
     }
-    let _dir = sh.push_dir(&project.root);
-    let metadata = cargo(sh, &project.root)?
-        .args(["metadata", "--format-version", "1", "--locked"])
-        .read()
-        .context("cargo metadata (is the network to crates.io reachable?)")?;
-    let manifest = find_package_manifest(&metadata, "hermit-kernel", version)?;
+    let manifest = registry_package(sh, project, "hermit-kernel", version)?;
     let source = manifest.parent().context("manifest has a folder")?;
     eprintln!("copying the kernel source from {}", source.display());
     copy_tree(source, &copy)?;
     Ok(copy)
-}
-
-/// `manifest_path` of package `name`@`version` in `cargo metadata` output.
-fn find_package_manifest(metadata: &str, name: &str, version: &str) -> Result<PathBuf> {
-    let value: serde_json::Value =
-        serde_json::from_str(metadata).context("parsing cargo metadata")?;
-    let packages = value["packages"]
-        .as_array()
-        .context("cargo metadata lists no packages")?;
-    for package in packages {
-        if package["name"] == name && package["version"] == version {
-            let path = package["manifest_path"]
-                .as_str()
-                .context("package without manifest_path")?;
-            return Ok(PathBuf::from(path));
-        }
-    }
-    bail!("{name} {version} is not among the workspace's dependencies (xtask/Cargo.toml lists it)")
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
@@ -209,22 +186,4 @@ fn redefine(sh: &Shell, archive: &Path, map: &str) -> Result<()> {
     cmd!(sh, "{objcopy} --redefine-syms={map_path} {archive}").run()?;
     std::fs::remove_file(&map_path)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_kernel_package_is_found_in_metadata() {
-        let metadata = r#"{"packages":[
-            {"name":"hermit-kernel","version":"0.10.0","manifest_path":"/old/Cargo.toml"},
-            {"name":"hermit-kernel","version":"0.11.0","manifest_path":"/reg/hermit-kernel-0.11.0/Cargo.toml"}]}"#;
-        assert_eq!(
-            find_package_manifest(metadata, "hermit-kernel", "0.11.0").unwrap(),
-            Path::new("/reg/hermit-kernel-0.11.0/Cargo.toml")
-        );
-        let err = find_package_manifest(metadata, "hermit-kernel", "0.12.0").unwrap_err();
-        assert!(err.to_string().contains("not among"), "{err}");
-    }
 }

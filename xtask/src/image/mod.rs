@@ -190,13 +190,10 @@ fn build(sh: &Shell, project: &Project, plan: &BuildPlan) -> Result<()> {
     }
     let links = precompile_links(plan, links)?;
     if let Some(entry) = &plan.run.entrypoint {
-        if precompiled.component.is_some() {
-            bail!(
-                "{name} is a component, and an ENTRYPOINT (`{entry}`) for a component is not \
-                 supported yet: a component runs its wasi:cli/run export (remove ENTRYPOINT)"
-            );
+        match precompiled.component {
+            Some(_) => component::check_invoke(&name, entry)?,
+            None => precompile::check_entrypoint(&name, &wasm, entry)?,
         }
-        precompile::check_entrypoint(&name, &wasm, entry)?;
     }
     let threads = match &precompiled.threads {
         Some(_) if board.guest.threads_unsupported.is_some() => bail!(

@@ -30,6 +30,9 @@ pub enum Image {
     /// That program made a WASI 0.2 component with the official preview1 adapter
     /// (`compare/adapter.rs`), image `corpus-BIN-p2`.
     Adapted { board: String, program: String },
+    /// An example program of a crates.io package (`compare/corpus.rs`, by example name),
+    /// image `corpus-PACKAGE-EXAMPLE`.
+    Package { board: String, example: String },
     /// `name`, from a Hermitfile that takes the example `module` with `directives`.
     Hermitfile {
         board: String,

@@ -192,6 +192,28 @@ pub fn cases(project: &Arc<Project>, cases: &mut Vec<Case>) {
             Ok(())
         },
     );
+    add(
+        "cli/component-http-proxy-is-refused-as-not-a-command",
+        |project, _| {
+            // A real component of another world: `wasip2`'s `wasi:http` proxy example.
+            let sh = xshell::Shell::new()?;
+            let wasm = crate::compare::corpus::WASIP2_HTTP_PROXY.wasm(&sh, project)?;
+            let module = wasm.display().to_string();
+            refused(
+                project,
+                &["image", "--name", "e2e-http-proxy", "--module", &module],
+                &[
+                    "http_proxy.wasm exports no wasi:cli/run",
+                    "wasi:http/incoming-handler@0.2.12",
+                ],
+            )?;
+            ensure!(
+                !project.images().join("x86_64-kvm/e2e-http-proxy").exists(),
+                "an image was left"
+            );
+            Ok(())
+        },
+    );
     add("cli/component-truncated-is-refused", |project, case| {
         let wasm = crate::image::component::command_shaped(&["wasi:cli/stdout@0.2.0"]);
         let needle = "cut.wasm is not a valid WebAssembly component";

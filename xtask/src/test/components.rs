@@ -8,12 +8,14 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use anyhow::ensure;
+use anyhow::{anyhow, ensure};
 
+use crate::compare;
 use crate::plan::profile::Board;
 use crate::project::Project;
 use crate::test::boot::{expect_status, expect_stdout, stderr_has, Boot};
 use crate::test::case::{named, scratch, Case, Image};
+use crate::test::corpus::reference;
 use crate::test::limits::read_report;
 
 pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
@@ -89,6 +91,55 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             );
             Ok(())
         }));
+    }
+    // ENTRYPOINT of a component is `wasmtime run --invoke`: its `run` called by name, the
+    // result printed in WAVE after what it wrote.
+    let case = named(&b, "p2/entrypoint-as-wasmtime-invokes-it");
+    let project_ = project.clone();
+    let invoking = |name: &str, call: &str| Image::Hermitfile {
+        board: b.clone(),
+        module: "p2-tour".into(),
+        name: name.into(),
+        directives: format!("ENTRYPOINT {call:?}\n"),
+        data_folder: None,
+        links: vec![],
+    };
+    let board_name = b.clone();
+    cases.push(Case::new(
+        case.clone(),
+        vec![invoking("e2e-p2-invoke", "run()")],
+        move |plans| {
+            let run = compare::Run {
+                wasm: crate::plan::example_wasm(&project_, "p2-tour"),
+                maps: Vec::new(),
+                env: Vec::new(),
+                stdin: None,
+                args: ["hello", "a", "b"].map(String::from).to_vec(),
+                memory_limit: None,
+                preloads: Vec::new(),
+                invoke: Some("run()".into()),
+                work: scratch(&project_, &case)?.join("sides"),
+            };
+            let reference = reference(&project_)?;
+            match compare::compare(&reference, &plans[0].image.run_qemu, &board_name, &run)? {
+                None => Ok(()),
+                Some(diff) => Err(anyhow!("differs from wasmtime run --invoke:\n{diff}")),
+            }
+        },
+    ));
+    if b == "x86_64-kvm" {
+        // A function the component does not export: the run ends as Wasmtime's does.
+        let case = named(&b, "p2/entrypoint-not-exported");
+        cases.push(Case::new(
+            case,
+            vec![invoking("e2e-p2-invoke-missing", "nope()")],
+            |plans| {
+                let out = Boot::default().run(&plans[0].image.run_qemu)?;
+                expect_status(&out, 1)?;
+                expect_stdout(&out, "")?;
+                stderr_has(&out, "No exported func named `nope` in component.")
+            },
+        ));
     }
     if b == "x86_64-kvm" {
         // What a Hermitfile bakes in and the launch options hold for a component as for a

@@ -11,19 +11,20 @@ use anyhow::{anyhow, Context, Result};
 use hermit_wasm_kernel::map_spec::MapSpec;
 
 use crate::compare;
-use crate::compare::corpus::{self, Program};
+use crate::compare::corpus::{self, PackageExample, Program};
 use crate::compare::reference;
 use crate::plan::example_wasm;
 use crate::project::Project;
 use crate::test::case::{named, scratch, Case, Image};
 
 /// What runs: one of our examples, or a real program, as built or made a WASI 0.2
-/// component with the official preview1 adapter.
+/// component with the official preview1 adapter, or an example of a crates.io package.
 #[derive(Clone, Copy)]
 pub enum Subject {
     Example(&'static str),
     Real(&'static Program),
     Adapted(&'static Program),
+    Package(&'static PackageExample),
 }
 
 /// A folder a case maps, made afresh for it (and then copied for each side).
@@ -87,7 +88,7 @@ impl Entry {
     }
 }
 
-use Subject::{Adapted, Example, Real};
+use Subject::{Adapted, Example, Package, Real};
 
 const ENTRIES: &[Entry] = &[
     // Real programs.
@@ -144,6 +145,16 @@ const ENTRIES: &[Entry] = &[
         .args(&["--border", "ascii"])
         .env(&["NO_COLOR=1"])
         .stdin(b"Hello, WASI 0.2!\n\x00\x01\xfe\xff"),
+    // Components no one here wrote that call the 0.2 interfaces directly: one exporting
+    // `wasi:cli/run` itself (no std `main`), one without std.
+    Entry::new(
+        "compare/p2-wasip2-cli-command",
+        Package(&corpus::WASIP2_CLI_COMMAND),
+    ),
+    Entry::new(
+        "compare/p2-wasip2-hello-no-std",
+        Package(&corpus::WASIP2_HELLO_NO_STD),
+    ),
     // Our edge cases.
     Entry::new("compare/hello-args", Example("hello")).args(&["two words", "it's", "--flag"]),
     Entry::new("compare/exit-code-7", Example("exit-code")).args(&["7"]),
@@ -295,6 +306,10 @@ pub fn cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
                     board: board.clone(),
                     program: program.krate.to_string(),
                 },
+                Package(example) => Image::Package {
+                    board: board.clone(),
+                    example: example.example.to_string(),
+                },
             };
             let board = board.clone();
             cases.push(Case::new(case.clone(), vec![image], move |plans| {
@@ -323,6 +338,7 @@ pub fn cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
                     Adapted(program) => {
                         compare::adapter::component_beside(&program.wasm(&project)?)?
                     }
+                    Package(example) => example.wasm(&xshell::Shell::new()?, &project)?,
                 };
                 let run = compare::Run {
                     wasm,
@@ -332,6 +348,7 @@ pub fn cases(project: &Arc<Project>, boards: &[String], cases: &mut Vec<Case>) {
                     args: entry.args.iter().map(|a| a.to_string()).collect(),
                     memory_limit: entry.memory_limit,
                     preloads: Vec::new(),
+                    invoke: None,
                     work: work.join("sides"),
                 };
                 match compare::compare(&reference, &plans[0].image.run_qemu, &board, &run)? {

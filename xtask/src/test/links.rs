@@ -42,6 +42,7 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             args: ["1", "2", "39"].map(String::from).to_vec(),
             memory_limit: None,
             preloads: vec![(link.name.clone(), link.path.clone())],
+            invoke: None,
             work: scratch(&project, &case)?.join("sides"),
         };
         if let Some(diff) = compare::compare(&reference(&project)?, &plan.image.run_qemu, &b, &run)?

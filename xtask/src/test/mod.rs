@@ -247,6 +247,17 @@ fn build(sh: &Shell, project: &Project, image: &Image) -> Result<BuildPlan> {
                 &ImageArgs::of_module(board, &wasm, Some(&name)),
             )
         }
+        Image::Package { board, example } => {
+            let example = crate::compare::corpus::find_package_example(example)
+                .context("not a package example of the corpus")?;
+            let wasm = example.wasm(sh, project)?;
+            let name = format!("corpus-{}-{}", example.package, example.example);
+            image::run(
+                sh,
+                project,
+                &ImageArgs::of_module(board, &wasm.display().to_string(), Some(&name)),
+            )
+        }
         Image::Adapted { board, program } => {
             let program =
                 crate::compare::corpus::find(program).context("not a program of the corpus")?;

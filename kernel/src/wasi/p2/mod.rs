@@ -23,7 +23,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 
 use super::fd_table::{Handle, OpenDir};
 use super::stdio::Stream;
-use super::{Stdio, WasiConfig, WasiCtx};
+use super::{Errno, Stdio, WasiConfig, WasiCtx};
 use crate::usage::Usage;
 use stdin::StdinPump;
 
@@ -58,8 +58,10 @@ pub const INTERFACES: &[&str] = &[
 /// The export a command runs: `run` of this interface.
 pub const RUN_INTERFACE: &str = "wasi:cli/run";
 
-/// Largest number of bytes one read moves (reads may be short), as for preview1.
-const MAX_READ: usize = 16 << 20;
+/// Largest number of bytes one read moves (reads may be short): 64 KiB, as Wasmtime's
+/// descriptor and stream reads move at most (a program that asks for more gets a short
+/// read there too).
+const MAX_READ: usize = 64 << 10;
 
 /// One component's WASI state: the core's context and the component's resources.
 pub struct WasiP2 {
@@ -112,6 +114,20 @@ impl WasiP2 {
             preopens,
             holders: BTreeMap::new(),
         })
+    }
+
+    /// Writes `data` to the component's stdout as its own writes go (counted against the
+    /// output limit); for what the runner prints on the component's behalf.
+    pub fn print(&self, data: &[u8]) -> wasmtime::Result<()> {
+        match self.stdio[1].write(data) {
+            Ok(_) => Ok(()),
+            Err(errno) => match self.ctx.usage.output_limit_reached() {
+                Some(exceeded) if errno == Errno::Fbig => Err(wasmtime::Error::new(exceeded)),
+                _ => Err(wasmtime::format_err!(
+                    "writing the results to stdout: {errno:?}"
+                )),
+            },
+        }
     }
 
     /// What the component has consumed, and the limits counted against.
