@@ -52,6 +52,24 @@ pub struct Run {
     pub work: PathBuf,
 }
 
+impl Run {
+    /// `wasm` run with nothing given (no folders, environment, stdin, arguments, limit,
+    /// preloads or invoke), working in `work`; a caller sets what it gives.
+    pub fn new(wasm: PathBuf, work: PathBuf) -> Run {
+        Run {
+            wasm,
+            maps: Vec::new(),
+            env: Vec::new(),
+            stdin: None,
+            args: Vec::new(),
+            memory_limit: None,
+            preloads: Vec::new(),
+            invoke: None,
+            work,
+        }
+    }
+}
+
 pub fn run(sh: &Shell, project: &Project, args: &CompareArgs) -> Result<i32> {
     let boards: Vec<String> = match (&args.board, args.all_boards) {
         (Some(board), false) => vec![board.clone()],

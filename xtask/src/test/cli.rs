@@ -68,7 +68,7 @@ const REFUSED: &[Refused] = &[
 ];
 
 /// `cargo xtask ARGS` must fail, and its stderr hold every one of `needles`.
-fn refused(project: &Project, args: &[&str], needles: &[&str]) -> Result<()> {
+pub fn refused(project: &Project, args: &[&str], needles: &[&str]) -> Result<()> {
     let out = Command::new(std::env::current_exe()?)
         .args(args)
         .current_dir(&project.root)

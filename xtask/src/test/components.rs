@@ -110,15 +110,12 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
         vec![invoking("e2e-p2-invoke", "run()")],
         move |plans| {
             let run = compare::Run {
-                wasm: crate::plan::example_wasm(&project_, "p2-tour"),
-                maps: Vec::new(),
-                env: Vec::new(),
-                stdin: None,
                 args: ["hello", "a", "b"].map(String::from).to_vec(),
-                memory_limit: None,
-                preloads: Vec::new(),
                 invoke: Some("run()".into()),
-                work: scratch(&project_, &case)?.join("sides"),
+                ..compare::Run::new(
+                    crate::plan::example_wasm(&project_, "p2-tour"),
+                    scratch(&project_, &case)?.join("sides"),
+                )
             };
             let reference = reference(&project_)?;
             match compare::compare(&reference, &plans[0].image.run_qemu, &board_name, &run)? {

@@ -14,6 +14,7 @@ use crate::plan::profile::Board;
 use crate::project::Project;
 use crate::test::boot::expect_status;
 use crate::test::case::{named, scratch, Case, Image};
+use crate::test::cli::refused;
 use crate::test::corpus::reference;
 
 pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
@@ -35,15 +36,12 @@ pub fn cases(project: &Arc<Project>, board: &Board, cases: &mut Vec<Case>) {
             .first()
             .ok_or_else(|| anyhow!("no LINK in the plan"))?;
         let run = compare::Run {
-            wasm: crate::plan::example_wasm(&project, "calc-user"),
-            maps: Vec::new(),
-            env: Vec::new(),
-            stdin: None,
             args: ["1", "2", "39"].map(String::from).to_vec(),
-            memory_limit: None,
             preloads: vec![(link.name.clone(), link.path.clone())],
-            invoke: None,
-            work: scratch(&project, &case)?.join("sides"),
+            ..compare::Run::new(
+                crate::plan::example_wasm(&project, "calc-user"),
+                scratch(&project, &case)?.join("sides"),
+            )
         };
         if let Some(diff) = compare::compare(&reference(&project)?, &plan.image.run_qemu, &b, &run)?
         {
@@ -79,20 +77,21 @@ pub fn refused_case(project: &Arc<Project>, cases: &mut Vec<Case>) {
             &hermitfile,
             format!("FROM {}\nLINK calc={}\n", user.display(), hello.display()),
         )?;
-        let out = Command::new(std::env::current_exe()?)
-            .args(["image", "--name", "e2e-link-refused", "--hermitfile"])
-            .arg(&hermitfile)
-            .current_dir(&project.root)
-            .output()?;
-        ensure!(!out.status.success(), "succeeded");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        ensure!(
-            stderr.contains(
+        let hermitfile = hermitfile.display().to_string();
+        refused(
+            &project,
+            &[
+                "image",
+                "--name",
+                "e2e-link-refused",
+                "--hermitfile",
+                &hermitfile,
+            ],
+            &[
                 "error: calc-user.wasm imports calc::fib, which hello.wasm (LINK calc) does not \
-                 export"
-            ),
-            "{stderr}"
-        );
+               export",
+            ],
+        )?;
         ensure!(
             !project
                 .images()
